@@ -1,0 +1,173 @@
+"""Forward and inverse kinematics of a serial arm read from its URDF, in NumPy.
+
+IK lives here, not in an engine, so that both physics backends (and a real robot behind the
+bridge) follow exactly the same joint trajectories for the same Cartesian command.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from corrigible.errors import ConfigError
+
+
+def _rpy_matrix(rpy: np.ndarray) -> np.ndarray:
+    r, p, y = rpy
+    cr, sr, cp, sp, cy, sy = np.cos(r), np.sin(r), np.cos(p), np.sin(p), np.cos(y), np.sin(y)
+    return np.array(
+        [
+            [cy * cp, cy * sp * sr - sy * cr, cy * sp * cr + sy * sr],
+            [sy * cp, sy * sp * sr + cy * cr, sy * sp * cr - cy * sr],
+            [-sp, cp * sr, cp * cr],
+        ]
+    )
+
+
+def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
+    x, y, z = axis
+    c, s = np.cos(angle), np.sin(angle)
+    t = 1 - c
+    return np.array(
+        [
+            [t * x * x + c, t * x * y - s * z, t * x * z + s * y],
+            [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
+            [t * x * z - s * y, t * y * z + s * x, t * z * z + c],
+        ]
+    )
+
+
+def top_down_rotation(yaw: float) -> np.ndarray:
+    """End-effector orientation pointing straight down, fingers closing along the yawed y."""
+    c, s = np.cos(yaw), np.sin(yaw)
+    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
+    return rz @ np.diag([1.0, -1.0, -1.0])
+
+
+@dataclass(frozen=True)
+class _Joint:
+    origin: np.ndarray  # 4x4 transform parent link -> joint frame
+    axis: np.ndarray  # rotation axis in the joint frame (unit); zeros for fixed joints
+    movable: bool
+    lower: float
+    upper: float
+
+
+class ArmKinematics:
+    """Kinematic chain from a URDF's root link to a tip link.
+
+    Args:
+        urdf: path of the URDF file.
+        tip_link: the link whose pose is controlled (e.g. `panda_grasptarget`).
+    """
+
+    def __init__(self, urdf: Path, tip_link: str) -> None:
+        root = ET.parse(urdf).getroot()
+        joints_by_child = {j.find("child").get("link"): j for j in root.findall("joint")}
+        chain: list[ET.Element] = []
+        link = tip_link
+        while link in joints_by_child:
+            joint = joints_by_child[link]
+            chain.append(joint)
+            link = joint.find("parent").get("link")
+        if not chain:
+            raise ConfigError(f"tip link {tip_link!r} not found in {urdf}")
+        self._joints: list[_Joint] = []
+        for j in reversed(chain):
+            origin = j.find("origin")
+            xyz = np.array([float(v) for v in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()])
+            rpy = np.array([float(v) for v in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()])
+            tf = np.eye(4)
+            tf[:3, :3], tf[:3, 3] = _rpy_matrix(rpy), xyz
+            movable = j.get("type") in ("revolute", "continuous")
+            axis_el = j.find("axis")
+            axis = np.array([float(v) for v in axis_el.get("xyz").split()]) if axis_el is not None else np.zeros(3)
+            limit = j.find("limit")
+            lower = float(limit.get("lower", -np.pi)) if limit is not None else -np.pi
+            upper = float(limit.get("upper", np.pi)) if limit is not None else np.pi
+            self._joints.append(_Joint(tf, axis, movable, lower, upper))
+        self.n = sum(j.movable for j in self._joints)
+        self.lower = np.array([j.lower for j in self._joints if j.movable])
+        self.upper = np.array([j.upper for j in self._joints if j.movable])
+        self._eye4 = np.eye(4)
+        self._eye6 = np.eye(6)
+        self._links: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._axes = np.array([j.axis for j in self._joints if j.movable])
+        pending = np.eye(4)
+        for j in self._joints:
+            pending = pending @ j.origin
+            if j.movable:
+                k = np.array(
+                    [[0, -j.axis[2], j.axis[1]], [j.axis[2], 0, -j.axis[0]], [-j.axis[1], j.axis[0], 0]]
+                )
+                self._links.append((pending, k, k @ k))
+                pending = np.eye(4)
+        self._tip = pending
+
+    def forward(self, q: np.ndarray) -> np.ndarray:
+        """4x4 world pose of the tip for joint angles `q` (rad)."""
+        return self._forward(q)[0]
+
+    def _forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        # Fixed joints are pre-merged into `_links`, so this loop runs once per movable joint:
+        # T <- T @ origin_i, record the joint axis and origin in the world, T <- T @ R_i(q_i).
+        tf = np.eye(4)
+        axes = np.empty((self.n, 3))
+        origins = np.empty((self.n, 3))
+        sin, cos = np.sin(q), np.cos(q)
+        for i, (origin, k, k2) in enumerate(self._links):
+            tf = tf @ origin
+            axes[i] = tf[:3, :3] @ self._axes[i]
+            origins[i] = tf[:3, 3]
+            rot = self._eye4.copy()
+            rot[:3, :3] += sin[i] * k + (1.0 - cos[i]) * k2
+            tf = tf @ rot
+        return tf @ self._tip, axes, origins
+
+    def jacobian(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Returns (tip pose 4x4, geometric Jacobian 6xN: linear rows first)."""
+        tf, axes, origins = self._forward(q)
+        jac = np.empty((6, self.n))
+        jac[:3] = np.cross(axes, tf[:3, 3] - origins).T
+        jac[3:] = axes.T
+        return tf, jac
+
+    def solve(
+        self,
+        pos: np.ndarray,
+        rot: np.ndarray,
+        q_seed: np.ndarray,
+        *,
+        q_rest: np.ndarray | None = None,
+        iterations: int = 20,
+        tol: float = 1e-4,
+        damping: float = 0.05,
+    ) -> tuple[np.ndarray, float]:
+        """Damped least-squares IK from `q_seed` towards a tip pose.
+
+        A small null-space pull towards `q_rest` keeps the elbow away from joint limits.
+
+        Returns:
+            (joint angles, remaining position error in m).
+        """
+        q = np.array(q_seed, dtype=np.float64)
+        err_pos = np.inf
+        lam2 = damping**2
+        for _ in range(iterations):
+            tf, jac = self.jacobian(q)
+            e_p = pos - tf[:3, 3]
+            r = tf[:3, :3]
+            e_o = 0.5 * (np.cross(r[:, 0], rot[:, 0]) + np.cross(r[:, 1], rot[:, 1]) + np.cross(r[:, 2], rot[:, 2]))
+            err_pos = float(np.linalg.norm(e_p))
+            if err_pos < tol and np.linalg.norm(e_o) < 10 * tol:
+                break
+            err = np.concatenate([e_p, e_o])
+            j_pinv = jac.T @ np.linalg.inv(jac @ jac.T + lam2 * self._eye6)
+            dq = j_pinv @ err
+            if q_rest is not None:
+                dq += 0.1 * (q_rest - q) - j_pinv @ (jac @ (0.1 * (q_rest - q)))
+            q = np.clip(q + dq, self.lower, self.upper)
+        return q, err_pos

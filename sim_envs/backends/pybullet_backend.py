@@ -1,0 +1,268 @@
+"""PyBullet backend: builds a `SceneSpec` from primitive shapes and steps it in DIRECT mode.
+
+Each backend instance owns its own physics client, so several can run in one process. Images
+come from PyBullet's TinyRenderer, which runs on the CPU. PyBullet multiplies the two
+surfaces' friction coefficients; fingers and table are 1.0, so an object's own friction governs
+its contacts, as in the MuJoCo backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+
+def _import_pybullet_quietly():  # noqa: ANN202 - returns the module
+    """Imports pybullet without its build banner on stdout, which would corrupt JSON output."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        import pybullet
+
+        return pybullet
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+        os.close(devnull)
+
+
+pb = _import_pybullet_quietly()
+
+from corrigible.errors import BackendError, UnknownObjectError, did_you_mean  # noqa: E402
+from corrigible.sim_envs.backends.assets import urdf_path  # noqa: E402
+from corrigible.sim_envs.backends.base import Backend  # noqa: E402
+from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec  # noqa: E402
+
+_SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_SPHERE}
+_ARM_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N*m, Panda limits
+
+
+def _xyzw(quat_wxyz: tuple[float, ...] | np.ndarray) -> list[float]:
+    w, x, y, z = quat_wxyz
+    return [x, y, z, w]
+
+
+class PybulletBackend(Backend):
+    """The scene in PyBullet (DIRECT mode, CPU TinyRenderer)."""
+
+    engine = "pybullet"
+
+    def __init__(self, scene: SceneSpec) -> None:
+        super().__init__(scene)
+        self._cid = pb.connect(pb.DIRECT)
+        if self._cid < 0:
+            raise BackendError("PyBullet could not start a DIRECT physics client")
+        try:
+            self._build(scene)
+        except pb.error as exc:
+            pb.disconnect(self._cid)
+            raise BackendError(f"PyBullet could not build the scene: {exc}") from exc
+        self.reset()
+
+    # -- building ------------------------------------------------------------------------
+    def _build(self, scene: SceneSpec) -> None:
+        c = self._cid
+        phys = scene.physics
+        pb.setGravity(*phys.gravity, physicsClientId=c)
+        pb.setPhysicsEngineParameter(
+            fixedTimeStep=phys.timestep, numSubSteps=0, numSolverIterations=60, physicsClientId=c
+        )
+        table_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=scene.table_size, physicsClientId=c)
+        table_vis = pb.createVisualShape(
+            pb.GEOM_BOX, halfExtents=scene.table_size, rgbaColor=[0.82, 0.78, 0.70, 1], physicsClientId=c
+        )
+        self._table = pb.createMultiBody(0, table_col, table_vis, scene.table_center, physicsClientId=c)
+        pb.changeDynamics(self._table, -1, lateralFriction=scene.table_friction, physicsClientId=c)
+
+        robot = scene.robot
+        self._robot = pb.loadURDF(
+            str(urdf_path(robot.urdf)),
+            basePosition=robot.base_pos,
+            useFixedBase=True,
+            flags=pb.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
+            physicsClientId=c,
+        )
+        names = {
+            pb.getJointInfo(self._robot, i, physicsClientId=c)[1].decode(): i
+            for i in range(pb.getNumJoints(self._robot, physicsClientId=c))
+        }
+        self._arm_j = [names[n] for n in robot.arm_joints]
+        self._finger_j = [names[n] for n in robot.finger_joints]
+        for j in range(pb.getNumJoints(self._robot, physicsClientId=c)):
+            pb.changeDynamics(self._robot, j, linearDamping=0, angularDamping=0, physicsClientId=c)
+        for j in self._finger_j:
+            pb.changeDynamics(
+                self._robot, j, lateralFriction=robot.finger_friction, spinningFriction=0.005,
+                frictionAnchor=True, physicsClientId=c,
+            )
+        self._bodies: dict[str, int] = {}
+        self._slides: dict[str, int] = {}
+        for obj in scene.objects:
+            self._bodies[obj.name] = self._add_object(obj)
+        self._owner = {body: name for name, body in self._bodies.items()}
+        self._state = None
+
+    def _shape_arrays(self, geoms: tuple[GeomSpec, ...]) -> tuple[int, int]:
+        c = self._cid
+        kinds = [_SHAPES[g.type] for g in geoms]
+        half = [list(g.size) if g.type == "box" else [0, 0, 0] for g in geoms]
+        radii = [g.size[0] if g.type != "box" else 0.0 for g in geoms]
+        lengths = [2 * g.size[1] if g.type == "cylinder" else 0.0 for g in geoms]
+        pos = [list(g.pos) for g in geoms]
+        orn = [_xyzw(g.quat) for g in geoms]
+        col = pb.createCollisionShapeArray(
+            shapeTypes=kinds, halfExtents=half, radii=radii, lengths=lengths,
+            collisionFramePositions=pos, collisionFrameOrientations=orn, physicsClientId=c,
+        )
+        vis = pb.createVisualShapeArray(
+            shapeTypes=kinds, halfExtents=half, radii=radii, lengths=lengths,
+            rgbaColors=[list(g.rgba) for g in geoms],
+            visualFramePositions=pos, visualFrameOrientations=orn, physicsClientId=c,
+        )
+        return col, vis
+
+    def _add_object(self, obj: ObjectSpec) -> int:
+        c = self._cid
+        col, vis = self._shape_arrays(obj.geoms)
+        if not obj.fixed:
+            body = pb.createMultiBody(obj.mass, col, vis, obj.pos, _xyzw(obj.quat), physicsClientId=c)
+            pb.changeDynamics(
+                body, -1, lateralFriction=obj.friction, spinningFriction=0.005,
+                rollingFriction=0.0001, physicsClientId=c,
+            )
+            return body
+        if obj.joint is None:
+            body = pb.createMultiBody(0, col, vis, obj.pos, _xyzw(obj.quat), physicsClientId=c)
+            pb.changeDynamics(body, -1, lateralFriction=obj.friction, physicsClientId=c)
+            return body
+        link_col, link_vis = self._shape_arrays(obj.link_geoms)
+        body = pb.createMultiBody(
+            baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,
+            basePosition=obj.pos, baseOrientation=_xyzw(obj.quat),
+            linkMasses=[obj.mass], linkCollisionShapeIndices=[link_col],
+            linkVisualShapeIndices=[link_vis], linkPositions=[[0, 0, 0]],
+            linkOrientations=[[0, 0, 0, 1]], linkInertialFramePositions=[[0, 0, 0.04]],
+            linkInertialFrameOrientations=[[0, 0, 0, 1]], linkParentIndices=[0],
+            linkJointTypes=[pb.JOINT_PRISMATIC], linkJointAxis=[list(obj.joint.axis)],
+            physicsClientId=c,
+        )
+        lo, hi = obj.joint.range
+        pb.changeDynamics(
+            body, 0, lateralFriction=obj.friction, jointLowerLimit=lo, jointUpperLimit=hi,
+            jointDamping=obj.joint.damping, physicsClientId=c,
+        )
+        pb.changeDynamics(body, -1, lateralFriction=obj.friction, physicsClientId=c)
+        # PyBullet models dry joint friction as a velocity motor holding zero speed.
+        pb.setJointMotorControl2(
+            body, 0, pb.VELOCITY_CONTROL, targetVelocity=0, force=obj.joint.frictionloss,
+            physicsClientId=c,
+        )
+        self._slides[obj.name] = body
+        return body
+
+    # -- Backend API ---------------------------------------------------------------------
+    def reset(self) -> None:
+        c = self._cid
+        robot = self.scene.robot
+        for obj in self.scene.objects:
+            body = self._bodies[obj.name]
+            pb.resetBasePositionAndOrientation(body, obj.pos, _xyzw(obj.quat), physicsClientId=c)
+            pb.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
+            if obj.joint is not None:
+                pb.resetJointState(body, 0, 0.0, 0.0, physicsClientId=c)
+        for j, q in zip(self._arm_j, robot.home_q, strict=True):
+            pb.resetJointState(self._robot, j, q, 0.0, physicsClientId=c)
+        for j in self._finger_j:
+            pb.resetJointState(self._robot, j, robot.finger_max_opening, 0.0, physicsClientId=c)
+        self.set_arm_targets(np.asarray(robot.home_q))
+        self.set_finger_target(robot.finger_max_opening)
+        self._steps = 0
+
+    def step(self, n: int) -> None:
+        for _ in range(n):
+            pb.stepSimulation(physicsClientId=self._cid)
+        self._steps += n
+
+    def joint_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        c = self._cid
+        arm = pb.getJointStates(self._robot, self._arm_j, physicsClientId=c)
+        fingers = pb.getJointStates(self._robot, self._finger_j, physicsClientId=c)
+        q = np.array([s[0] for s in arm])
+        qd = np.array([s[1] for s in arm])
+        return q, qd, np.array([s[0] for s in fingers])
+
+    def object_poses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        out = {}
+        for obj in self.scene.objects:
+            if obj.fixed:
+                continue
+            pos, (x, y, z, w) = pb.getBasePositionAndOrientation(self._bodies[obj.name], physicsClientId=self._cid)
+            out[obj.name] = (np.array(pos), np.array([w, x, y, z]))
+        return out
+
+    def articulation_positions(self) -> dict[str, float]:
+        return {
+            name: float(pb.getJointState(body, 0, physicsClientId=self._cid)[0])
+            for name, body in self._slides.items()
+        }
+
+    def set_arm_targets(self, q: np.ndarray) -> None:
+        robot = self.scene.robot
+        pb.setJointMotorControlArray(
+            self._robot, self._arm_j, pb.POSITION_CONTROL, targetPositions=list(q),
+            forces=list(_ARM_FORCES), positionGains=[0.3] * 7, velocityGains=[1.0] * 7,
+            physicsClientId=self._cid,
+        )
+        del robot
+
+    def set_finger_target(self, opening: float) -> None:
+        force = self.scene.robot.grip_force
+        pb.setJointMotorControlArray(
+            self._robot, self._finger_j, pb.POSITION_CONTROL, targetPositions=[opening, opening],
+            forces=[force, force], physicsClientId=self._cid,
+        )
+
+    def set_arm_q(self, q: np.ndarray) -> None:
+        for j, qi in zip(self._arm_j, q, strict=True):
+            pb.resetJointState(self._robot, j, float(qi), 0.0, physicsClientId=self._cid)
+        self.set_arm_targets(q)
+
+    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        free = {o.name for o in self.scene.objects if not o.fixed}
+        if name not in free:
+            raise UnknownObjectError(f"no free object {name!r}." + did_you_mean(name, free))
+        body = self._bodies[name]
+        pb.resetBasePositionAndOrientation(body, list(pos), _xyzw(quat), physicsClientId=self._cid)
+        pb.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=self._cid)
+
+    def finger_contacts(self) -> dict[str, int]:
+        touching: dict[str, set[int]] = {}
+        for pt in pb.getContactPoints(bodyA=self._robot, physicsClientId=self._cid):
+            link, other = pt[3], pt[2]
+            if link in self._finger_j and other in self._owner:
+                touching.setdefault(self._owner[other], set()).add(link)
+        return {name: len(links) for name, links in touching.items()}
+
+    def render(self, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
+        pose = camera.pose()
+        view = pb.computeViewMatrix(camera.pos, camera.target, list(-pose[:3, 1]), physicsClientId=self._cid)
+        proj = pb.computeProjectionMatrixFOV(
+            camera.fovy_deg, camera.width / camera.height, camera.near, camera.far, physicsClientId=self._cid
+        )
+        _, _, rgba, zbuf, _ = pb.getCameraImage(
+            camera.width, camera.height, view, proj, renderer=pb.ER_TINY_RENDERER,
+            lightDirection=[0.3, 0.2, 1.0], shadow=0, physicsClientId=self._cid,
+        )
+        rgb = np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[:, :, :3].copy()
+        zbuf = np.asarray(zbuf, dtype=np.float64).reshape(camera.height, camera.width)
+        near, far = camera.near, camera.far
+        # OpenGL depth buffer -> distance along the optical axis (m).
+        depth = far * near / (far - (far - near) * zbuf)
+        return rgb, depth.astype(np.float32)
+
+    def _close(self) -> None:
+        pb.disconnect(self._cid)

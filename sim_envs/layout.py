@@ -1,0 +1,128 @@
+"""Seeded random tabletop layouts: which blocks and bowls, and where.
+
+Layouts are drawn from a `numpy.random.Generator` only, so one seed gives one layout whatever
+the engine; the engines then build the same `SceneSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
+from corrigible.sim_envs.locations import WORKSPACE_XY
+from corrigible.sim_envs.objects import BOWL_RADIUS, make_block, make_bowl, make_cylinder, make_drawer
+from corrigible.sim_envs.palette import COLORS
+from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
+
+DRAWER_XY = (0.60, -0.45)  # m, cabinet centre; outside the object workspace, within reach
+
+
+@dataclass(kw_only=True)
+class ObjectRequest:
+    """Asks for one specific object in a layout (colour, kind and any hidden properties)."""
+
+    kind: str  # "block" | "cylinder" | "bowl"
+    color: str  # a palette colour
+    size_class: str = "medium"  # "small" | "medium" | "large" (blocks and cylinders)
+    mass: float | None = None  # kg; None keeps the default
+    friction: float | None = None  # None keeps the default
+    name: str | None = None  # defaults to "<color> <kind>"
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("block", "cylinder", "bowl"):
+            raise ConfigError(
+                f"ObjectRequest.kind must be block, cylinder or bowl, got {self.kind!r}."
+                + did_you_mean(self.kind, ["block", "cylinder", "bowl"])
+            )
+        if self.color not in COLORS:
+            raise UnknownNameError(
+                f"ObjectRequest.color {self.color!r} is not a palette colour {sorted(COLORS)}."
+                + did_you_mean(self.color, COLORS)
+            )
+
+
+@dataclass(kw_only=True)
+class LayoutConfig:
+    """How to draw a layout. Explicit `objects` replace the random colour draw."""
+
+    n_blocks: int = 3  # random blocks when `objects` is empty
+    n_bowls: int = 3  # random bowls when `objects` is empty
+    objects: list[ObjectRequest] = field(default_factory=list)  # explicit objects
+    include_drawer: bool = True  # add the cabinet with its drawer
+    drawer_handle_offset_y: float = 0.0  # m; an off-centre handle
+    drawer_frictionloss: float = 0.5  # N; a stiffer drawer
+    min_gap: float = 0.02  # m, clearance between object footprints
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.n_blocks <= 6 or not 0 <= self.n_bowls <= 4:
+            raise ConfigError(
+                f"LayoutConfig needs 0-6 blocks and 0-4 bowls, got {self.n_blocks}, {self.n_bowls}"
+            )
+
+
+def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
+    """Draws a non-overlapping layout for `seed`.
+
+    Args:
+        seed: the layout seed; equal seeds give equal layouts.
+        cfg: what to lay out; defaults to three random blocks and three random bowls.
+
+    Returns:
+        The scene description, ready for either backend.
+
+    Raises:
+        ConfigError: when the objects cannot be placed without overlap.
+    """
+    cfg = cfg or LayoutConfig()
+    rng = np.random.default_rng(seed)
+    requests = list(cfg.objects)
+    if not requests:
+        colors = list(COLORS)
+        for c in rng.choice(colors, size=cfg.n_blocks, replace=False):
+            requests.append(ObjectRequest(kind="block", color=str(c)))
+        for c in rng.choice(colors, size=cfg.n_bowls, replace=False):
+            requests.append(ObjectRequest(kind="bowl", color=str(c)))
+    # Place bowls first: they are the largest footprints.
+    order = sorted(range(len(requests)), key=lambda i: requests[i].kind != "bowl")
+    placed: list[tuple[np.ndarray, float]] = []
+    objects: list[ObjectSpec | None] = [None] * len(requests)
+    (x0, x1), (y0, y1) = WORKSPACE_XY
+    for i in order:
+        req = requests[i]
+        radius = BOWL_RADIUS if req.kind == "bowl" else 0.035
+        for _attempt in range(500):
+            xy = np.array([rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)])
+            if all(np.linalg.norm(xy - p) >= radius + r + cfg.min_gap for p, r in placed):
+                break
+        else:
+            raise ConfigError(
+                f"could not place {req.color} {req.kind} without overlap after 500 tries; "
+                "ask for fewer objects"
+            )
+        placed.append((xy, radius))
+        objects[i] = _build(req, (float(xy[0]), float(xy[1])), float(rng.uniform(-np.pi / 4, np.pi / 4)))
+    result = [o for o in objects if o is not None]
+    if cfg.include_drawer:
+        result.append(
+            make_drawer(
+                DRAWER_XY,
+                handle_offset_y=cfg.drawer_handle_offset_y,
+                frictionloss=cfg.drawer_frictionloss,
+            )
+        )
+    return SceneSpec(objects=tuple(result), seed=seed)
+
+
+def _build(req: ObjectRequest, xy: tuple[float, float], yaw: float) -> ObjectSpec:
+    extra: dict = {}
+    if req.mass is not None:
+        extra["mass"] = req.mass
+    if req.friction is not None:
+        extra["friction"] = req.friction
+    if req.kind == "bowl":
+        return make_bowl(req.color, xy, name=req.name)
+    if req.kind == "cylinder":
+        return make_cylinder(req.color, xy, size_class=req.size_class, name=req.name, **extra)
+    return make_block(req.color, xy, yaw=yaw, size_class=req.size_class, name=req.name, **extra)
