@@ -69,3 +69,11 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
     """
     matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
     return f" Did you mean {matches[0]!r}?" if matches else ""
+
+
+class MotionError(CorrigibleError, RuntimeError):
+    """A motion could not be planned or did not reach its target (e.g. out of reach)."""
+
+
+class InterruptedByHuman(CorrigibleError, RuntimeError):
+    """A person paused or stopped the robot mid-motion; the motion was abandoned."""

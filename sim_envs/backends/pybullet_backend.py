@@ -8,34 +8,13 @@ its contacts, as in the MuJoCo backend.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
+import pybullet as pb
 
-
-def _import_pybullet_quietly():  # noqa: ANN202 - returns the module
-    """Imports pybullet without its build banner on stdout, which would corrupt JSON output."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, 1)
-        import pybullet
-
-        return pybullet
-    finally:
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(devnull)
-
-
-pb = _import_pybullet_quietly()
-
-from corrigible.errors import BackendError, UnknownObjectError, did_you_mean  # noqa: E402
-from corrigible.sim_envs.backends.assets import urdf_path  # noqa: E402
-from corrigible.sim_envs.backends.base import Backend  # noqa: E402
-from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec  # noqa: E402
+from corrigible.errors import BackendError, UnknownObjectError, did_you_mean
+from corrigible.sim_envs.backends.assets import urdf_path
+from corrigible.sim_envs.backends.base import Backend
+from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec
 
 _SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_SPHERE}
 _ARM_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N*m, Panda limits

@@ -1,0 +1,86 @@
+"""The safety envelope: workspace bounds, a speed limit and an e-stop, checked inside the arm.
+
+Absolute targets outside the envelope are refused before any motion. Relative commands (nudges
+and `env.step` deltas) are clipped into it, and the command actually applied is returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from corrigible.errors import ConfigError, SafetyError
+
+
+@dataclass(frozen=True, kw_only=True)
+class SafetyConfig:
+    """Limits enforced on every arm command."""
+
+    x_range: tuple[float, float] = (0.20, 0.80)  # m, end-effector x in the world
+    y_range: tuple[float, float] = (-0.62, 0.45)  # m, end-effector y in the world
+    z_range: tuple[float, float] = (0.012, 0.60)  # m, end-effector (fingertip centre) height
+    max_speed: float = 0.6  # m/s, Cartesian speed limit of the end effector
+    max_step: float = 0.03  # m, largest relative move one control step may command
+
+    def __post_init__(self) -> None:
+        for name in ("x_range", "y_range", "z_range"):
+            lo, hi = getattr(self, name)
+            if not lo < hi:
+                raise ConfigError(f"SafetyConfig.{name} must be (low, high) with low < high, got {(lo, hi)}")
+        if self.max_speed <= 0 or self.max_step <= 0:
+            raise ConfigError("SafetyConfig.max_speed and max_step must be > 0")
+
+    @property
+    def low(self) -> np.ndarray:
+        """Lower corner of the workspace box, m."""
+        return np.array([self.x_range[0], self.y_range[0], self.z_range[0]])
+
+    @property
+    def high(self) -> np.ndarray:
+        """Upper corner of the workspace box, m."""
+        return np.array([self.x_range[1], self.y_range[1], self.z_range[1]])
+
+
+class SafetyEnvelope:
+    """Checks and clips commands against a `SafetyConfig` and holds the e-stop latch."""
+
+    def __init__(self, config: SafetyConfig | None = None) -> None:
+        self.config = config or SafetyConfig()
+        self._low, self._high = self.config.low, self.config.high
+        self.estopped = False
+
+    def contains(self, pos: np.ndarray, tol: float = 1e-9) -> bool:
+        """True when `pos` lies inside the workspace box."""
+        return bool(np.all(pos >= self._low - tol) and np.all(pos <= self._high + tol))
+
+    def check_target(self, pos: np.ndarray) -> None:
+        """Raises SafetyError when an absolute target lies outside the workspace."""
+        if not self.contains(pos):
+            axes = [
+                f"{axis}={v:.3f} not in [{lo:.3f}, {hi:.3f}]"
+                for axis, v, lo, hi in zip("xyz", pos, self._low, self._high, strict=True)
+                if not lo - 1e-9 <= v <= hi + 1e-9
+            ]
+            raise SafetyError(
+                f"target {np.round(pos, 3).tolist()} is outside the safety envelope "
+                f"({'; '.join(axes)}); no motion was made. Choose a target inside the workspace."
+            )
+
+    def clip_point(self, pos: np.ndarray) -> np.ndarray:
+        """The nearest point of the workspace box."""
+        return np.clip(pos, self._low, self._high)
+
+    def clip_step(self, current: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """The delta actually applied for one control step: length-limited, then kept inside."""
+        delta = np.asarray(delta, dtype=np.float64)
+        norm = float(np.linalg.norm(delta))
+        if norm > self.config.max_step:
+            delta = delta * (self.config.max_step / norm)
+        return self.clip_point(current + delta) - current
+
+    def clip_speed(self, speed: float) -> float:
+        """The speed actually used: positive and at most the limit."""
+        if speed <= 0:
+            raise SafetyError(f"speed must be > 0 m/s, got {speed}")
+        return min(float(speed), self.config.max_speed)
