@@ -215,9 +215,11 @@ class SimArm(Arm):
             last = width
         return self._grip_result(closed=True, command="arm.grasp")
 
-    def release(self) -> GripResult:
+    def release(self, width: float | None = None) -> GripResult:
+        """Opens the gripper, fully or to `width` per finger (m) where space is tight."""
         self._check_estop()
-        self.backend.set_finger_target(self._open_width)
+        opening = self._open_width if width is None else float(np.clip(width, 0.0, self._open_width))
+        self.backend.set_finger_target(opening)
         self._gripper_closed = False
         for _ in range(max(1, int(self.motion.release_s / self._dt))):
             self._tick()

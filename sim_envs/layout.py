@@ -49,7 +49,8 @@ class LayoutConfig:
 
     n_blocks: int = 3  # random blocks when `objects` is empty
     n_bowls: int = 3  # random bowls when `objects` is empty
-    objects: list[ObjectRequest] = field(default_factory=list)  # explicit objects
+    objects: list[ObjectRequest] = field(default_factory=list)  # explicit objects (no random draw)
+    required: list[ObjectRequest] = field(default_factory=list)  # always present; random fill
     include_drawer: bool = True  # add the cabinet with its drawer
     drawer_handle_offset_y: float = 0.0  # m; an off-centre handle
     drawer_frictionloss: float = 0.5  # N; a stiffer drawer
@@ -79,11 +80,13 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
     rng = np.random.default_rng(seed)
     requests = list(cfg.objects)
     if not requests:
-        colors = list(COLORS)
-        for c in rng.choice(colors, size=cfg.n_blocks, replace=False):
-            requests.append(ObjectRequest(kind="block", color=str(c)))
-        for c in rng.choice(colors, size=cfg.n_bowls, replace=False):
-            requests.append(ObjectRequest(kind="bowl", color=str(c)))
+        requests = list(cfg.required)
+        for kind, wanted in (("block", cfg.n_blocks), ("bowl", cfg.n_bowls)):
+            taken = {r.color for r in requests if r.kind == kind}
+            free = [c for c in COLORS if c not in taken]
+            n = max(0, wanted - len(taken))
+            for c in rng.choice(free, size=min(n, len(free)), replace=False):
+                requests.append(ObjectRequest(kind=kind, color=str(c)))
     # Place bowls first: they are the largest footprints.
     order = sorted(range(len(requests)), key=lambda i: requests[i].kind != "bowl")
     placed: list[tuple[np.ndarray, float]] = []

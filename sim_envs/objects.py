@@ -111,7 +111,6 @@ def make_bowl(color: str, pos_xy: tuple[float, float], *, name: str | None = Non
 # Drawer geometry, in the cabinet frame (origin on the table at the cabinet's centre; the
 # drawer slides out along -x, towards the robot).
 DRAWER_TRAVEL = 0.16  # m, fully open
-DRAWER_HANDLE_OFFSET: Vec3 = (-0.135, 0.0, 0.07)  # handle bar centre, link frame, m
 DRAWER_INTERIOR = ((-0.085, 0.075), (-0.075, 0.075), (0.02, 0.09))  # link-frame box, m
 
 
@@ -143,9 +142,9 @@ def make_drawer(
         _box((-0.005, -0.077, 0.05), (0.085, 0.003, 0.03), wood),  # drawer side
         _box((0.077, 0.0, 0.05), (0.003, 0.074, 0.03), wood),  # drawer back
         _box((-0.095, 0.0, 0.05), (0.005, 0.089, 0.038), wood),  # front panel
-        _box((-0.1175, hy + 0.035, 0.07), (0.0175, 0.005, 0.005), handle),  # post
-        _box((-0.1175, hy - 0.035, 0.07), (0.0175, 0.005, 0.005), handle),  # post
-        _box((-0.135, hy, 0.07), (0.006, 0.045, 0.006), handle),  # handle bar
+        _box((-0.1275, hy + 0.035, 0.07), (0.0275, 0.005, 0.005), handle),  # post
+        _box((-0.1275, hy - 0.035, 0.07), (0.0275, 0.005, 0.005), handle),  # post
+        _box((-0.16, hy, 0.07), (0.006, 0.045, 0.006), handle),  # handle bar
     )
     return ObjectSpec(
         name=name,
