@@ -184,6 +184,10 @@ class SceneSpec:
         if dupes:
             raise ConfigError(f"SceneSpec object names must be unique; repeated: {sorted(dupes)}")
 
+    def object_kind(self, name: str) -> str | None:
+        """The kind of the object called `name`, or None when there is none."""
+        return next((o.kind for o in self.objects if o.name == name), None)
+
     def object(self, name: str) -> ObjectSpec:
         """Returns the object called `name` (exact match)."""
         for obj in self.objects:

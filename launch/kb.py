@@ -1,0 +1,281 @@
+"""`corrigible kb`: inspect and edit the knowledge base of distilled corrections.
+
+Example:
+    corrigible kb list                       # active entries of runs/kb (or $CORRIGIBLE_KB)
+    corrigible kb search "pick up the slippery red cylinder" --k 3
+    corrigible kb show 5fc6c064              # a unique id prefix is enough
+    corrigible kb export runs/kb-export.jsonl
+
+Reading commands open the directory read-only, so they work while a robot is writing to it.
+`delete` and `repair` take the writer lock. A missing knowledge base reads as empty; an unknown
+id, a damaged file or a bad option exits with status 2 and a message saying what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import typer
+from corrigible.errors import ConfigError, CorrigibleError
+
+Action = Literal["list", "show", "search", "delete", "export", "repair"]
+_ACTIONS: tuple[str, ...] = ("list", "show", "search", "delete", "export", "repair")
+_DEFAULT_KB = Path("runs/kb")
+_MODES = ("text", "text+visual", "visual")
+_KINDS = ("plan_rule", "preference", "skill_params")
+
+
+def default_kb_path() -> Path:
+    """$CORRIGIBLE_KB, else runs/kb."""
+    return Path(os.environ.get("CORRIGIBLE_KB") or _DEFAULT_KB)
+
+
+@dataclass(kw_only=True)
+class KbConfig:
+    """One `corrigible kb` invocation."""
+
+    action: Action  # list | show | search | delete | export | repair
+    kb: Path = _DEFAULT_KB  # knowledge-base directory
+    entry_id: str | None = None  # show/delete: an id or a unique id prefix
+    query: str | None = None  # search: the task or object description
+    k: int = 5  # search: at most this many hits
+    mode: str = "text"  # search: text | text+visual | visual
+    image: Path | None = None  # search: an RGB crop of the object (PNG/JPG)
+    metres_per_pixel: float | None = None  # search: metric pixel size of the crop, for size
+    kind: str | None = None  # list/search: plan_rule | preference | skill_params
+    include_superseded: bool = False  # list: also superseded entries
+    as_json: bool = False  # list: JSON instead of a table
+    out: Path | None = None  # export: the JSONL file to write
+
+    def __post_init__(self) -> None:
+        if self.action not in _ACTIONS:
+            raise ConfigError(f"action must be one of {list(_ACTIONS)}, got {self.action!r}")
+        if self.action in ("show", "delete") and not self.entry_id:
+            raise ConfigError(f"`kb {self.action}` needs an entry id (see `corrigible kb list`)")
+        if self.action == "search" and not (self.query or "").strip() and self.mode != "visual":
+            raise ConfigError("`kb search` needs a non-empty QUERY")
+        if self.k < 1:
+            raise ConfigError(f"--k must be >= 1, got {self.k}")
+        if self.mode not in _MODES:
+            raise ConfigError(f"--mode must be one of {list(_MODES)}, got {self.mode!r}")
+        if self.mode != "text" and self.image is None:
+            raise ConfigError(f"--mode {self.mode} needs --image CROP.png of the object")
+        if self.image is not None and not self.image.is_file():
+            raise ConfigError(f"--image {self.image} does not exist")
+        if self.kind is not None and self.kind not in _KINDS:
+            raise ConfigError(f"--kind must be one of {list(_KINDS)}, got {self.kind!r}")
+        if self.action == "export" and self.out is None:
+            raise ConfigError("`kb export` needs an output PATH")
+
+
+def _entry_json(entry: Any, *, full: bool) -> dict[str, Any]:
+    data = entry.model_dump(mode="json")
+    if not full and data.get("visual_embedding") is not None:
+        data["visual_embedding"] = f"<{len(data['visual_embedding'])}-d descriptor>"
+    return data
+
+
+def _read_crop(path: Path) -> Any:
+    import cv2
+
+    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ConfigError(f"--image {path} is not a readable image (PNG or JPEG expected)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _print_table(entries: list[Any], kb: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"knowledge base {kb} ({len(entries)} entries)")
+    for column in ("id", "kind", "skill", "text", "scope", "active", "episodes"):
+        table.add_column(column, overflow="fold")
+    for entry in entries:
+        table.add_row(
+            entry.id[:8],
+            entry.kind,
+            entry.skill or "",
+            entry.summary(60),
+            entry.scope.describe(),
+            "yes" if entry.active else f"-> {entry.superseded_by[:8]}",
+            ",".join(sorted({p.episode for p in entry.provenance})),
+        )
+    Console().print(table)
+
+
+def run(cfg: KbConfig) -> Any:
+    """Carries out one action and prints its result (JSON, or a table for `list`).
+
+    Returns:
+        The JSON-able result that was printed.
+
+    Raises:
+        CorrigibleError: an unknown id, a damaged directory, a locked writer, a bad option.
+    """
+    from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
+    from corrigible.memory.store import MANIFEST_NAME
+
+    writes = cfg.action in ("delete", "repair")
+    if not (cfg.kb / MANIFEST_NAME).exists():
+        if cfg.action == "repair":
+            raise FileNotFoundError(f"no knowledge base at {cfg.kb} to repair; check --kb")
+        if cfg.action in ("show", "delete"):
+            from corrigible.memory.kb_errors import UnknownEntryError
+
+            raise UnknownEntryError(
+                f"no knowledge base at {cfg.kb}, so no entry {cfg.entry_id!r}; pass --kb PATH or "
+                "set CORRIGIBLE_KB"
+            )
+        print(f"note: no knowledge base at {cfg.kb} yet; it reads as empty", file=sys.stderr)
+        result: Any = {"exported": 0, "path": str(cfg.out)} if cfg.action == "export" else []
+        if cfg.action == "export":
+            assert cfg.out is not None
+            cfg.out.parent.mkdir(parents=True, exist_ok=True)
+            cfg.out.write_text("")
+        if cfg.action == "list" and not cfg.as_json:
+            _print_table([], cfg.kb)
+        else:
+            print(json.dumps(result, indent=2))
+        return result
+    config = KnowledgeBaseConfig(on_corrupt="skip" if cfg.action == "repair" else "error")
+    with KnowledgeBase.open(cfg.kb, read_only=not writes, config=config) as kb:
+        if cfg.action == "list":
+            entries = kb.list(kind=cfg.kind, active_only=not cfg.include_superseded)
+            result = [_entry_json(entry, full=False) for entry in entries]
+            if not cfg.as_json:
+                _print_table(entries, cfg.kb)
+                return result
+        elif cfg.action == "show":
+            assert cfg.entry_id is not None
+            entry_id = kb.resolve_id(cfg.entry_id)
+            result = _entry_json(kb.get(entry_id), full=True)
+            result["lineage"] = [e.id for e in kb.lineage(entry_id)]
+        elif cfg.action == "search":
+            visual = None
+            if cfg.image is not None:
+                from corrigible.memory.visual_embedder import embed_crop
+
+                visual = embed_crop(_read_crop(cfg.image), metres_per_pixel=cfg.metres_per_pixel)
+            hits = kb.search(
+                cfg.query or "",
+                visual=visual,
+                k=cfg.k,
+                kind=cfg.kind,
+                mode=cfg.mode,  # validated in KbConfig
+            )
+            result = [
+                {**hit.to_trace(), "skill": hit.entry.skill, "params": hit.entry.params}
+                for hit in hits
+            ]
+        elif cfg.action == "delete":
+            assert cfg.entry_id is not None
+            entry_id = kb.resolve_id(cfg.entry_id)
+            kb.delete(entry_id)
+            result = {"deleted": entry_id}
+        elif cfg.action == "export":
+            assert cfg.out is not None
+            result = {"exported": kb.export(cfg.out), "path": str(cfg.out)}
+        else:  # repair
+            report = kb.open_report
+            result = {
+                "records": report.records,
+                "skipped_lines": report.skipped_lines,
+                "torn_tail_bytes": report.torn_tail_bytes,
+                "backup": None if report.backup is None else str(report.backup),
+                "messages": report.messages,
+                "entries": len(kb),
+            }
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return result
+
+
+def _invoke(**fields: Any) -> None:
+    """Builds the config, runs it, and maps corrigible errors to exit status 2."""
+    try:
+        run(KbConfig(**fields))
+    except (CorrigibleError, FileNotFoundError) as exc:
+        message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"error: {message}", file=sys.stderr)
+        raise typer.Exit(2) from exc
+
+
+_KB_OPTION = typer.Option(
+    _DEFAULT_KB, "--kb", envvar="CORRIGIBLE_KB", help="knowledge-base directory"
+)
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the `kb` verb and its sub-commands."""
+    kb_app = typer.Typer(
+        help="Inspect and edit the knowledge base of distilled corrections.",
+        no_args_is_help=True,
+    )
+
+    @kb_app.command("list")
+    def list_entries(
+        kb: Path = _KB_OPTION,
+        kind: str | None = typer.Option(None, help="plan_rule | preference | skill_params"),
+        all_: bool = typer.Option(False, "--all", help="include superseded entries"),
+        as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    ) -> None:
+        """List entries (active ones unless --all)."""
+        _invoke(action="list", kb=kb, kind=kind, include_superseded=all_, as_json=as_json)
+
+    @kb_app.command("show")
+    def show(
+        entry_id: str = typer.Argument(..., metavar="ID", help="entry id or unique prefix"),
+        kb: Path = _KB_OPTION,
+    ) -> None:
+        """Print one entry with its provenance and supersession lineage."""
+        _invoke(action="show", kb=kb, entry_id=entry_id)
+
+    @kb_app.command("search")
+    def search(
+        query: str = typer.Argument(..., help="task or object description"),
+        kb: Path = _KB_OPTION,
+        k: int = typer.Option(5, "--k", help="at most this many hits"),
+        mode: str = typer.Option("text", help="text | text+visual | visual"),
+        image: Path | None = typer.Option(None, help="RGB crop of the object, for visual modes"),
+        metres_per_pixel: float | None = typer.Option(None, help="metric pixel size of the crop"),
+        kind: str | None = typer.Option(None, help="plan_rule | preference | skill_params"),
+    ) -> None:
+        """Retrieve the entries that apply, each with the reason."""
+        _invoke(
+            action="search",
+            kb=kb,
+            query=query,
+            k=k,
+            mode=mode,
+            image=image,
+            metres_per_pixel=metres_per_pixel,
+            kind=kind,
+        )
+
+    @kb_app.command("delete")
+    def delete(
+        entry_id: str = typer.Argument(..., metavar="ID", help="entry id or unique prefix"),
+        kb: Path = _KB_OPTION,
+    ) -> None:
+        """Delete an entry (a durable tombstone)."""
+        _invoke(action="delete", kb=kb, entry_id=entry_id)
+
+    @kb_app.command("export")
+    def export(
+        out: Path = typer.Argument(..., metavar="PATH", help="JSONL file to write"),
+        kb: Path = _KB_OPTION,
+    ) -> None:
+        """Write every entry (active and superseded) as JSON lines."""
+        _invoke(action="export", kb=kb, out=out)
+
+    @kb_app.command("repair")
+    def repair(kb: Path = _KB_OPTION) -> None:
+        """Keep every valid record of a damaged log; move damaged lines to a .corrupt file."""
+        _invoke(action="repair", kb=kb)
+
+    app.add_typer(kb_app, name="kb")
