@@ -167,7 +167,9 @@ class ArmKinematics:
             err = np.concatenate([e_p, e_o])
             j_pinv = jac.T @ np.linalg.inv(jac @ jac.T + lam2 * self._eye6)
             dq = j_pinv @ err
-            if q_rest is not None:
+            if q_rest is not None and err_pos > 2e-3:
+                # The damped pseudo-inverse is not an exact projector, so the posture pull
+                # would leak into the task near convergence; it only steers the approach.
                 dq += 0.1 * (q_rest - q) - j_pinv @ (jac @ (0.1 * (q_rest - q)))
             q = np.clip(q + dq, self.lower, self.upper)
         return q, err_pos

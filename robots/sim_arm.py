@@ -124,7 +124,7 @@ class SimArm(Arm):
     def move_to(self, pose: Pose, *, speed: float | None = None) -> MotionResult:
         self._check_estop()
         self.envelope.check_target(pose.pos)
-        return self._move(pose.pos, pose.yaw, speed, "move_to", pose.pos, clipped=False)
+        return self._move(pose.pos, pose.yaw, speed, "move_to", pose.pos, pose.pos, clipped=False)
 
     def move_by(self, delta: np.ndarray, *, speed: float | None = None) -> MotionResult:
         self._check_estop()
@@ -132,13 +132,20 @@ class SimArm(Arm):
         target = self.envelope.clip_point(self._cmd_pos + delta)
         applied = target - self._cmd_pos
         clipped = not np.allclose(applied, delta, atol=1e-9)
-        result = self._move(target, self._cmd_yaw, speed, "move_by", delta, clipped=clipped)
-        result.applied = applied
-        return result
+        return self._move(target, self._cmd_yaw, speed, "move_by", delta, applied, clipped=clipped)
 
     def _move(
-        self, target: np.ndarray, yaw: float, speed: float | None, command: str, requested: np.ndarray, *, clipped: bool
+        self,
+        target: np.ndarray,
+        yaw: float,
+        speed: float | None,
+        command: str,
+        requested: np.ndarray,
+        applied: np.ndarray,
+        *,
+        clipped: bool,
     ) -> MotionResult:
+        """Straight-line motion to `target`; `requested`/`applied` are reported as given."""
         requested_speed = speed if speed is not None else self.motion.default_speed
         speed_used = self.envelope.clip_speed(requested_speed)
         q_goal, err = self.kin.solve(target, top_down_rotation(yaw), self._q_cmd, q_rest=self._home_q, iterations=200)
@@ -179,7 +186,7 @@ class SimArm(Arm):
         result = MotionResult(
             command=command,
             requested=np.asarray(requested, dtype=np.float64),
-            applied=target.copy(),
+            applied=np.asarray(applied, dtype=np.float64).copy(),
             clipped=clipped or speed_used < requested_speed,
             reached=reached,
             final_pos=final,

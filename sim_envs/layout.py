@@ -16,6 +16,8 @@ from corrigible.sim_envs.objects import BOWL_RADIUS, make_block, make_bowl, make
 from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
 
+# m, footprint radius kept free around a block: room for the open fingers on either side.
+_BLOCK_CLEARANCE = 0.04
 DRAWER_XY = (0.60, -0.45)  # m, cabinet centre; outside the object workspace, within reach
 
 
@@ -87,25 +89,32 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
             n = max(0, wanted - len(taken))
             for c in rng.choice(free, size=min(n, len(free)), replace=False):
                 requests.append(ObjectRequest(kind=kind, color=str(c)))
-    # Place bowls first: they are the largest footprints.
+    # Place bowls first: they are the largest footprints. A dead end restarts the whole
+    # placement from the same random stream, so the result still depends only on the seed.
     order = sorted(range(len(requests)), key=lambda i: requests[i].kind != "bowl")
-    placed: list[tuple[np.ndarray, float]] = []
-    objects: list[ObjectSpec | None] = [None] * len(requests)
     (x0, x1), (y0, y1) = WORKSPACE_XY
-    for i in order:
-        req = requests[i]
-        radius = BOWL_RADIUS if req.kind == "bowl" else 0.035
-        for _attempt in range(500):
-            xy = np.array([rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)])
-            if all(np.linalg.norm(xy - p) >= radius + r + cfg.min_gap for p, r in placed):
-                break
-        else:
-            raise ConfigError(
-                f"could not place {req.color} {req.kind} without overlap after 500 tries; "
-                "ask for fewer objects"
-            )
-        placed.append((xy, radius))
-        objects[i] = _build(req, (float(xy[0]), float(xy[1])), float(rng.uniform(-np.pi / 4, np.pi / 4)))
+    for _layout_try in range(100):
+        placed: list[tuple[np.ndarray, float]] = []
+        objects: list[ObjectSpec | None] = [None] * len(requests)
+        for i in order:
+            req = requests[i]
+            radius = BOWL_RADIUS if req.kind == "bowl" else _BLOCK_CLEARANCE
+            for _attempt in range(100):
+                xy = np.array([rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)])
+                if all(np.linalg.norm(xy - p) >= radius + r + cfg.min_gap for p, r in placed):
+                    break
+            else:
+                break  # dead end: start this layout over
+            placed.append((xy, radius))
+            yaw = float(rng.uniform(-np.pi / 4, np.pi / 4))
+            objects[i] = _build(req, (float(xy[0]), float(xy[1])), yaw)
+        if all(o is not None for o in objects):
+            break
+    else:
+        raise ConfigError(
+            f"could not lay out {len(requests)} objects without overlap in the workspace; "
+            "ask for fewer objects or fewer bowls"
+        )
     result = [o for o in objects if o is not None]
     if cfg.include_drawer:
         result.append(

@@ -165,10 +165,9 @@ class SkillLibrary:
             spec = self.env.scene.object(obj)
             world = self.world()
             half_h = world.half_height(obj)
-            yaw = 0.0
-            if spec.shape == "cube":
-                yaw = (_yaw_from_quat(quat) + np.pi / 4) % (np.pi / 2) - np.pi / 4
             xy = pos[:2] + np.array([p.grasp_offset_x, p.grasp_offset_y])
+            base_yaw = _yaw_from_quat(quat) if spec.shape == "cube" else 0.0
+            yaw = self._clearest_yaw(obj, xy, base_yaw)
             if self.arm._gripper_closed:
                 self.arm.release()
             above = self._safe_z(pos[2] + half_h + p.approach_height)
@@ -190,6 +189,27 @@ class SkillLibrary:
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
         return self._run("pick", {"obj": obj}, p, (obj,), body)
+
+    def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
+        """Of the two top-down grasps of a square footprint, the one whose fingers land
+        farthest from neighbouring objects (the open fingers reach ~5 cm either side)."""
+        world = self.world()
+        others = [
+            (world.positions[n][:2], 0.075 if self.env.scene.object(n).kind == "bowl" else world.half_width(n))
+            for n in world.positions
+            if n != obj
+        ]
+        best, best_clearance = 0.0, -np.inf
+        for candidate in (base_yaw, base_yaw + np.pi / 2):
+            yaw = (candidate + np.pi / 2) % np.pi - np.pi / 2  # the gripper is symmetric
+            side = np.array([-np.sin(yaw), np.cos(yaw)]) * 0.05  # fingers open along EE y
+            fingers = (xy + side, xy - side)
+            clearance = min(
+                (np.linalg.norm(f - c) - r for f in fingers for c, r in others), default=np.inf
+            )
+            if clearance > best_clearance + 1e-6:
+                best, best_clearance = yaw, clearance
+        return float(best)
 
     def _place_target(self, target: str, obj: str) -> tuple[np.ndarray, float, str]:
         """(target xy, surface height, kind) for a bowl, object, drawer or named location."""

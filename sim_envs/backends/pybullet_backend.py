@@ -18,6 +18,12 @@ from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, Sce
 
 _SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_SPHERE}
 _ARM_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N*m, Panda limits
+# PyBullet's single-point, pyramid-approximated finger contacts hold about half what MuJoCo's
+# elliptic-cone contacts hold at the same friction coefficient (measured: a 0.5 kg block lifted
+# slowly needs mu >= 0.3 here and >= 0.15 in MuJoCo). Scaling the fingers' friction by this
+# factor makes one scene-description friction mean the same grip in both engines; it affects
+# finger contacts only, never object-table sliding. Checked by tests/sim_envs/test_slip.py.
+_FINGER_GRIP_CALIBRATION = 2.0
 
 
 def _xyzw(quat_wxyz: tuple[float, ...] | np.ndarray) -> list[float]:
@@ -75,7 +81,8 @@ class PybulletBackend(Backend):
             pb.changeDynamics(self._robot, j, linearDamping=0, angularDamping=0, physicsClientId=c)
         for j in self._finger_j:
             pb.changeDynamics(
-                self._robot, j, lateralFriction=robot.finger_friction, spinningFriction=0.005,
+                self._robot, j, lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
+                spinningFriction=0.005,
                 frictionAnchor=True, physicsClientId=c,
             )
         self._bodies: dict[str, int] = {}

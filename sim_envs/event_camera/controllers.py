@@ -1,0 +1,416 @@
+"""Bias feedback controllers: fixed biases, fast loop, slow loop, fast+slow, and jAER hysteresis.
+
+Every controller sees one number per control window, the DVS event rate in events/s, and writes
+biases through `DavisBiases.set`, so out-of-range writes raise instead of slipping through. Each
+`on_window` call returns the writes that were actually applied (after clamping), so logs record
+what the chip received rather than what the controller wished for.
+
+* Fast loop (Nair, Milford, Fischer, IROS 2024): every window map the rate linearly onto a
+  RefrBp fine code, `s = clamp(int(f_max - (f_max - f_min)(rate - lo)/(hi - lo)), f_min, f_max)`;
+  a low rate gives a large code (short refractory period, more events).
+* Slow loop: when the fast loop sits at a limit for `count_threshold` consecutive windows, step
+  PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes, clamped to each
+  bias's limits, then pause the counting for `settle_windows` windows. Without a fast loop the
+  slow loop counts windows whose rate lies outside the band instead.
+* Hysteresis baseline (jAER DVSBiasController, Delbruck et al. CVPRW 2021): LOW/MEDIUM/HIGH
+  states with a x`hysteresis` band, one tweak in [-1, 1] moved by `tweak_step` per command
+  (commands at most every window). The tweak scales the chosen bias currents by
+  `exp(tweak ln max_ratio)`.
+
+Rate bands are given at 346x260 and scaled linearly with the pixel count.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
+from corrigible.sim_envs.event_camera.biases import (
+    BIAS_NAMES,
+    FINE_MAX,
+    CoarseFine,
+    DavisBiases,
+)
+
+DAVIS346_PIXELS = 346 * 260  # the resolution the published rate bands refer to
+
+
+def _check_band(prefix: str, low: float, high: float) -> None:
+    if not 0 < low < high:
+        raise ConfigError(
+            f"{prefix}: rate band ({low!r}, {high!r}) must satisfy 0 < rate_low < rate_high "
+            "(events/s)."
+        )
+
+
+@dataclass(kw_only=True)
+class FastLoopConfig:
+    """Fast loop: event rate -> RefrBp fine code, once per window."""
+
+    rate_low: float = 5e5  # events/s at 346x260 where the code reaches fine_max
+    rate_high: float = 2.5e6  # events/s at 346x260 where the code reaches fine_min
+    fine_min: int = 4  # RefrBp fine lower limit (longest refractory period)
+    fine_max: int = 57  # RefrBp fine upper limit (shortest refractory period)
+
+    def __post_init__(self) -> None:
+        _check_band("fast", self.rate_low, self.rate_high)
+        if not 0 <= self.fine_min < self.fine_max <= FINE_MAX:
+            raise ConfigError(
+                f"fast.fine_min={self.fine_min!r}, fast.fine_max={self.fine_max!r} must satisfy "
+                f"0 <= fine_min < fine_max <= {FINE_MAX}."
+            )
+
+
+@dataclass(kw_only=True)
+class SlowLoopConfig:
+    """Slow loop: bandwidth and threshold steps after the fast loop saturates."""
+
+    count_threshold: int = 2  # consecutive saturated windows before a step (paper: 2)
+    step: int = 5  # fine codes per step on PrBp, PrSFBp, OnBn, OffBn (paper: 5)
+    settle_windows: int = 1  # windows to wait after a step before counting again
+    rate_low: float = 5e5  # band used only when there is no fast loop (events/s at 346x260)
+    rate_high: float = 2.5e6  # upper edge of that band (events/s at 346x260)
+    # Fine-code limits per stepped bias. OnBn stays well above 0 so that its current keeps
+    # exceeding DiffBn (the ON threshold must stay positive).
+    limits: dict[str, tuple[int, int]] = field(
+        default_factory=lambda: {
+            "PrBp": (0, 255),
+            "PrSFBp": (0, 255),
+            "OnBn": (10, 255),
+            "OffBn": (0, 255),
+        }
+    )
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.count_threshold, int) and self.count_threshold >= 1):
+            raise ConfigError(f"slow.count_threshold={self.count_threshold!r} must be an int >= 1.")
+        if not (isinstance(self.step, int) and 1 <= self.step <= FINE_MAX):
+            raise ConfigError(f"slow.step={self.step!r} must be an int in 1..{FINE_MAX}.")
+        if not (isinstance(self.settle_windows, int) and self.settle_windows >= 0):
+            raise ConfigError(f"slow.settle_windows={self.settle_windows!r} must be an int >= 0.")
+        _check_band("slow", self.rate_low, self.rate_high)
+        needed = {"PrBp", "PrSFBp", "OnBn", "OffBn"}
+        if set(self.limits) != needed:
+            raise ConfigError(
+                f"slow.limits has keys {sorted(self.limits)}; give exactly {sorted(needed)}."
+            )
+        self.limits = {k: (int(v[0]), int(v[1])) for k, v in self.limits.items()}
+        for name, (lo, hi) in self.limits.items():
+            if not 0 <= lo <= hi <= FINE_MAX:
+                raise ConfigError(f"slow.limits[{name}]=({lo}, {hi}) must lie in 0..{FINE_MAX}.")
+
+
+@dataclass(kw_only=True)
+class HysteresisConfig:
+    """jAER DVSBiasController-style baseline with one tweak."""
+
+    rate_low: float = 1e5  # events/s at 346x260 (jAER eventRateLowHz)
+    rate_high: float = 1e6  # events/s at 346x260 (jAER eventRateHighHz)
+    hysteresis: float = 1.3  # band widening factor (jAER eventRateBoundsHysteresisFactor)
+    tweak_step: float = 0.01  # tweak change per command (jAER tweakStepAmount)
+    max_ratio: float = 10.0  # current ratio at tweak = +-1 (jAER threshold MAX for DAVIS)
+    target: str = "threshold"  # which tweak: "threshold", "refractory" or "bandwidth"
+
+    _TARGETS: ClassVar[tuple[str, ...]] = ("threshold", "refractory", "bandwidth")
+
+    def __post_init__(self) -> None:
+        _check_band("hysteresis", self.rate_low, self.rate_high)
+        if not self.hysteresis >= 1:
+            raise ConfigError(f"hysteresis.hysteresis={self.hysteresis!r} must be >= 1.")
+        if not 0 < self.tweak_step <= 1:
+            raise ConfigError(f"hysteresis.tweak_step={self.tweak_step!r} must be in (0, 1].")
+        if not self.max_ratio > 1:
+            raise ConfigError(f"hysteresis.max_ratio={self.max_ratio!r} must be > 1.")
+        if self.target not in self._TARGETS:
+            raise ConfigError(
+                f"hysteresis.target={self.target!r}; use one of {list(self._TARGETS)}."
+                + did_you_mean(self.target, self._TARGETS)
+            )
+
+
+class BiasController(ABC):
+    """One bias policy. Subclasses set `kind` and implement `on_window`."""
+
+    kind: ClassVar[str]  # registry key, e.g. "fast_slow"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not isinstance(cls.__dict__.get("kind"), str):
+            raise TypeError(f"{cls.__name__} must set the class attribute `kind`.")
+
+    def __init__(self, *, n_pixels: int = DAVIS346_PIXELS) -> None:
+        self.scale = n_pixels / DAVIS346_PIXELS  # rate bands scale with the pixel count
+
+    @abstractmethod
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Reacts to the rate of the window that just ended.
+
+        Args:
+            rate_hz: DVS events per second in that window.
+            biases: the biases to update in place.
+
+        Returns:
+            {bias name: fine code written}, only for the biases that changed.
+        """
+
+    def band(self) -> tuple[float, float] | None:
+        """The (low, high) rate band this controller aims for, scaled; None if it has none."""
+        return None
+
+
+class FixedBiases(BiasController):
+    """Baseline: the initial biases, never changed."""
+
+    kind = "default"
+
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Writes nothing."""
+        return {}
+
+
+class FastLoop(BiasController):
+    """Proportional map from event rate to the RefrBp fine code (no hysteresis, no smoothing)."""
+
+    kind = "fast"
+
+    def __init__(self, cfg: FastLoopConfig, *, n_pixels: int = DAVIS346_PIXELS) -> None:
+        super().__init__(n_pixels=n_pixels)
+        self.cfg = cfg
+        self.code: int | None = None  # last fine code written
+
+    def band(self) -> tuple[float, float]:
+        """The scaled (rate_low, rate_high) band."""
+        return self.cfg.rate_low * self.scale, self.cfg.rate_high * self.scale
+
+    def code_for(self, rate_hz: float) -> int:
+        """The clamped RefrBp fine code for a rate."""
+        c = self.cfg
+        lo, hi = self.band()
+        raw = c.fine_max - (c.fine_max - c.fine_min) * (rate_hz - lo) / (hi - lo)
+        return int(min(max(int(raw), c.fine_min), c.fine_max))
+
+    def is_at_upper(self) -> bool:
+        """True when the last code is the upper limit (too few events)."""
+        return self.code == self.cfg.fine_max
+
+    def is_at_lower(self) -> bool:
+        """True when the last code is the lower limit (too many events)."""
+        return self.code == self.cfg.fine_min
+
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Writes RefrBp fine (every window, as `setif_RefrBp s`)."""
+        self.code = self.code_for(rate_hz)
+        biases.set("RefrBp", fine=self.code)
+        return {"RefrBp": self.code}
+
+
+class SlowLoop(BiasController):
+    """Bandwidth/threshold steps after saturation; standalone it watches the rate band."""
+
+    kind = "slow"
+    # Sign of each step when there are too few events (+1 raises the fine code).
+    _UP_SIGNS: ClassVar[dict[str, int]] = {"PrBp": +1, "PrSFBp": +1, "OnBn": -1, "OffBn": +1}
+
+    def __init__(
+        self,
+        cfg: SlowLoopConfig,
+        *,
+        n_pixels: int = DAVIS346_PIXELS,
+        saturation: Callable[[float], int] | None = None,
+    ) -> None:
+        super().__init__(n_pixels=n_pixels)
+        self.cfg = cfg
+        self._saturation = saturation or self._band_saturation
+        self.upcount = 0
+        self.downcount = 0
+        self.settle = 0
+        self.steps_taken = 0
+
+    def band(self) -> tuple[float, float]:
+        """The scaled band used when the slow loop runs alone."""
+        return self.cfg.rate_low * self.scale, self.cfg.rate_high * self.scale
+
+    def _band_saturation(self, rate_hz: float) -> int:
+        lo, hi = self.band()
+        return +1 if rate_hz <= lo else (-1 if rate_hz >= hi else 0)
+
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Counts saturated windows and steps the four biases when the count is reached."""
+        if self.settle > 0:
+            self.settle -= 1
+            return {}
+        direction = self._saturation(rate_hz)  # +1: too few events, -1: too many, 0: fine
+        self.upcount = self.upcount + 1 if direction > 0 else 0
+        self.downcount = self.downcount + 1 if direction < 0 else 0
+        if self.upcount >= self.cfg.count_threshold:
+            sign = +1
+        elif self.downcount >= self.cfg.count_threshold:
+            sign = -1
+        else:
+            return {}
+        self.upcount = self.downcount = 0
+        self.settle = self.cfg.settle_windows
+        written: dict[str, int] = {}
+        for name, up_sign in self._UP_SIGNS.items():
+            lo, hi = self.cfg.limits[name]
+            old = biases[name].fine
+            new = min(max(old + sign * up_sign * self.cfg.step, lo), hi)
+            if new != old:
+                biases.set(name, fine=new)
+                written[name] = new
+        if written:
+            self.steps_taken += 1
+        return written
+
+
+class FastSlowController(BiasController):
+    """The fast loop every window; the slow loop when the fast loop saturates."""
+
+    kind = "fast_slow"
+
+    def __init__(
+        self, fast: FastLoopConfig, slow: SlowLoopConfig, *, n_pixels: int = DAVIS346_PIXELS
+    ) -> None:
+        super().__init__(n_pixels=n_pixels)
+        self.fast = FastLoop(fast, n_pixels=n_pixels)
+        self.slow = SlowLoop(slow, n_pixels=n_pixels, saturation=self._fast_saturation)
+
+    def band(self) -> tuple[float, float]:
+        """The fast loop's band."""
+        return self.fast.band()
+
+    def _fast_saturation(self, rate_hz: float) -> int:
+        code = self.fast.code_for(rate_hz)
+        if code == self.fast.cfg.fine_max:
+            return +1
+        if code == self.fast.cfg.fine_min:
+            return -1
+        return 0
+
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Slow step first (same call, as in the reference node), then the RefrBp command."""
+        written = self.slow.on_window(rate_hz, biases)
+        written.update(self.fast.on_window(rate_hz, biases))
+        return written
+
+
+class HysteresisController(BiasController):
+    """jAER DVSBiasController (BoundEventRate goal) reduced to one tweak with hysteresis."""
+
+    kind = "hysteresis"
+
+    def __init__(
+        self, cfg: HysteresisConfig, nominal: DavisBiases, *, n_pixels: int = DAVIS346_PIXELS
+    ) -> None:
+        super().__init__(n_pixels=n_pixels)
+        self.cfg = cfg
+        self._nominal = {n: nominal[n].current_a for n in BIAS_NAMES}
+        self.tweak = 0.0
+        self.state = "MEDIUM"
+
+    def band(self) -> tuple[float, float]:
+        """The scaled (rate_low, rate_high) band."""
+        return self.cfg.rate_low * self.scale, self.cfg.rate_high * self.scale
+
+    def _next_state(self, rate_hz: float) -> str:
+        lo, hi = self.band()
+        h = self.cfg.hysteresis
+        if self.state == "LOW":
+            return "MEDIUM" if rate_hz > lo * h else "LOW"
+        if self.state == "HIGH":
+            return "MEDIUM" if rate_hz < hi / h else "HIGH"
+        if rate_hz < lo / h:
+            return "LOW"
+        if rate_hz > hi * h:
+            return "HIGH"
+        return "MEDIUM"
+
+    def _scaled(self, name: str, ratio: float) -> CoarseFine:
+        return CoarseFine.from_current(self._nominal[name] * ratio)
+
+    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
+        """Moves the tweak one step towards the band and writes the affected biases."""
+        self.state = self._next_state(rate_hz)
+        if self.state == "MEDIUM":
+            return {}
+        # HIGH: fewer events wanted. Thresholds up, refractory longer, bandwidth lower.
+        direction = +1.0 if self.state == "HIGH" else -1.0
+        if self.cfg.target != "threshold":
+            direction = -direction  # refractory/bandwidth tweaks raise event counts when > 0
+        new = min(1.0, max(-1.0, self.tweak + direction * self.cfg.tweak_step))
+        if new == self.tweak:
+            return {}
+        self.tweak = new
+        ratio = math.exp(self.tweak * math.log(self.cfg.max_ratio))
+        if self.cfg.target == "threshold":
+            targets = {"OnBn": ratio, "OffBn": 1.0 / ratio}
+        elif self.cfg.target == "refractory":
+            targets = {"RefrBp": ratio}
+        else:
+            targets = {"PrBp": ratio, "PrSFBp": ratio}
+        written = {}
+        for name, r in targets.items():
+            value = self._scaled(name, r)
+            biases.set(name, coarse=value.coarse, fine=value.fine)
+            written[name] = value.fine
+        return written
+
+
+@dataclass(kw_only=True)
+class ControllersConfig:
+    """All controller parameters (the `controllers:` section of the eval YAML)."""
+
+    window_s: float = 0.3  # control window, s (paper: fixed 0.3 s)
+    fast: FastLoopConfig = field(default_factory=FastLoopConfig)
+    slow: SlowLoopConfig = field(default_factory=SlowLoopConfig)
+    hysteresis: HysteresisConfig = field(default_factory=HysteresisConfig)
+    enabled: list[str] = field(
+        default_factory=lambda: ["default", "fast", "slow", "fast_slow", "hysteresis"]
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.fast, dict):
+            self.fast = FastLoopConfig(**self.fast)
+        if isinstance(self.slow, dict):
+            self.slow = SlowLoopConfig(**self.slow)
+        if isinstance(self.hysteresis, dict):
+            self.hysteresis = HysteresisConfig(**self.hysteresis)
+        if not self.window_s > 0:
+            raise ConfigError(f"controllers.window_s={self.window_s!r} must be > 0 s.")
+        for name in self.enabled:
+            if name not in CONTROLLER_KINDS:
+                raise UnknownNameError(
+                    f"unknown controller {name!r}; use some of {list(CONTROLLER_KINDS)}."
+                    + did_you_mean(name, CONTROLLER_KINDS)
+                )
+
+
+CONTROLLER_KINDS: dict[str, Callable[[ControllersConfig, DavisBiases, int], BiasController]] = {
+    "default": lambda cfg, nominal, n: FixedBiases(n_pixels=n),
+    "fast": lambda cfg, nominal, n: FastLoop(cfg.fast, n_pixels=n),
+    "slow": lambda cfg, nominal, n: SlowLoop(cfg.slow, n_pixels=n),
+    "fast_slow": lambda cfg, nominal, n: FastSlowController(cfg.fast, cfg.slow, n_pixels=n),
+    "hysteresis": lambda cfg, nominal, n: HysteresisController(
+        cfg.hysteresis, nominal, n_pixels=n
+    ),
+}
+
+
+def make_controller(
+    kind: str, cfg: ControllersConfig, nominal: DavisBiases, *, n_pixels: int = DAVIS346_PIXELS
+) -> BiasController:
+    """Builds a registered controller by name.
+
+    Raises:
+        UnknownNameError: for an unregistered name, with a "did you mean" hint.
+    """
+    if kind not in CONTROLLER_KINDS:
+        raise UnknownNameError(
+            f"unknown controller {kind!r}; use one of {list(CONTROLLER_KINDS)}."
+            + did_you_mean(kind, CONTROLLER_KINDS)
+        )
+    return CONTROLLER_KINDS[kind](cfg, nominal, n_pixels)
