@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs corrigible on a fresh Debian/Ubuntu machine (or any machine with Python >= 3.11).
+#   bash install.sh          the package, its CPU-only dependencies and headless rendering
+#   bash install.sh --test   the same plus the test tools
+# System packages (Mesa EGL for MuJoCo's offscreen CPU rendering) are installed with apt-get
+# when missing and when apt-get can run; torch is pinned to the CPU build 2.13.0 first so
+# that nothing pulls CUDA packages.
+set -euo pipefail
+cd "$(dirname "$0")"
+PYTHON="${PYTHON:-python3}"
+extras=""
+[ "${1:-}" = "--test" ] && extras="[test]"
+
+need_pkgs=""
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libgles2; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs="$need_pkgs $pkg"
+done
+if [ -n "$need_pkgs" ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  echo "install.sh: installing system packages:$need_pkgs"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $need_pkgs
+fi
+
+"$PYTHON" -m pip install --quiet --upgrade pip setuptools wheel
+# CPU build of torch first; with it installed, later requirements resolve to it.
+"$PYTHON" -m pip install --quiet "torch==2.13.0"
+"$PYTHON" -m pip install --quiet -e ".${extras}"
+echo "install.sh: corrigible installed ($("$PYTHON" -c 'import corrigible; print(corrigible.__version__)'))"

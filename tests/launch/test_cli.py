@@ -1,0 +1,70 @@
+"""The user-facing commands, run as a user runs them (subprocess, real engines)."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+CLI = [sys.executable, "-m", "corrigible.launch.cli"]
+
+
+def corrigible(*args, timeout=300):
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def test_help_lists_the_verbs():
+    out = corrigible("--help")
+    assert out.returncode == 0
+    for verb in ("demo", "run", "bench"):
+        assert verb in out.stdout
+
+
+@pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
+def test_run_acceptance_command(sim, tmp_path):
+    out = corrigible(
+        "run", "put the red block in the blue bowl", "--expect", "in(red block, blue bowl)", "--sim", sim,
+        "--out", str(tmp_path / "r.json"), "--trace", str(tmp_path / "trace.jsonl"),
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["expect_holds"] is True and result["exit_status"] == 0
+    assert json.loads((tmp_path / "r.json").read_text())["engine"] == sim
+    kinds = [json.loads(line)["kind"] for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    assert "skill" in kinds and "arm.move_to" in kinds
+
+
+def test_run_exit_codes(tmp_path):
+    trace = ["--trace", str(tmp_path / "t.jsonl")]
+    failed = corrigible("run", "pick up the red block", "--expect", "in(red block, blue bowl)", *trace)
+    assert failed.returncode == 1
+    unverified = corrigible("run", "pick up the red block", *trace)
+    assert unverified.returncode == 3 and "unverified" in unverified.stdout
+    for bad in (
+        ["run", "do a backflip", *trace],
+        ["run", "pick up the red block", "--expect", "inn(red block, blue bowl)", *trace],
+        ["run", "pick up the red block", "--sim", "gazebo", *trace],
+        ["run", "pick up the red block", "--expect", "in(red block, lilac bowl)", *trace],
+    ):
+        out = corrigible(*bad)
+        assert out.returncode == 2, (bad, out.stdout, out.stderr)
+        assert "error" in out.stderr.lower()
+
+
+def test_bench_sim_prints_ratio_for_both_backends():
+    out = corrigible("bench", "sim", "--quick")
+    assert out.returncode == 0, out.stderr
+    rows = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [r["backend"] for r in rows] == ["mujoco", "pybullet"]
+    for row in rows:
+        assert {"raw_steps_per_s", "env_steps_per_s", "ratio", "render_fps"} <= row.keys()
+        assert row["ratio"] > 0 and row["render_fps"] > 0
+
+
+def test_demo_writes_results(tmp_path):
+    out = corrigible("demo", "--episodes", "1", "--out", str(tmp_path / "demo.json"))
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "demo.json").read_text())
+    assert set(results["summary"]) == {"mujoco", "pybullet"}
+    assert len(results["episodes"]) == 2
+    assert all(isinstance(e["success"], bool) for e in results["episodes"])
