@@ -1,9 +1,9 @@
 """Sandbox child: runs one validated program under OS limits, talking to the parent over pipes.
 
-`executor.py` starts this file as `python -I -S -B child.py SITE_DIR READ_FD WRITE_FD` with an
-empty environment, an empty private working directory and stdin on /dev/null. It is a script,
-never imported by the parent, and loads its helpers (rules, protocol, safe_numpy) by file path
-so that it needs only the standard library and NumPy.
+`executor.py` starts this file as `python -I -S -B child.py SITE_DIR READ_FD WRITE_FD LINE_FD`
+with an empty environment, an empty private working directory and stdin on /dev/null. It is a
+script, never imported by the parent, and loads its helpers (rules, protocol, safe_numpy) by
+file path so that it needs only the standard library and NumPy.
 
 Order matters: everything that needs files, imports or privileges (NumPy, helper modules,
 compiling the program) happens first; then the process locks itself down (rlimits, drop to
@@ -172,7 +172,9 @@ class _Interrupted(BaseException):
 class _Runtime:
     """State shared by the tracer, print(), the API stubs and the final report."""
 
-    def __init__(self, protocol, rfd: int, wfd: int, limits: dict, filename: str) -> None:
+    def __init__(
+        self, protocol, rfd: int, wfd: int, limits: dict, filename: str, line_slot
+    ) -> None:
         import time
 
         self.protocol = protocol
@@ -180,6 +182,7 @@ class _Runtime:
         self.wfd = wfd
         self.limits = limits
         self.filename = filename
+        self.line_slot = line_slot
         self.monotonic = time.monotonic
         self.process_time = time.process_time
         self.new_lines: list[int] = []
@@ -243,6 +246,7 @@ class _Runtime:
         keep = int(self.limits["max_trace_lines"])
         max_steps = int(self.limits["max_steps"])
         monotonic = self.monotonic
+        slot = self.line_slot
         runtime = self
 
         def local(frame, event, arg):
@@ -251,6 +255,7 @@ class _Runtime:
                 state[0] = count
                 line = frame.f_lineno
                 state[1] = line
+                slot[0] = line
                 if state[2] < keep:
                     new_lines.append(line)
                     state[2] += 1
@@ -320,7 +325,9 @@ class _Runtime:
             wire_kwargs = protocol.to_wire(dict(kwargs), tag_arrays=False)
         except protocol.WireTypeError as exc:
             raise TypeError(f"{name}(): {exc}") from None
-        frame = protocol.encode({"t": "call", "name": name, "args": wire_args, "kwargs": wire_kwargs})
+        frame = protocol.encode(
+            {"t": "call", "name": name, "args": wire_args, "kwargs": wire_kwargs}
+        )
         limit = int(self.limits["max_message_bytes"])
         if len(frame) > limit:
             raise ValueError(
@@ -368,6 +375,24 @@ def _make_errors() -> dict[str, type[BaseException]]:
     }
 
 
+def _make_import(modules: dict):
+    """The program's `__import__`: hands back already-loaded NumPy modules, nothing else.
+
+    The program cannot name `__import__` (the rules forbid dunder names), but NumPy's C code,
+    called from a program line, imports its helpers (e.g. `numpy._core._methods`) through the
+    builtins of the *calling* frame. Those modules were loaded before lockdown.
+    """
+
+    def restricted_import(name, globals=None, locals=None, fromlist=(), level=0):  # noqa: A002
+        if level == 0 and isinstance(name, str) and (name == "numpy" or name.startswith("numpy.")):
+            module = modules.get(name)
+            if module is not None:
+                return module if fromlist else modules["numpy"]
+        raise ImportError(f"import of {name!r} is not allowed in the sandbox")
+
+    return restricted_import
+
+
 def _program_line(exc: BaseException, filename: str) -> int | None:
     line = None
     tb = exc.__traceback__
@@ -390,14 +415,23 @@ def _describe(exc: BaseException) -> str:
 
 def main() -> None:
     """Runs the protocol: init -> lockdown -> started -> program -> done."""
-    site_dir, rfd, wfd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    site_dir, rfd, wfd, line_fd = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
     sys.path.append(site_dir)
+    import mmap
+
+    # One shared int64 the tracer overwrites with the current line, so the parent knows where
+    # the program was even when it is killed inside a long C call that sends nothing.
+    line_map = mmap.mmap(line_fd, mmap.PAGESIZE)
+    os.close(line_fd)
+    line_slot = memoryview(line_map).cast("q")
     os.environ.clear()
     import builtins
     import time
     import warnings
 
     import numpy
+    import numpy.linalg  # noqa: F401 - used through np.linalg
+    import numpy.ma  # noqa: F401 - histogram/percentile import it lazily; no imports after lockdown
 
     warnings.simplefilter("ignore")  # a warning would try to read source files after lockdown
     rules = _load("rules")
@@ -411,7 +445,7 @@ def main() -> None:
     source = init["source"]
     api_names = [str(n) for n in init["api_names"]]
     filename = rules.PROGRAM_FILENAME
-    runtime = _Runtime(protocol, rfd, wfd, limits, filename)
+    runtime = _Runtime(protocol, rfd, wfd, limits, filename, line_slot)
 
     # Second, independent check of the rules (the parent checked already).
     if init.get("validate", True):
@@ -419,9 +453,12 @@ def main() -> None:
         if problems:
             first = problems[0]
             runtime.fail(first.error_class, first.message, first.line)
-        code = compile(tree, filename, "exec", dont_inherit=True)
     else:  # only the test-suite's defence-in-depth checks turn validation off
-        code = compile(source, filename, "exec", dont_inherit=True)
+        tree = source
+    try:
+        code = compile(tree, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
+        runtime.fail("syntax", _describe(exc), getattr(exc, "lineno", None))
 
     errors = _make_errors()
 
@@ -432,6 +469,7 @@ def main() -> None:
         name: getattr(builtins, name) for name in rules.ALLOWED_BUILTINS if hasattr(builtins, name)
     }
     program_builtins["print"] = runtime.make_print()
+    program_builtins["__import__"] = _make_import(sys.modules)
     for error in errors.values():
         program_builtins[error.__name__] = error
     program_globals: dict = {
@@ -460,7 +498,14 @@ def main() -> None:
             None,
         )
     _lockdown(limits, hardening)
-    runtime.send({"t": "started", "hardening": hardening, "baseline_mb": baseline})
+    runtime.send(
+        {
+            "t": "started",
+            "hardening": hardening,
+            "baseline_mb": baseline,
+            "cpu_s": time.process_time(),
+        }
+    )
     tracer = runtime.make_tracer()
     del init, source, builtins, rules, safe_numpy
     started = time.process_time()

@@ -126,7 +126,9 @@ class FrameReader:
         while len(self._buffer) >= HEADER_SIZE:
             (size,) = _HEADER.unpack_from(self._buffer)
             if size > self._max_size:
-                raise ProtocolError(f"frame of {size} bytes exceeds the {self._max_size}-byte limit")
+                raise ProtocolError(
+                    f"frame of {size} bytes exceeds the {self._max_size}-byte limit"
+                )
             end = HEADER_SIZE + size
             if len(self._buffer) < end:
                 break

@@ -638,7 +638,6 @@ SAFE_ATTRIBUTES: frozenset[str] = (
             "mean",
             "min",
             "nonzero",
-            "partition",
             "prod",
             "put",
             "ravel",
@@ -779,18 +778,17 @@ def _namespace_problem(node: ast.Attribute) -> str | None:
     return None
 
 
-def _where(node: ast.AST) -> tuple[int | None, int | None]:
-    return getattr(node, "lineno", None), getattr(node, "col_offset", None)
-
-
 def parse(source: str) -> tuple[ast.Module | None, Problem | None]:
     """Parses `source`; returns (tree, None) or (None, a syntax Problem).
 
     Deeply nested input makes CPython's parser raise RecursionError or MemoryError rather than
-    SyntaxError; all three are reported as syntax problems.
+    SyntaxError; all three are reported as syntax problems, as are NUL bytes (ValueError).
     """
     try:
         tree = ast.parse(source, filename=PROGRAM_FILENAME, mode="exec")
+        # The parser accepts some programs only the compiler rejects ('return' outside a
+        # function, duplicate arguments); compiling (never running) catches those too.
+        compile(tree, PROGRAM_FILENAME, "exec", dont_inherit=True)
     except SyntaxError as exc:
         msg = f"{type(exc).__name__}: {exc.msg}"
         return None, Problem(SYNTAX, exc.lineno, exc.offset, msg)
@@ -802,27 +800,33 @@ def parse(source: str) -> tuple[ast.Module | None, Problem | None]:
 def check_tree(tree: ast.AST) -> list[Problem]:
     """Returns every rule violation in `tree`, in source order.
 
-    The walk is iterative (`ast.walk`), so a pathologically deep tree cannot exhaust the
-    checker's own stack.
+    The walk is iterative, so a pathologically deep tree cannot exhaust the checker's own
+    stack. The inside of a refused construct is not reported again; nodes without a position
+    (`withitem`, `match_case`) take their parent's line.
     """
     problems: list[Problem] = []
+    stack: list[tuple[ast.AST, int | None]] = [(tree, None)]
 
     def add(node: ast.AST, message: str) -> None:
-        line, col = _where(node)
-        problems.append(Problem(FORBIDDEN, line, col, message))
+        problems.append(Problem(FORBIDDEN, line, getattr(node, "col_offset", None), message))
 
-    for node in ast.walk(tree):
+    while stack:
+        node, parent_line = stack.pop()
+        line = getattr(node, "lineno", None) or parent_line
         kind = type(node)
         if kind not in ALLOWED_NODES:
             reason = _NODE_REASONS.get(kind.__name__, f"'{kind.__name__}' syntax is not allowed")
             add(node, reason)
             continue
+        stack.extend((child, line) for child in ast.iter_child_nodes(node))
         if kind is ast.Name:
             why = identifier_problem(node.id)
             if why:
                 add(node, why)
             elif not isinstance(node.ctx, ast.Load) and node.id in NAMESPACES:
-                add(node, f"'{node.id}' is reserved for the sandbox's {node.id} and cannot be bound")
+                add(
+                    node, f"'{node.id}' is reserved for the sandbox's {node.id} and cannot be bound"
+                )
         elif kind is ast.Attribute:
             if normalize(node.attr).startswith("_"):
                 why = attribute_problem(node.attr)
@@ -832,13 +836,12 @@ def check_tree(tree: ast.AST) -> list[Problem]:
                 why = _namespace_problem(node) or attribute_problem(node.attr)
             if why:
                 add(node, why)
-        elif kind in (ast.FunctionDef, ast.Lambda):
-            if kind is ast.FunctionDef:
-                why = identifier_problem(node.name)
-                if why:
-                    add(node, why)
-                elif node.name in NAMESPACES:
-                    add(node, f"'{node.name}' is reserved for the sandbox and cannot be bound")
+        elif kind is ast.FunctionDef:
+            why = identifier_problem(node.name)
+            if why:
+                add(node, why)
+            elif node.name in NAMESPACES:
+                add(node, f"'{node.name}' is reserved for the sandbox and cannot be bound")
         elif kind is ast.arg:
             why = identifier_problem(node.arg)
             if why:
@@ -891,7 +894,9 @@ def undefined_calls(tree: ast.AST, api_names: Iterable[str]) -> list[tuple[str, 
     return sorted(first.items(), key=lambda item: (item[1] or 0, item[0]))
 
 
-def check_source(source: str, api_names: Collection[str]) -> tuple[ast.Module | None, list[Problem]]:
+def check_source(
+    source: str, api_names: Collection[str]
+) -> tuple[ast.Module | None, list[Problem]]:
     """Parses and checks `source`; returns the tree (None on syntax errors) and all problems.
 
     Undefined calls are included as UNKNOWN_API problems after the rule violations.
@@ -901,7 +906,5 @@ def check_source(source: str, api_names: Collection[str]) -> tuple[ast.Module | 
         return None, [syntax] if syntax else []
     problems = check_tree(tree)
     for name, line in undefined_calls(tree, api_names):
-        problems.append(
-            Problem(UNKNOWN_API, line, None, f"{name!r} is called but is not defined")
-        )
+        problems.append(Problem(UNKNOWN_API, line, None, f"{name!r} is called but is not defined"))
     return tree, problems

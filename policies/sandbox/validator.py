@@ -90,7 +90,8 @@ def validate_program(source: str, api_names: Collection[str]) -> ValidationRepor
         if p.error_class == rules.UNKNOWN_API:
             name = message.split("'")[1]
             undefined.append(name)
-            message = f"{message}; it is neither a robot API function nor a builtin.{did_you_mean(name, known)}"
+            hint = did_you_mean(name, known)
+            message = f"{message}; it is neither a robot API function nor a builtin.{hint}"
         problems.append(
             ValidationProblem(
                 error_class=ErrorClass(p.error_class), line=p.line, col=p.col, message=message

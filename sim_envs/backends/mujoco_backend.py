@@ -112,8 +112,17 @@ class MujocoBackend(Backend):
             friction=[scene.table_friction, 0.005, 0.0001],
         )
         table.contype, table.conaffinity = _WORLD_CONTYPE, _WORLD_CONAFFINITY
-        world.add_light(pos=[0.5, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.7, 0.7, 0.7])
-        world.add_light(pos=[1.5, 1.0, 1.5], dir=[-1, -0.6, -1], diffuse=[0.3, 0.3, 0.3])
+        # Shadow-free lighting, as in the PyBullet renderer, so colours read alike in both.
+        # Intensities sum to ~1 on a top face so colours render close to the palette, unclipped.
+        spec.visual.headlight.ambient = [0.35, 0.35, 0.35]
+        spec.visual.headlight.diffuse = [0.05, 0.05, 0.05]
+        spec.visual.headlight.specular = [0.0, 0.0, 0.0]
+        world.add_light(
+            pos=[0.5, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.55, 0.55, 0.55], specular=[0, 0, 0], castshadow=False
+        )
+        world.add_light(
+            pos=[1.5, 1.0, 1.5], dir=[-1, -0.6, -1], diffuse=[0.1, 0.1, 0.1], specular=[0, 0, 0], castshadow=False
+        )
         for obj in scene.objects:
             self._add_object(world, obj)
         cam = scene.camera

@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: send a function (a callable) to the parent
+# expect: runtime
+say(say)

@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: assigning attributes onto API stubs
+# expect: forbidden
+say.tracked = 1

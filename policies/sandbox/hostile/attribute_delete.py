@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: deleting attributes
+# expect: forbidden
+del np.array

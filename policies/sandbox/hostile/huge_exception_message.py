@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: raise an exception with a megabyte message
+# expect: runtime
+raise ValueError("x" * 10**6)

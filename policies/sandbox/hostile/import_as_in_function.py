@@ -1,0 +1,10 @@
+# ruff: noqa
+# attempt: import hidden inside a function body
+# expect: forbidden
+def helper():
+    import subprocess as sp
+
+    return sp
+
+
+helper()

@@ -1,0 +1,5 @@
+# ruff: noqa
+# attempt: while True: pass
+# expect: timeout
+while True:
+    pass

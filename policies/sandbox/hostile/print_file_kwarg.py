@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: print(file=...) to redirect output
+# expect: runtime
+print("x", file=1)

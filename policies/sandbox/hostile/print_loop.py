@@ -1,0 +1,5 @@
+# ruff: noqa
+# attempt: print in an endless loop
+# expect: limit
+while True:
+    print("spam " * 20)

@@ -1,0 +1,5 @@
+# ruff: noqa
+# attempt: say() in an endless loop (API-call flood)
+# expect: limit
+while True:
+    say("hello")

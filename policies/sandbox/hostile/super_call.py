@@ -1,0 +1,8 @@
+# ruff: noqa
+# attempt: super() proxy outside a class
+# expect: forbidden
+def f():
+    return super()
+
+
+f()

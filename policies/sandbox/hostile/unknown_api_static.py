@@ -1,0 +1,4 @@
+# ruff: noqa
+# attempt: call a function nobody defined
+# expect: unknown_api
+pick_up_everything()
