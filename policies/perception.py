@@ -44,6 +44,7 @@ class Detection:
     bbox: np.ndarray  # (x_min, y_min, z_min, x_max, y_max, z_max), world frame, m
     pixels: int  # region size in the image
     pixel_bbox: tuple[int, int, int, int]  # (u0, v0, u1, v1) for crops
+    yaw: float = 0.0  # rad, orientation of a block's top face modulo 90 degrees
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,6 +142,7 @@ def _describe(color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConf
     top = float(np.percentile(pts[:, 2], 95))
     u0, v0 = int(stat[cv2.CC_STAT_LEFT]), int(stat[cv2.CC_STAT_TOP])
     pixel_bbox = (u0, v0, u0 + int(stat[cv2.CC_STAT_WIDTH]), v0 + int(stat[cv2.CC_STAT_HEIGHT]))
+    yaw = 0.0
     if width > cfg.bowl_width:
         narrow = float(min(hi[0] - lo[0], hi[1] - lo[1]))
         if narrow < 0.6 * width:
@@ -155,13 +157,113 @@ def _describe(color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConf
         # disc pi/4 (measured at 640x480: blocks >= 0.93, cylinders <= 0.86 in both engines).
         scaled = top_pts[:, :2].astype(np.float32) * 1000
         hull = cv2.convexHull(scaled)
-        (_, _), (w_rect, h_rect), _ = cv2.minAreaRect(scaled)
+        (_, _), (w_rect, h_rect), angle = cv2.minAreaRect(scaled)
         if min(w_rect, h_rect) < 1e-3 or max(w_rect, h_rect) / min(w_rect, h_rect) > 2.5:
             return None  # a sliver (an edge or a seam), not an object
         fill = float(cv2.contourArea(hull) / (w_rect * h_rect))
         kind = "cylinder" if fill < cfg.cylinder_fill else "block"
+        yaw = float((np.deg2rad(angle) + np.pi / 4) % (np.pi / 2) - np.pi / 4) if kind == "block" else 0.0
         position = np.array([xy[0], xy[1], top / 2])
     bbox = np.array([lo[0], lo[1], 0.0, hi[0], hi[1], top])
     return Detection(
-        name=f"{color} {kind}", color=color, kind=kind, position=position, bbox=bbox, pixels=int(len(pts)), pixel_bbox=pixel_bbox
+        name=f"{color} {kind}",
+        color=color,
+        kind=kind,
+        position=position,
+        bbox=bbox,
+        pixels=int(len(pts)),
+        pixel_bbox=pixel_bbox,
+        yaw=yaw,
     )
+
+
+class ObjectLocator:
+    """Where skills aim: object name -> (position m, yaw rad). Privileged or camera-based."""
+
+    source: str = "abstract"
+
+    def pose(self, name: str) -> tuple[np.ndarray, float]:
+        """Position and yaw of `name` now."""
+        raise NotImplementedError
+
+    def names(self) -> list[str]:
+        """The objects this locator can see now."""
+        raise NotImplementedError
+
+    def detections(self) -> dict[str, Detection]:
+        """Everything detected now (camera locators only; privileged returns {})."""
+        return {}
+
+
+def _yaw_of_quat(q: np.ndarray) -> float:
+    w, x, y, z = q
+    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+
+
+class PrivilegedLocator(ObjectLocator):
+    """Ground-truth poses from the simulator: an explicit option, never the default."""
+
+    source = "privileged"
+
+    def __init__(self, backend: object) -> None:
+        self.backend = backend
+
+    def pose(self, name: str) -> tuple[np.ndarray, float]:
+        poses = self.backend.object_poses()
+        if name not in poses:
+            from corrigible.errors import UnknownObjectError, did_you_mean
+
+            raise UnknownObjectError(f"no object {name!r}; objects: {sorted(poses)}." + did_you_mean(name, poses))
+        pos, quat = poses[name]
+        return pos.copy(), _yaw_of_quat(quat)
+
+    def names(self) -> list[str]:
+        return sorted(self.backend.object_poses())
+
+
+class CameraLocator(ObjectLocator):
+    """Poses from the fixed RGB-D camera, re-perceived whenever simulated time has advanced.
+
+    Args:
+        backend: renders the camera.
+        camera: the camera to render (perception renders it at `config.width` x `config.height`).
+        config: segmentation thresholds.
+        bias: a constant offset (m) added to every perceived position: a miscalibrated camera.
+    """
+
+    source = "camera"
+
+    def __init__(self, backend: object, camera: object, config: PerceptionConfig | None = None, bias: np.ndarray | None = None) -> None:
+        from dataclasses import replace
+
+        self.backend = backend
+        self.config = config or PerceptionConfig()
+        self.camera = replace(camera, width=self.config.width, height=self.config.height)
+        self.bias = np.zeros(3) if bias is None else np.asarray(bias, dtype=np.float64)
+        self._cache_time: float | None = None
+        self._cache: dict[str, Detection] = {}
+        self.frames = 0
+
+    def detections(self) -> dict[str, Detection]:
+        now = self.backend.time
+        if self._cache_time != now:
+            rgb, depth = self.backend.render(self.camera)
+            dets = detect_objects(rgb, depth, self.camera.intrinsics(), self.camera.pose(), self.config)
+            self._cache = {d.name: d for d in dets}
+            self._cache_time = now
+            self.frames += 1
+        return self._cache
+
+    def pose(self, name: str) -> tuple[np.ndarray, float]:
+        dets = self.detections()
+        if name not in dets:
+            from corrigible.errors import UnknownObjectError, did_you_mean
+
+            raise UnknownObjectError(
+                f"the camera does not see {name!r} now; it sees {sorted(dets)}." + did_you_mean(name, dets)
+            )
+        det = dets[name]
+        return det.position + self.bias, det.yaw
+
+    def names(self) -> list[str]:
+        return sorted(self.detections())

@@ -26,6 +26,7 @@ from corrigible.policies.skills.params import (
     PushParams,
     SkillParams,
 )
+from corrigible.policies.perception import ObjectLocator, PrivilegedLocator
 from corrigible.robots.arm import Pose
 from corrigible.sim_envs.locations import canonical_location, location_xy
 from corrigible.sim_envs.objects import DRAWER_INTERIOR, DRAWER_TRAVEL
@@ -61,9 +62,10 @@ class SkillResult:
         return dict(self.__dict__)
 
 
-def _yaw_from_quat(q: np.ndarray) -> float:
-    w, x, y, z = q
-    return float(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+def _jsonable_target(target: str | list[float] | np.ndarray) -> str | list[float]:
+    if isinstance(target, str):
+        return target
+    return [round(float(v), 4) for v in np.asarray(target).reshape(-1)]
 
 
 class SkillLibrary:
@@ -74,10 +76,15 @@ class SkillLibrary:
         params: per-skill parameters; missing skills use `DEFAULT_PARAMS`.
     """
 
-    def __init__(self, env: TabletopEnv, params: dict[str, SkillParams] | None = None) -> None:
+    def __init__(
+        self, env: TabletopEnv, params: dict[str, SkillParams] | None = None, locator: ObjectLocator | None = None
+    ) -> None:
         self.env = env
         self.params: dict[str, SkillParams] = dict(DEFAULT_PARAMS)
         self.params.update(params or {})
+        # Where skills aim. Success checks (did it lift, is it in the bowl) use the simulator's
+        # state, as a monitor would; aiming uses this locator (the camera in programs).
+        self.locator: ObjectLocator = locator or PrivilegedLocator(env.backend)
         self._grasp_dz: dict[str, float] = {}
 
     # -- helpers ---------------------------------------------------------------------------
@@ -160,13 +167,12 @@ class SkillLibrary:
                 return False, f"already holding {held!r}; place it first"
             if held == obj:
                 return True, f"already holding {obj!r}"
-            pose = self.env.backend.object_poses()[obj]
-            pos, quat = pose
+            pos, obj_yaw = self.locator.pose(obj)
             spec = self.env.scene.object(obj)
             world = self.world()
             half_h = world.half_height(obj)
             xy = pos[:2] + np.array([p.grasp_offset_x, p.grasp_offset_y])
-            base_yaw = _yaw_from_quat(quat) if spec.shape == "cube" else 0.0
+            base_yaw = obj_yaw if spec.shape == "cube" else 0.0
             yaw = self._clearest_yaw(obj, xy, base_yaw)
             if self.arm._gripper_closed:
                 self.arm.release()
@@ -194,11 +200,12 @@ class SkillLibrary:
         """Of the two top-down grasps of a square footprint, the one whose fingers land
         farthest from neighbouring objects (the open fingers reach ~5 cm either side)."""
         world = self.world()
-        others = [
-            (world.positions[n][:2], 0.075 if self.env.scene.object(n).kind == "bowl" else world.half_width(n))
-            for n in world.positions
-            if n != obj
-        ]
+        others = []
+        for n in self.locator.names():
+            if n == obj or self.env.scene.object_kind(n) is None:
+                continue
+            radius = 0.075 if self.env.scene.object_kind(n) == "bowl" else world.half_width(n)
+            others.append((self.locator.pose(n)[0][:2], radius))
         best, best_clearance = 0.0, -np.inf
         for candidate in (base_yaw, base_yaw + np.pi / 2):
             yaw = (candidate + np.pi / 2) % np.pi - np.pi / 2  # the gripper is symmetric
@@ -211,9 +218,15 @@ class SkillLibrary:
                 best, best_clearance = yaw, clearance
         return float(best)
 
-    def _place_target(self, target: str, obj: str) -> tuple[np.ndarray, float, str]:
-        """(target xy, surface height, kind) for a bowl, object, drawer or named location."""
+    def _place_target(self, target: str | list[float], obj: str) -> tuple[np.ndarray, float, str]:
+        """(target xy, surface height, kind) for a bowl, object, drawer, named location or an
+        (x, y) position on the table."""
         world = self.world()
+        if not isinstance(target, str):
+            xy = np.asarray(target, dtype=np.float64).reshape(-1)[:2]
+            if xy.shape != (2,) or not np.all(np.isfinite(xy)):
+                raise SkillError(f"a place target position must be [x, y] in metres, got {target!r}")
+            return xy, 0.0, "position"
         if target in self.object_names():
             spec = self.env.scene.object(target)
             if spec.kind == "drawer":
@@ -226,7 +239,7 @@ class SkillLibrary:
                 return center[:2] + np.array([x0 + 0.05, (y0 + y1) / 2]), z0 + 0.005, "drawer"
             if target == obj:
                 raise SkillError(f"cannot place {obj!r} on itself")
-            pos = world.positions[target]
+            pos = self.locator.pose(target)[0]
             if spec.kind == "bowl":
                 return pos[:2], pos[2] + 0.008, "bowl"
             return pos[:2], pos[2] + world.half_height(target), "object"
@@ -240,7 +253,7 @@ class SkillLibrary:
             ) from exc
         return location_xy(name), 0.0, "location"
 
-    def place(self, obj: str, target: str, **overrides: float) -> SkillResult:
+    def place(self, obj: str, target: str | list[float], **overrides: float) -> SkillResult:
         """Places the held `obj` in or on `target` (bowl, object, drawer or named location)."""
         self._check_object(obj)
         p: PlaceParams = self._p("place", overrides)  # type: ignore[assignment]
@@ -263,7 +276,7 @@ class SkillLibrary:
             self.arm.wait(0.3)
             return self._placed(obj, target, kind)
 
-        return self._run("place", {"obj": obj, "target": target}, p, (obj,), body)
+        return self._run("place", {"obj": obj, "target": _jsonable_target(target)}, p, (obj,), body)
 
     def _placed(self, obj: str, target: str, kind: str) -> tuple[bool, str]:
         world = self.world()
@@ -271,13 +284,16 @@ class SkillLibrary:
             ok, why = _in(world, obj, target)
         elif kind == "object":
             ok, why = _on(world, obj, target)
+        elif kind == "position":
+            d = float(np.linalg.norm(world.positions[obj][:2] - np.asarray(target, dtype=float)[:2]))
+            ok, why = d < 0.03, f"{obj} is {d * 100:.1f} cm from [{target[0]:.3f}, {target[1]:.3f}]"
         else:
             from corrigible.sim_envs.predicates import _at
 
             ok, why = _at(world, obj, target)
         return ok, why
 
-    def put_first_on_second(self, obj: str, target: str, **overrides: float) -> SkillResult:
+    def put_first_on_second(self, obj: str, target: str | list[float], **overrides: float) -> SkillResult:
         """Picks `obj` and places it in or on `target` (Code as Policies' primitive)."""
         self._check_object(obj, kinds=("block", "cylinder", "other"))
         self._place_target(target, obj)  # validate before moving
@@ -299,8 +315,9 @@ class SkillLibrary:
             if self.arm.holding() is not None:
                 return False, "holding an object; place it before pushing"
             start = self.env.backend.object_poses()[obj][0].copy()
+            aim = self.locator.pose(obj)[0]
             radius = 0.075 if self.env.scene.object(obj).kind == "bowl" else self.world().half_width(obj)
-            behind = start - dvec * (radius + p.standoff)
+            behind = aim - dvec * (radius + p.standoff)
             yaw = 0.0 if direction in ("forward", "backward") else np.pi / 2
             self.arm.grasp()
             self.arm.move_to(Pose([behind[0], behind[1], self._safe_z(0.12)], yaw), speed=0.25)
