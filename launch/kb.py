@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,7 +40,7 @@ class KbConfig:
     """One `corrigible kb` invocation."""
 
     action: Action  # list | show | search | delete | export | repair
-    kb: Path = _DEFAULT_KB  # knowledge-base directory
+    kb: Path = field(default_factory=default_kb_path)  # knowledge-base directory
     entry_id: str | None = None  # show/delete: an id or a unique id prefix
     query: str | None = None  # search: the task or object description
     k: int = 5  # search: at most this many hits

@@ -1,1 +1,43 @@
-"""memory subpackage."""
+"""memory: the knowledge base of distilled corrections (DROC-style), with hybrid retrieval.
+
+Importing this package is cheap: FAISS, OpenCV and the MiniLM model load only when the
+corresponding attribute is first used (`from corrigible.memory import KnowledgeBase`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# public name -> defining submodule
+_EXPORTS: dict[str, str] = {
+    "KnowledgeBase": "knowledge_base",
+    "FaissKnowledgeBase": "knowledge_base",
+    "KnowledgeBaseConfig": "knowledge_base",
+    "RetrievalHit": "knowledge_base",
+    "KnowledgeEntry": "schema",
+    "ObjectScope": "schema",
+    "Provenance": "schema",
+    "TargetSubstitution": "schema",
+    "AddedPrecondition": "schema",
+    "Ordering": "schema",
+    "PreferenceMapping": "schema",
+    "SCHEMA_VERSION": "schema",
+    "embed_crop": "visual_embedder",
+    "get_text_embedder": "text_embedder",
+    "UnknownEntryError": "kb_errors",
+    "CorruptStoreError": "kb_errors",
+    "SchemaVersionError": "kb_errors",
+    "StoreLockedError": "kb_errors",
+    "ReadOnlyError": "kb_errors",
+    "KnowledgeBaseClosedError": "kb_errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'corrigible.memory' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"corrigible.memory.{module}"), name)
