@@ -162,8 +162,12 @@ def _describe(color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConf
             return None  # a sliver (an edge or a seam), not an object
         fill = float(cv2.contourArea(hull) / (w_rect * h_rect))
         kind = "cylinder" if fill < cfg.cylinder_fill else "block"
+        # Centre height from the top down, so stacked objects are right too: a cube is as tall
+        # as it is wide; the cylinders here are 1.25 diameters tall (an assumption, documented).
+        face = float(np.mean([w_rect, h_rect])) / 1000 + 0.004  # + half a pixel on each side
+        half_height = face / 2 if kind == "block" else 0.625 * face
         yaw = float((np.deg2rad(angle) + np.pi / 4) % (np.pi / 2) - np.pi / 4) if kind == "block" else 0.0
-        position = np.array([xy[0], xy[1], top / 2])
+        position = np.array([xy[0], xy[1], max(top - half_height, top / 2)])
     bbox = np.array([lo[0], lo[1], 0.0, hi[0], hi[1], top])
     return Detection(
         name=f"{color} {kind}",
@@ -242,17 +246,29 @@ class CameraLocator(ObjectLocator):
         self.bias = np.zeros(3) if bias is None else np.asarray(bias, dtype=np.float64)
         self._cache_time: float | None = None
         self._cache: dict[str, Detection] = {}
+        self._remembered: dict[str, Detection] = {}
         self.frames = 0
 
     def detections(self) -> dict[str, Detection]:
+        """Objects seen now, plus objects seen before and hidden now (object permanence: the
+        arm hides what lies under it; an object seen again replaces its remembered pose)."""
+        self._refresh()
+        return {**self._remembered, **self._cache}
+
+    def visible(self) -> dict[str, Detection]:
+        """Only the objects the camera sees in the latest frame."""
+        self._refresh()
+        return self._cache
+
+    def _refresh(self) -> None:
         now = self.backend.time
         if self._cache_time != now:
             rgb, depth = self.backend.render(self.camera)
             dets = detect_objects(rgb, depth, self.camera.intrinsics(), self.camera.pose(), self.config)
+            self._remembered.update(self._cache)
             self._cache = {d.name: d for d in dets}
             self._cache_time = now
             self.frames += 1
-        return self._cache
 
     def pose(self, name: str) -> tuple[np.ndarray, float]:
         dets = self.detections()

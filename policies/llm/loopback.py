@@ -130,7 +130,14 @@ def build_tiny_chat_model(directory: str | Path, *, seed: int = 0, train_steps: 
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)
     if train_steps:
-        _train_on_answer(model, tokenizer, torch, train_steps)
+        # One thread: the model is tiny, and OpenMP threads spinning against other processes on
+        # a shared 2-core machine turned a 1 s build into 30 s.
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            _train_on_answer(model, tokenizer, torch, train_steps)
+        finally:
+            torch.set_num_threads(threads)
     model.eval()
     model.generation_config = GenerationConfig(
         bos_token_id=config.bos_token_id,

@@ -266,11 +266,26 @@ def _explainers() -> list[tuple[_ExcTypes, Callable[[OpenAIBackend, Any], LLMErr
             ),
         ),
         (
-            openai.APIStatusError,
+            openai.BadRequestError,
             lambda b, e: LLMError(
                 f"the server at {b.base_url} rejected the request for {b.name} "
-                f"({_status_detail(e)}). A server pinned to one model (`transformers serve <model>`) "
-                "rejects other model ids; check --planner openai:<model>."
+                f"({_status_detail(e)}). A server pinned to one model (`transformers serve "
+                "<model>`) rejects other model ids; check --planner openai:<model>."
+            ),
+        ),
+        (
+            openai.InternalServerError,
+            lambda b, e: LLMError(
+                f"the server at {b.base_url} failed on {b.name} after {b.config.max_retries} "
+                f"retries ({_status_detail(e)}); its own log says why (e.g. a model without "
+                "a chat template, or out of memory)."
+            ),
+        ),
+        (
+            openai.APIStatusError,
+            lambda b, e: LLMError(
+                f"the server at {b.base_url} refused the request for {b.name} "
+                f"({_status_detail(e)})."
             ),
         ),
         (

@@ -1,0 +1,395 @@
+"""The offline planner: a deterministic semantic parser that writes Code-as-Policies programs.
+
+No LLM. It recognises these instruction families (paraphrases and any colours/objects), and
+writes the same kind of program an LLM would, against the same robot API:
+
+| family | examples |
+|-|-|
+| pick_place | "put the red block in the blue bowl", "pick up the green cube and place it on the red block", "move the yellow block to the top left corner", "put the red block to the left of the blue bowl" |
+| stack | "stack all the blocks", "build a tower with the blocks", "pile the cubes on top of each other" |
+| matching | "put all the blocks in the matching bowls", "put each block in the bowl of the same colour" |
+| line | "put the blocks in a horizontal line", "arrange the cubes in a vertical column", "line up the blocks" |
+| spatial | "move the block left of the blue bowl to the top right corner", "put the block closest to the red bowl in the drawer" |
+| warm_cool | "put the warm coloured blocks in one bowl and the cool ones in another" |
+| drawer | "put the red block in the drawer", "open the drawer", "close the drawer" |
+| skill | every skill phrasing of `policies.language` ("pick up the red block", "move a bit left") |
+| session | "undo that", "do the same with the blue block", "now the other one" |
+
+Not covered (it says so with a ParseError naming the families): counting and questions ("how
+many blocks are there?"), conditionals ("if ... then ..."), shapes other than lines, relative
+amounts between objects ("put it halfway between ..."), negations ("all blocks except ...").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+
+from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
+from corrigible.policies.language import ObjectResolver, parse_skill_command
+from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
+from corrigible.sim_envs.locations import canonical_location, location_xy
+from corrigible.sim_envs.palette import COLOR_SYNONYMS, COOL_COLORS, WARM_COLORS
+
+_FILLERS = re.compile(
+    r"\b(please|kindly|now|can you|could you|would you|will you|i want you to|i'd like you to|"
+    r"i would like you to|go ahead and|robot|okay|ok|then|just)\b"
+)
+_OBJ = r"(?:the\s+)?([a-z]+(?:\s+[a-z]+)?)"
+_PLACE_VERB = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get)"
+_PREP = r"(in|into|inside|on|onto|on top of|to|at|over|in the|inside of)"
+_RELATIONS = {
+    "left of": "left",
+    "to the left of": "left",
+    "right of": "right",
+    "to the right of": "right",
+    "in front of": "front",
+    "below": "front",
+    "closer than": "front",
+    "behind": "behind",
+    "above": "behind",
+    "beyond": "behind",
+    "closest to": "closest",
+    "nearest to": "closest",
+    "nearest": "closest",
+    "closest": "closest",
+    "next to": "closest",
+    "farthest from": "farthest",
+    "furthest from": "farthest",
+}
+_DEST_OFFSETS = {"left": (0.0, 0.12), "right": (0.0, -0.12), "front": (-0.11, 0.0), "behind": (0.11, 0.0)}
+_FAMILIES_HELP = (
+    "pick and place ('put the red block in the blue bowl'), stacking ('stack all the blocks'), "
+    "matching bowls, lines ('put the blocks in a horizontal line'), spatial references ('move the "
+    "block left of the blue bowl to the top right corner'), warm/cool sorting, drawer tasks, skill "
+    "commands ('move a bit to the left') and 'undo that' / 'do the same with ...'"
+)
+
+
+def _normalise(text: str) -> str:
+    text = text.lower().replace("-", " ").replace("colored", "coloured")
+    text = re.sub(r"[^a-z0-9.\s']", " ", text)
+    text = _FILLERS.sub(" ", text)
+    words = [COLOR_SYNONYMS.get(w, w) for w in text.split()]
+    return " ".join(words).strip(" .")
+
+
+def _q(value: Any) -> str:
+    """A Python literal for generated code."""
+    if isinstance(value, str):
+        return repr(value)
+    return "[" + ", ".join(f"{float(v):.4f}" for v in value) + "]"
+
+
+class GrammarPlanner(Planner):
+    """Deterministic instruction parser that composes programs from the robot API."""
+
+    name = "grammar"
+
+    def plan(self, instruction: str, context: PlanContext) -> Program:
+        text = _normalise(instruction)
+        if not text:
+            raise ParseError("empty instruction; try 'put the red block in the blue bowl'")
+        for handler in (
+            self._session,
+            self._drawer,
+            self._warm_cool,
+            self._matching,
+            self._line,
+            self._stack_all,
+            self._spatial,
+            self._pick_place,
+            self._skill,
+        ):
+            program = handler(text, context)
+            if program is not None:
+                program.source = f"# {instruction.strip()}\n{program.source}"
+                return program
+        raise ParseError(f"the grammar planner does not understand {instruction!r}; it knows {_FAMILIES_HELP}")
+
+    # -- helpers ---------------------------------------------------------------------------
+    @staticmethod
+    def _resolver(ctx: PlanContext) -> ObjectResolver:
+        return ObjectResolver(ctx.object_names)
+
+    def _object(self, phrase: str, ctx: PlanContext) -> str:
+        phrase = phrase.strip()
+        if phrase in ("it", "that", "this", "that one", "this one", "the same one") and ctx.history:
+            last = ctx.history[-1].subject
+            if last:
+                return last
+        return self._resolver(ctx).resolve(phrase)
+
+    def _destination(self, phrase: str, ctx: PlanContext) -> tuple[Any, str | None]:
+        """(target for put_first_on_second, predicate for the checkpoint or None)."""
+        phrase = phrase.strip()
+        for rel, kind in sorted(_RELATIONS.items(), key=lambda kv: -len(kv[0])):
+            m = re.fullmatch(rf"(?:the\s+)?{rel}\s+(?:the\s+)?(.+)", phrase)
+            if m and kind in _DEST_OFFSETS:
+                ref = self._object(m.group(1), ctx)
+                base = np.asarray(ctx.positions[ref][:2])
+                return (base + np.asarray(_DEST_OFFSETS[kind])).tolist(), None
+        try:
+            return canonical_location(phrase.removeprefix("the ")), "at"
+        except Exception:
+            pass
+        target = self._object(phrase, ctx)
+        return target, None
+
+    @staticmethod
+    def _expect(obj: str, target: Any, ctx: PlanContext) -> str | None:
+        if not isinstance(target, str):
+            return None
+        if target in ctx.object_names:
+            kind = "in" if target.endswith("bowl") or target == "drawer" else "on"
+            return f"{kind}({obj}, {target})"
+        return f"at({obj}, {target})"
+
+    def _put(self, obj: str, target: Any, ctx: PlanContext, family: str) -> Program:
+        expect = self._expect(obj, target, ctx)
+        lines = []
+        if target == "drawer":
+            lines.append("open_drawer('drawer')")
+        lines.append(f"put_first_on_second({_q(obj)}, {_q(target)})")
+        if expect:
+            lines.append(f"checkpoint({_q(obj + ' placed')}, expect={_q(expect)})")
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family=family, subject=obj, target=target)
+
+    @staticmethod
+    def _blocks(ctx: PlanContext) -> list[str]:
+        return [n for n in ctx.object_names if n.endswith(" block")]
+
+    # -- families --------------------------------------------------------------------------
+    def _session(self, text: str, ctx: PlanContext) -> Program | None:
+        if re.fullmatch(r"(undo|revert|reverse|take back)( that| it| the last (one|step|command|thing))?|put (it|that) back( where it was)?", text):
+            if not ctx.history or not ctx.history[-1].moved_from:
+                raise ParseError("there is nothing to undo yet")
+            last = ctx.history[-1]
+            # Top of a pile first; objects that did not move stay where they are.
+            order = sorted(last.moved_from, key=lambda o: -ctx.positions.get(o, [0, 0, 0])[2])
+            lines = [
+                f"put_first_on_second({_q(obj)}, {_q(last.moved_from[obj])})"
+                for obj in order
+                if obj in ctx.positions
+                and np.linalg.norm(np.subtract(ctx.positions[obj][:2], last.moved_from[obj])) > 0.02
+            ]
+            if not lines:
+                raise ParseError(f"nothing moved in {last.instruction!r}, so there is nothing to undo")
+            return Program(source="\n".join(lines) + "\n", planner=self.name, family="session", notes=[f"undo: {last.instruction}"])
+        m = re.fullmatch(r"(?:do|repeat) (?:the )?same (?:thing )?(?:with|for|to) (.+)|same (?:for|with) (.+)|(?:and )?(?:now )?(.+) too", text)
+        if m and ctx.history and (m.group(1) or m.group(2) or (m.group(3) and self._mentions(m.group(3), ctx))):
+            phrase = m.group(1) or m.group(2) or m.group(3)
+            return self._redo_with(self._object(phrase, ctx), ctx)
+        if re.fullmatch(r"(?:and )?(?:now )?(?:do )?(?:the )?other one(?: too| as well)?|(?:now )?(?:the )?other (block|cube|bowl|one)", text):
+            if not ctx.history or not ctx.history[-1].subject:
+                raise ParseError("'the other one' needs an earlier instruction to refer to")
+            used = {h.subject for h in ctx.history}
+            last = ctx.history[-1].subject
+            kind = last.split()[-1]
+            others = [n for n in ctx.object_names if n.endswith(" " + kind) and n not in used and n != ctx.history[-1].target]
+            if not others:
+                raise UnknownObjectError(f"there is no other {kind} left to act on")
+            return self._redo_with(others[0], ctx)
+        return None
+
+    def _mentions(self, phrase: str, ctx: PlanContext) -> bool:
+        try:
+            self._resolver(ctx).resolve(phrase)
+            return True
+        except UnknownObjectError:
+            return False
+
+    def _redo_with(self, obj: str, ctx: PlanContext) -> Program:
+        last = ctx.history[-1]
+        if last.subject is None or last.target is None:
+            raise ParseError(f"cannot repeat {last.instruction!r} with another object")
+        return self._put(obj, last.target, ctx, "session")
+
+    def _drawer(self, text: str, ctx: PlanContext) -> Program | None:
+        m = re.fullmatch(rf"{_PLACE_VERB}\s+{_OBJ}\s+(?:in|into|inside|in to)\s+(?:the\s+)?drawer(\s+and\s+(?:close|shut)\s+(?:it|the drawer))?", text)
+        if not m:
+            return None
+        obj = self._object(m.group(1), ctx)
+        program = self._put(obj, "drawer", ctx, "drawer")
+        if m.group(2):
+            program.source += "close_drawer('drawer')\n"
+        return program
+
+    def _stack_all(self, text: str, ctx: PlanContext) -> Program | None:
+        if not re.search(r"\b(stack|pile|tower|stacked|heap)\b", text):
+            return None
+        if not re.search(r"\b(all|the blocks|the cubes|blocks|cubes|everything|them)\b", text) or re.search(r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+(block|cube|bowl)\b", text):
+            return None
+        source = (
+            "block_names = [name for name in get_obj_names() if name.endswith(' block')]\n"
+            "# Build on the block nearest the middle of the table.\n"
+            "middle = get_location_pos('middle')\n"
+            "block_names = sorted(block_names, key=lambda name: float(np.linalg.norm(get_obj_pos(name)[:2] - middle)))\n"
+            "for i in range(1, len(block_names)):\n"
+            "    put_first_on_second(block_names[i], block_names[i - 1])\n"
+            "checkpoint('tower built', expect='stacked(all blocks)')\n"
+        )
+        return Program(source=source, planner=self.name, family="stack")
+
+    def _matching(self, text: str, ctx: PlanContext) -> Program | None:
+        if not re.search(r"\b(matching|same colou?r|corresponding|own colou?r|their colou?rs?|its colou?r|colou?r matching|by colou?r)\b", text):
+            return None
+        if "bowl" not in text:
+            return None
+        source = (
+            "for block in [name for name in get_obj_names() if name.endswith(' block')]:\n"
+            "    bowl = get_color(block) + ' bowl'\n"
+            "    if is_obj_visible(bowl):\n"
+            "        put_first_on_second(block, bowl)\n"
+            "        checkpoint(block + ' matched', expect='in(' + block + ', ' + bowl + ')')\n"
+        )
+        return Program(source=source, planner=self.name, family="matching")
+
+    def _line(self, text: str, ctx: PlanContext) -> Program | None:
+        if not re.search(r"\b(line|row|column|line up|lined up)\b", text):
+            return None
+        vertical = bool(re.search(r"\b(vertical|vertically|column|front to back|back to front|top to bottom)\b", text))
+        blocks = self._blocks(ctx)
+        if len(blocks) < 2:
+            raise UnknownObjectError(f"a line needs at least two blocks; the robot sees {ctx.object_names}")
+        slots = self._line_slots(blocks, ctx, vertical)
+        axis = 0 if vertical else 1
+        order = sorted(blocks, key=lambda b: ctx.positions[b][axis])
+        slot_order = sorted(range(len(slots)), key=lambda i: slots[i][axis])
+        lines = ["# Slots chosen clear of the bowls and of the blocks not yet moved."]
+        lines.append("slots = " + "[" + ", ".join(_q(s) for s in slots) + "]")
+        lines.append("for name, slot in zip(" + _q_list(order) + ", " + "[slots[i] for i in " + str(slot_order) + "]):")
+        lines.append("    put_first_on_second(name, slot)")
+        lines.append(f"checkpoint('line done', expect='line(all blocks, {'vertical' if vertical else 'horizontal'})')")
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family="line")
+
+    @staticmethod
+    def _line_slots(blocks: list[str], ctx: PlanContext, vertical: bool) -> list[list[float]]:
+        n, spacing = len(blocks), 0.08
+        fixed = [(np.asarray(ctx.positions[o][:2]), 0.115 if o.endswith("bowl") else 0.075) for o in ctx.object_names if o not in blocks and o in ctx.positions and o != "drawer"]
+        movers = {b: np.asarray(ctx.positions[b][:2]) for b in blocks}
+        best, best_score = None, -np.inf
+        along_range = np.arange(-0.10, 0.121, 0.01)
+        cross_range = np.arange(0.42, 0.631, 0.01) if not vertical else np.arange(-0.20, 0.221, 0.01)
+        for cross in cross_range:
+            for centre in along_range if not vertical else np.arange(0.47, 0.581, 0.01):
+                offsets = (np.arange(n) - (n - 1) / 2) * spacing
+                slots = [np.array([cross, centre + o]) if not vertical else np.array([centre + o, cross]) for o in offsets]
+                score = np.inf
+                for s in slots:
+                    for p, r in fixed:
+                        score = min(score, np.linalg.norm(s - p) - r)
+                    for p in movers.values():
+                        d = np.linalg.norm(s - p)
+                        if d > 0.015:  # a block already in its slot is no obstacle
+                            score = min(score, d - 0.065)
+                if score > best_score:
+                    best, best_score = slots, score
+        return [[float(v) for v in s] for s in best]
+
+    def _warm_cool(self, text: str, ctx: PlanContext) -> Program | None:
+        if not (re.search(r"\bwarm\b", text) and re.search(r"\b(cool|cold)\b", text)):
+            return None
+        bowls = [n for n in ctx.object_names if n.endswith(" bowl")]
+        if len(bowls) < 2:
+            raise UnknownObjectError(f"sorting warm and cool blocks needs two bowls; the robot sees {bowls}")
+        warm_bowl = next((b for b in bowls if b.split()[0] in WARM_COLORS), bowls[0])
+        cool_bowl = next((b for b in bowls if b.split()[0] in COOL_COLORS and b != warm_bowl), next(b for b in bowls if b != warm_bowl))
+        source = (
+            f"warm_colors = {sorted(WARM_COLORS)!r}\n"
+            f"warm_bowl, cool_bowl = {_q(warm_bowl)}, {_q(cool_bowl)}\n"
+            "for block in [name for name in get_obj_names() if name.endswith(' block')]:\n"
+            "    bowl = warm_bowl if get_color(block) in warm_colors else cool_bowl\n"
+            "    put_first_on_second(block, bowl)\n"
+        )
+        return Program(source=source, planner=self.name, family="warm_cool")
+
+    def _spatial(self, text: str, ctx: PlanContext) -> Program | None:
+        rels = "|".join(sorted((re.escape(r) for r in _RELATIONS), key=len, reverse=True))
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+(?:the\s+)?(block|cube|cylinder|object|thing|one)\s+(?:that\s+is\s+|which\s+is\s+|that's\s+)?({rels})\s+{_OBJ}\s+{_PREP}\s+(?:the\s+)?(.+)",
+            text,
+        )
+        if not m:
+            return None
+        noun, rel, ref_phrase, _, dest_phrase = m.groups()
+        ref = self._object(ref_phrase, ctx)
+        subject = self._select(noun, _RELATIONS[rel], ref, ctx)
+        if dest_phrase.strip() in ("drawer", "the drawer"):
+            return self._put(subject, "drawer", ctx, "spatial")
+        target, _ = self._destination(dest_phrase, ctx)
+        program = self._put(subject, target, ctx, "spatial")
+        program.notes.append(f"'the {noun} {rel} the {ref}' is the {subject}")
+        return program
+
+    @staticmethod
+    def _select(noun: str, relation: str, ref: str, ctx: PlanContext) -> str:
+        kind = {"cube": "block", "object": None, "thing": None, "one": None}.get(noun, noun)
+        candidates = [n for n in ctx.object_names if n != ref and n in ctx.positions and not n.endswith("bowl") and n != "drawer" and (kind is None or n.endswith(" " + kind))]
+        r = np.asarray(ctx.positions[ref][:2])
+        tests = {
+            "left": lambda p: p[1] > r[1] + 0.03,
+            "right": lambda p: p[1] < r[1] - 0.03,
+            "front": lambda p: p[0] < r[0] - 0.03,
+            "behind": lambda p: p[0] > r[0] + 0.03,
+            "closest": lambda p: True,
+            "farthest": lambda p: True,
+        }
+        chosen = [c for c in candidates if tests[relation](np.asarray(ctx.positions[c][:2]))]
+        if not chosen:
+            raise UnknownObjectError(f"no {kind or 'object'} is {relation} of the {ref}; the robot sees {ctx.object_names}")
+        dist = lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - r))  # noqa: E731
+        return max(chosen, key=dist) if relation == "farthest" else min(chosen, key=dist)
+
+    def _pick_place(self, text: str, ctx: PlanContext) -> Program | None:
+        patterns = [
+            rf"(?:pick up|pick|grab|take|lift|grasp)\s+(?:up\s+)?{_OBJ}\s+(?:up\s+)?and\s+(?:put|place|drop|set|move|stack)\s+(?:it|that)\s+{_PREP}\s+(.+)",
+            rf"{_PLACE_VERB}\s+{_OBJ}\s+{_PREP}\s+(.+)",
+        ]
+        for pattern in patterns:
+            m = re.fullmatch(pattern, text)
+            if not m or not self._mentions(m.group(1), ctx) and m.group(1).strip() not in ("it", "that"):
+                continue
+            obj = self._object(m.group(1), ctx)
+            target, _ = self._destination(m.group(3), ctx)
+            if target == obj:
+                raise ParseError(f"cannot put the {obj} on itself")
+            return self._put(obj, target, ctx, "pick_place")
+        return None
+
+    def _skill(self, text: str, ctx: PlanContext) -> Program | None:
+        try:
+            calls = parse_skill_command(text, ctx.object_names)
+        except ParseError:
+            return None
+        lines, subject = [], None
+        for call in calls:
+            if call.skill == "move_ee":
+                dx, dy, dz = call.args["delta"]
+                lines.append(f"move_ee({dx:.4f}, {dy:.4f}, {dz:.4f})")
+            elif call.skill == "put_first_on_second":
+                return self._put(call.args["obj"], call.args["target"], ctx, "pick_place")
+            else:
+                args = ", ".join(repr(v) if isinstance(v, str) else f"{v}" for v in call.args.values())
+                lines.append(f"{call.skill}({args})")
+                subject = call.args.get("obj", subject)
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family="skill", subject=subject)
+
+
+def _q_list(names: list[str]) -> str:
+    return "[" + ", ".join(repr(n) for n in names) + "]"
+
+
+def record_history(program: Program, instruction: str, before: dict[str, list[float]]) -> HistoryItem:
+    """What the session remembers of a finished instruction (for undo / do the same)."""
+    moved = {}
+    if program.subject and program.subject in before:
+        moved[program.subject] = before[program.subject][:2]
+    if program.family in ("stack", "matching", "line", "warm_cool", "session"):
+        moved = {n: p[:2] for n, p in before.items() if not n.endswith("bowl") and n != "drawer"}
+    return HistoryItem(instruction=instruction, program=program.source, subject=program.subject, target=program.target, moved_from=moved)
+
+
+__all__ = ["GrammarPlanner", "record_history", "did_you_mean"]
