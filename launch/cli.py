@@ -16,7 +16,7 @@ import os
 import typer
 
 # Verbs in the order `--help` lists them. A verb is a module `corrigible.launch.<name>`.
-_VERB_MODULES: tuple[str, ...] = ("demo", "run", "bench", "exec_program", "kb", "events")
+_VERB_MODULES: tuple[str, ...] = ("demo", "run", "eval", "bench", "exec_program", "trace", "kb", "events")
 
 
 def build_app() -> typer.Typer:

@@ -29,6 +29,8 @@ class RunConfig:
     sim: str = "mujoco"  # "mujoco" | "pybullet"
     seed: int = 0  # layout seed
     expect: str | None = None  # predicate that defines success, e.g. "in(red block, blue bowl)"
+    planner: str = "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:<file>
+    perception: str = "camera"  # camera | privileged
     out: Path | None = None  # results JSON (schema: launch/README.md#run)
     trace: Path | None = None  # JSONL trace; default runs/run-<time>/trace.jsonl
 
@@ -40,21 +42,37 @@ def run(cfg: RunConfig) -> int:
 
     trace = cfg.trace or Path("runs") / f"run-{time.strftime('%Y%m%d-%H%M%S')}" / "trace.jsonl"
     try:
-        episode = Episode(cfg.instruction, engine=cfg.sim, seed=cfg.seed, expect=cfg.expect, trace_path=trace)
+        episode = Episode(
+            cfg.instruction,
+            engine=cfg.sim,
+            seed=cfg.seed,
+            expect=cfg.expect,
+            trace_path=trace,
+            planner=cfg.planner,
+            perception=cfg.perception,
+        )
     except (CorrigibleError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
         print(f"# {cfg.sim}, layout seed {cfg.seed}: {', '.join(o.name for o in episode.env.scene.objects)}")
-        print(f"# plan: {'; '.join(str(c) for c in episode._plan())}")
         try:
             result = episode.run()
         except CorrigibleError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        for step in result.skills:
-            mark = "ok  " if step["success"] else "FAIL"
-            print(f"[{mark}] {step['skill']}({json.dumps(step['args'])[1:-1]}) {step['duration_s']:.2f}s sim: {step['message']}")
+        for step in result.steps:
+            print(f"# {cfg.planner} planner, family {step['family']}: {step['instruction']}")
+            for line in (step["program"] or "").splitlines():
+                print(f"    {line}")
+            for skill in step["skills"]:
+                mark = "ok  " if skill["success"] else "FAIL"
+                print(f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): {skill['message']}")
+            if step["status"] == "plan_error":
+                print(f"error: {step['message']}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+            if step["status"] != "ok":
+                print(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
         for line in result.expect_details:
             print(f"[expect] {line}")
     finally:
@@ -86,9 +104,17 @@ def register(app: typer.Typer) -> None:
         expect: str | None = typer.Option(None, help='success predicate, e.g. "in(red block, blue bowl)"'),
         out: Path | None = typer.Option(None, help="write the result JSON here"),
         trace: Path | None = typer.Option(None, help="write the JSONL trace here"),
+        planner: str = typer.Option("grammar", help="grammar | openai:<model> | local:<path> | local:bundled | replay:<file>"),
+        perception: str = typer.Option("camera", help="camera | privileged"),
     ) -> None:
         """Run one instruction in simulation; exit 0 only if --expect holds."""
         if sim not in ("mujoco", "pybullet"):
             print(f"error: --sim must be mujoco or pybullet, got {sim!r}", file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT)
-        raise typer.Exit(run(RunConfig(instruction=instruction, sim=sim, seed=seed, expect=expect, out=out, trace=trace)))
+        if perception not in ("camera", "privileged"):
+            print(f"error: --perception must be camera or privileged, got {perception!r}", file=sys.stderr)
+            raise typer.Exit(EXIT_BAD_INPUT)
+        cfg = RunConfig(
+            instruction=instruction, sim=sim, seed=seed, expect=expect, out=out, trace=trace, planner=planner, perception=perception
+        )
+        raise typer.Exit(run(cfg))

@@ -1,7 +1,7 @@
-"""One episode from an instruction: lay out a scene that has the named objects, run the skills,
-judge the result with an independently written predicate.
+"""One episode from an instruction: lay out a scene with the named objects, plan, run the program,
+and judge the result with an independently written predicate.
 
-Shared by `corrigible run`, `corrigible demo` and the pick-and-place benchmark so that all three
+Shared by `corrigible run`, `corrigible demo`, `corrigible eval` and the benchmarks, so that all
 report the same thing the same way.
 """
 
@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from corrigible.policies.language import SkillCall, parse_skill_command
-from corrigible.policies.skills import SkillLibrary, SkillResult
+from corrigible.policies.controller import HierarchicalController, StepOutcome
+from corrigible.policies.planners.base import Planner
+from corrigible.policies.planners.registry import make_planner
+from corrigible.policies.robot_api import RobotAPI
 from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest
 from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS
 from corrigible.sim_envs.predicates import Predicate, WorldState, parse_predicate
@@ -43,8 +45,9 @@ class EpisodeResult:
     instruction: str
     engine: str
     seed: int
-    calls: list[str]
-    skills: list[dict[str, Any]] = field(default_factory=list)
+    planner: str
+    perception: str
+    steps: list[dict[str, Any]] = field(default_factory=list)
     executed_ok: bool = False
     expect: str | None = None
     expect_holds: bool | None = None
@@ -59,81 +62,61 @@ class EpisodeResult:
 
 
 class Episode:
-    """Builds the env for an instruction and runs it; parse errors surface before any motion."""
+    """Builds the env for an instruction; bad input (objects, predicate) raises before motion."""
 
     def __init__(
         self,
-        instruction: str,
+        instruction: str | list[str],
         *,
         engine: str = "mujoco",
         seed: int = 0,
         expect: str | None = None,
         trace_path: Path | None = None,
         layout: LayoutConfig | None = None,
+        planner: Planner | str = "grammar",
+        perception: str = "camera",
     ) -> None:
-        self.instruction = instruction
+        self.instructions = [instruction] if isinstance(instruction, str) else list(instruction)
         self.engine = engine
         self.seed = seed
-        layout = layout or LayoutConfig(required=mentioned_objects(instruction, expect or ""))
+        layout = layout or LayoutConfig(required=mentioned_objects(*self.instructions, expect or ""))
         self.env = TabletopEnv(engine, obs_mode="state", layout=layout, trace_path=trace_path)
         self.env.reset(seed=seed)
-        self.skills = SkillLibrary(self.env)
-        names = self.skills.object_names()
-        self.calls: list[SkillCall] = parse_skill_command(instruction, names)
         self.predicate: Predicate | None = parse_predicate(expect, self.env.scene) if expect else None
+        self.planner = make_planner(planner) if isinstance(planner, str) else planner
+        self.api = RobotAPI(self.env, perception=perception)
+        self.controller = HierarchicalController(self.api, self.planner)
+        self.perception = perception
         self.trace_path = trace_path
 
-    def _plan(self) -> list[SkillCall]:
-        """Adds preconditions the skills cannot do without (an open drawer to put things in)."""
-        plan: list[SkillCall] = []
-        for call in self.calls:
-            target = call.args.get("target", "")
-            if call.skill in ("put_first_on_second", "place") and self.env.scene.object_kind(target) == "drawer":
-                plan.append(SkillCall("open_drawer", {"drawer": target}))
-            plan.append(call)
-        return plan
-
     def run(self) -> EpisodeResult:
-        """Executes the plan and evaluates the expectation."""
+        """Runs every instruction in order (stopping at the first failure) and judges the end."""
         t0, sim0 = time.perf_counter(), self.env.backend.time
-        results: list[SkillResult] = []
-        ok = True
-        for call in self._plan():
-            result = getattr(self.skills, call.skill)(**call.args)
-            results.append(result)
-            if not result.success:
-                ok = False
+        outcomes: list[StepOutcome] = []
+        for instruction in self.instructions:
+            outcome = self.controller.run(instruction)
+            outcomes.append(outcome)
+            if outcome.status != "ok":
                 break
         self.env.arm.wait(0.3)
         out = EpisodeResult(
-            instruction=self.instruction,
+            instruction=" / ".join(self.instructions),
             engine=self.engine,
             seed=self.seed,
-            calls=[str(c) for c in self._plan()],
-            skills=[_summary(r) for r in results],
-            executed_ok=ok,
+            planner=self.planner.name,
+            perception=self.perception,
+            steps=[o.to_dict() for o in outcomes],
+            executed_ok=all(o.status == "ok" for o in outcomes),
             expect=self.predicate.text if self.predicate else None,
             wall_s=time.perf_counter() - t0,
             sim_s=self.env.backend.time - sim0,
             trace_path=str(self.trace_path) if self.trace_path else None,
         )
         if self.predicate is not None:
-            info = self.env._info()
-            holds, details = self.predicate.evaluate(WorldState.from_info(self.env.scene, info))
+            holds, details = self.predicate.evaluate(WorldState.from_info(self.env.scene, self.env._info()))
             out.expect_holds, out.expect_details = holds, details
         return out
 
     def close(self) -> None:
         """Releases the simulator and flushes the trace."""
         self.env.close()
-
-
-def _summary(r: SkillResult) -> dict[str, Any]:
-    return {
-        "skill": r.skill,
-        "args": r.args,
-        "success": r.success,
-        "message": r.message,
-        "duration_s": round(r.duration_s, 3),
-        "wall_s": round(r.wall_s, 3),
-    }

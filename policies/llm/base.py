@@ -131,6 +131,7 @@ class LLMBackend(abc.ABC):
     # The `--planner` prefix this backend answers to ("openai", "local", "replay"); every
     # concrete subclass must set it, checked at class creation.
     spec_prefix: ClassVar[str]
+    _closed: bool = False  # set by close(); instances shadow it, subclasses need no __init__ call
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -141,8 +142,6 @@ class LLMBackend(abc.ABC):
         )
         if not is_abstract and not isinstance(getattr(cls, "spec_prefix", None), str):
             raise TypeError(f"{cls.__name__} must set the class attribute `spec_prefix: str`.")
-
-    _closed: bool = False
 
     @classmethod
     @abc.abstractmethod

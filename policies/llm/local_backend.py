@@ -161,7 +161,7 @@ def _load(path: Path, dtype: str) -> tuple[Any, Any]:
                 f"loading {path} needs a package that is not installed: pip install {missing} "
                 f"({exc})"
             ) from exc
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        except Exception as exc:  # from_pretrained raises many types; none may crash
             raise LLMError(
                 f"could not load the local model {str(path)!r} ({type(exc).__name__}: {exc}); "
                 "check that it is a causal LM saved with save_pretrained (or a .gguf file)."
@@ -172,14 +172,14 @@ def _load(path: Path, dtype: str) -> tuple[Any, Any]:
 
 
 def export_model_directory(source: str | Path, directory: str | Path) -> Path:
-    """Saves a local model (e.g. the bundled GGUF, de-quantized) as a plain model directory.
+    r"""Saves a local model (e.g. the bundled GGUF, de-quantized) as a plain model directory.
 
     `transformers serve` cannot serve a GGUF file by itself (its config names no
     architecture), but serves the directory this writes, so the bundled Gemma can stand behind
     a real OpenAI-compatible server: `export_model_directory(bundled_gguf_path(), "gemma")`.
     Weights are written in float32 (~1.1 GB for Gemma 3 270M). A tokenizer without a chat
     template gets `PLAIN_CHAT_TEMPLATE`, the transcript `local:` uses; pass
-    `stop=["\\nUser:"]` to cut the model off when it starts the next turn.
+    `stop=["\nUser:"]` to cut the model off when it starts the next turn.
 
     Args:
         source: a model directory or `.gguf` file, as for `local:<path>`.
@@ -198,14 +198,16 @@ def export_model_directory(source: str | Path, directory: str | Path) -> Path:
         del model.config.quantization_config
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    if not getattr(tokenizer, "chat_template", None):
-        # Servers need a template to render chats (the GGUF has none): use the plain one.
+    # Servers need a template to render chats (the GGUF has none): lend the plain one for the
+    # save, then restore, so the cached tokenizer keeps behaving as `local:` expects.
+    lend_template = not getattr(tokenizer, "chat_template", None)
+    if lend_template:
         tokenizer.chat_template = PLAIN_CHAT_TEMPLATE
     try:
         model.save_pretrained(directory)
         tokenizer.save_pretrained(directory)
     finally:
-        if tokenizer.chat_template == PLAIN_CHAT_TEMPLATE:  # keep the cached tokenizer as it was
+        if lend_template:
             tokenizer.chat_template = None
     return directory
 
@@ -316,7 +318,7 @@ class LocalBackend(LLMBackend):
                 output = model.generate(
                     **inputs, generation_config=generation, stopping_criteria=criteria
                 )
-        except (RuntimeError, ValueError, IndexError) as exc:
+        except Exception as exc:  # a weak model must never crash the planner
             raise LLMError(
                 f"{self.name} failed while generating ({type(exc).__name__}: {exc}); the "
                 f"prompt was {prompt_len} tokens, try a shorter prompt or fewer max_tokens."

@@ -267,6 +267,8 @@ class LoopbackServer:
             DependencyNotInstalled: fastapi/uvicorn (transformers[serving]) are missing.
             LLMError: the server exited or did not answer in time; the message has its log.
         """
+        if self._process is not None:
+            raise LLMError(f"the loopback server on {self.base_url} is already running.")
         for module in ("fastapi", "uvicorn"):
             if importlib.util.find_spec(module) is None:
                 raise DependencyNotInstalled(

@@ -113,7 +113,6 @@ class RecordingTransport(httpx.BaseTransport):
             headers=headers,
             content=content,
             request=request,
-            extensions={k: v for k, v in response.extensions.items() if k == "http_version"},
         )
 
     def close(self) -> None:
