@@ -5,6 +5,8 @@ Written form (for `--expect` and suite files), combinable with `and`:
     on(red block, blue block)       stacked(all blocks)   stacked(red block, blue block, ...)
     at(red block, top left corner)  line(all blocks, horizontal|vertical)
     open(drawer)                    closed(drawer)
+    together(red block, orange block)   (all in the same bowl)
+    apart(red block, blue block)        (each in a bowl, different bowls)
 Object arguments are scene names ("red block"); `all blocks` / `all bowls` expand.
 """
 
@@ -123,7 +125,30 @@ def _closed(state: WorldState, drawer: str) -> tuple[bool, str]:
     return d < 0.01, why
 
 
+def _bowl_of(state: WorldState, obj: str) -> str | None:
+    for name, spec in ((o.name, o) for o in state.scene.objects):
+        if spec.kind == "bowl" and _in(state, obj, name)[0]:
+            return name
+    return None
+
+
+def _together(state: WorldState, *objs: str) -> tuple[bool, str]:
+    bowls = {o: _bowl_of(state, o) for o in objs}
+    first = bowls[objs[0]]
+    ok = first is not None and all(b == first for b in bowls.values())
+    return ok, "bowls: " + ", ".join(f"{o} in {b}" for o, b in bowls.items())
+
+
+def _apart(state: WorldState, *objs: str) -> tuple[bool, str]:
+    bowls = {o: _bowl_of(state, o) for o in objs}
+    found = [b for b in bowls.values() if b is not None]
+    ok = len(found) == len(objs) and len(set(found)) == len(found)
+    return ok, "bowls: " + ", ".join(f"{o} in {b}" for o, b in bowls.items())
+
+
 PREDICATES: dict[str, tuple[Callable[..., tuple[bool, str]], int | None]] = {
+    "together": (_together, None),  # all in one and the same bowl
+    "apart": (_apart, None),  # each in a bowl, all bowls different
     # name: (function, arity or None for variadic)
     "in": (_in, 2),
     "on": (_on, 2),

@@ -241,7 +241,15 @@ class SkillLibrary:
                 raise SkillError(f"cannot place {obj!r} on itself")
             pos = self.locator.pose(target)[0]
             if spec.kind == "bowl":
-                return pos[:2], pos[2] + 0.008, "bowl"
+                # Land on whatever already lies in the bowl rather than through it.
+                surface = pos[2] + 0.008
+                for other in self.locator.names():
+                    if other in (obj, target) or self.env.scene.object_kind(other) in (None, "bowl", "drawer"):
+                        continue
+                    opos = self.locator.pose(other)[0]
+                    if np.linalg.norm(opos[:2] - pos[:2]) < 0.06:
+                        surface = max(surface, float(opos[2]) + world.half_height(other))
+                return pos[:2], surface, "bowl"
             return pos[:2], pos[2] + world.half_height(target), "object"
         try:
             name = canonical_location(target)
