@@ -25,6 +25,8 @@ from corrigible.errors import UnknownNameError, did_you_mean
 BENCHMARKS: dict[str, str] = {
     "sim": "corrigible.sim_envs.bench:run_bench",
     "pickplace": "corrigible.policies.eval_pickplace:run_bench",
+    "perception": "corrigible.policies.bench_perception:run_bench",
+    "sandbox": "corrigible.policies.sandbox.hostile_report:run_bench",
     "kb": "corrigible.memory.bench:run_bench",
     "events": "corrigible.sim_envs.event_camera.bench:run_bench",
 }

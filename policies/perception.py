@@ -88,10 +88,13 @@ def detect_objects(
         & (xyz[..., 1] > cfg.region_y[0])
         & (xyz[..., 1] < cfg.region_y[1])
     )
-    feats = _features(rgb.astype(np.float32) / 255.0)
-    dist = np.linalg.norm(feats[..., None, :] - _PALETTE_FEATURES[None, None], axis=-1)
-    label = dist.argmin(axis=-1)
-    label_ok = fg & (dist.min(axis=-1) < cfg.max_color_distance)
+    # Classify colours only where there is something above the table (a few % of the image).
+    label = np.full(fg.shape, -1, dtype=np.int16)
+    feats = _features(rgb[fg].astype(np.float32) / 255.0)
+    dist = np.linalg.norm(feats[:, None, :] - _PALETTE_FEATURES[None], axis=-1)
+    nearest = dist.argmin(axis=-1)
+    label[fg] = np.where(dist.min(axis=-1) < cfg.max_color_distance, nearest, -1)
+    label_ok = label >= 0
     found: dict[str, Detection] = {}
     for ci, color in enumerate(_NAMES):
         mask = (label_ok & (label == ci)).astype(np.uint8)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 
-from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
+from corrigible.errors import ConfigError, DependencyNotInstalled, UnknownNameError, did_you_mean
 from corrigible.policies.llm.base import LLMBackend
 
 # spec prefix -> "module:class"; each class has `from_spec(argument)`.
@@ -39,6 +39,7 @@ def backend_class(prefix: str) -> type[LLMBackend]:
 
     Raises:
         UnknownNameError: no backend has that prefix; the message suggests the closest one.
+        DependencyNotInstalled: the backend's module needs a package that is missing.
     """
     if prefix not in LLM_BACKENDS:
         raise UnknownNameError(
@@ -46,7 +47,15 @@ def backend_class(prefix: str) -> type[LLMBackend]:
             f"(specs: {_EXAMPLES})." + did_you_mean(prefix, [*LLM_BACKENDS, *_NOT_LLMS])
         )
     module_name, class_name = LLM_BACKENDS[prefix].split(":")
-    return getattr(importlib.import_module(module_name), class_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:  # e.g. no `openai`/`httpx2` for openai: and replay:
+        missing = exc.name or "the package named in the cause"
+        raise DependencyNotInstalled(
+            f"the {prefix}: LLM backend needs a package that is not installed: "
+            f"pip install {missing} ({exc})"
+        ) from exc
+    return getattr(module, class_name)
 
 
 def make_llm(spec: str) -> LLMBackend:

@@ -183,12 +183,10 @@ class GrammarPlanner(Planner):
             phrase = m.group(1) or m.group(2) or m.group(3)
             return self._redo_with(self._object(phrase, ctx), ctx)
         if re.fullmatch(r"(?:and )?(?:now )?(?:do )?(?:the )?other one(?: too| as well)?|(?:now )?(?:the )?other (block|cube|bowl|one)", text):
-            if not ctx.history or not ctx.history[-1].subject:
-                raise ParseError("'the other one' needs an earlier instruction to refer to")
+            action = self._last_action(ctx)
             used = {h.subject for h in ctx.history}
-            last = ctx.history[-1].subject
-            kind = last.split()[-1]
-            others = [n for n in ctx.object_names if n.endswith(" " + kind) and n not in used and n != ctx.history[-1].target]
+            kind = action.subject.split()[-1]
+            others = [n for n in ctx.object_names if n.endswith(" " + kind) and n not in used and n != action.target]
             if not others:
                 raise UnknownObjectError(f"there is no other {kind} left to act on")
             return self._redo_with(others[0], ctx)
@@ -201,11 +199,16 @@ class GrammarPlanner(Planner):
         except UnknownObjectError:
             return False
 
+    @staticmethod
+    def _last_action(ctx: PlanContext) -> HistoryItem:
+        """The latest instruction that moved one object somewhere (undos are skipped)."""
+        for item in reversed(ctx.history):
+            if item.subject is not None and item.target is not None:
+                return item
+        raise ParseError("there is no earlier 'put X in/on Y' to repeat")
+
     def _redo_with(self, obj: str, ctx: PlanContext) -> Program:
-        last = ctx.history[-1]
-        if last.subject is None or last.target is None:
-            raise ParseError(f"cannot repeat {last.instruction!r} with another object")
-        return self._put(obj, last.target, ctx, "session")
+        return self._put(obj, self._last_action(ctx).target, ctx, "session")
 
     def _drawer(self, text: str, ctx: PlanContext) -> Program | None:
         m = re.fullmatch(rf"{_PLACE_VERB}\s+{_OBJ}\s+(?:in|into|inside|in to)\s+(?:the\s+)?drawer(\s+and\s+(?:close|shut)\s+(?:it|the drawer))?", text)

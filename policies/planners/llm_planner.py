@@ -1,0 +1,122 @@
+"""The LLM planner: Code-as-Policies prompting against any `LLMBackend`, with recursive function
+generation (fgen) for calls the model leaves undefined.
+
+Prompts live in `prompts/` (system text with the API, few-shot examples as commands-in-comments
+then code, the fgen template). The session's earlier instructions and programs, retrieved
+knowledge and this episode's corrections go into the prompt. Weak models fail often; every
+failure (no code, invalid code, forbidden constructs, unresolvable calls) comes back as an
+`LLMOutputError` naming the problem, never as a crash.
+"""
+
+from __future__ import annotations
+
+import ast
+from importlib import resources
+
+from corrigible.policies.llm.base import ChatMessage, LLMBackend
+from corrigible.policies.llm.llm_errors import LLMOutputError
+from corrigible.policies.llm.validation import extract_code
+from corrigible.policies.planners.base import PlanContext, Planner, Program
+from corrigible.policies.robot_api import API_DOC
+from corrigible.policies.sandbox import validate_program
+from corrigible.sim_envs.locations import location_names
+
+_API_NAMES = [doc.split("(")[0] for doc in API_DOC]
+
+
+def _prompt(name: str) -> str:
+    return (resources.files("corrigible.policies.planners") / "prompts" / name).read_text()
+
+
+def _signatures(source: str, names: set[str]) -> dict[str, str]:
+    """For each undefined function called in `source`, a signature built from one call site."""
+    sigs: dict[str, str] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names:
+            args = []
+            for i, arg in enumerate(node.args):
+                args.append(arg.id if isinstance(arg, ast.Name) else f"arg{i}")
+            args += [kw.arg for kw in node.keywords if kw.arg]
+            sigs.setdefault(node.func.id, f"{node.func.id}({', '.join(args)})")
+    return sigs
+
+
+class LLMPlanner(Planner):
+    """Plans by prompting an LLM; fgen writes missing functions, depth-limited and cached.
+
+    Args:
+        llm: the backend (openai:, local:, replay:).
+        prompt_style: "full" (API, few-shot examples, history) or "compact" (for models with a
+            context of a few hundred tokens).
+        fgen_depth: how deep generated functions may call further undefined functions.
+        max_tokens: completion budget per request.
+    """
+
+    name = "llm"
+
+    def __init__(self, llm: LLMBackend, *, fgen_depth: int = 2, max_tokens: int = 512, prompt_style: str = "full") -> None:
+        if prompt_style not in ("full", "compact"):
+            raise LLMOutputError(f"prompt_style must be 'full' or 'compact', got {prompt_style!r}")
+        self.prompt_style = prompt_style  # "compact": one short system line, no examples (tiny contexts)
+        self.llm = llm
+        self.fgen_depth = fgen_depth
+        self.max_tokens = max_tokens
+        self._fgen_cache: dict[str, str] = {}
+        self.name = f"llm:{llm.name}"
+
+    def _messages(self, instruction: str, ctx: PlanContext) -> list[ChatMessage]:
+        if self.prompt_style == "compact":
+            return [ChatMessage.system(_prompt("system_compact.txt").strip()), ChatMessage.user(instruction.strip())]
+        api = "\n".join(f"  {sig}: {doc}" for sig, doc in API_DOC.items())
+        system = _prompt("system.txt").format(api=api, locations=", ".join(location_names()))
+        if ctx.knowledge:
+            system += "\nThings learned from earlier corrections (follow them):\n" + "\n".join(f"- {k}" for k in ctx.knowledge)
+        if ctx.corrections:
+            system += "\nCorrections given during this task:\n" + "\n".join(f"- {c}" for c in ctx.corrections)
+        messages = [ChatMessage.system(system)]
+        for example in _prompt("fewshot.txt").split("==="):
+            lines = example.strip().splitlines()
+            messages.append(ChatMessage.user("\n".join(lines[:2])))
+            messages.append(ChatMessage.assistant("```python\n" + "\n".join(lines[2:]) + "\n```"))
+        for item in ctx.history[-5:]:
+            messages.append(ChatMessage.user(f"# {item.instruction}"))
+            messages.append(ChatMessage.assistant("```python\n" + item.program.strip() + "\n```"))
+        messages.append(ChatMessage.user(f"# objects = {ctx.object_names!r}\n# {instruction.strip()}."))
+        return messages
+
+    def _code(self, messages: list[ChatMessage]) -> tuple[str, str]:
+        response = self.llm.complete(messages, max_tokens=self.max_tokens)
+        return extract_code(response.text), response.text
+
+    def plan(self, instruction: str, context: PlanContext) -> Program:
+        source, raw = self._code(self._messages(instruction, context))
+        definitions = self._resolve_undefined(source, depth=0, defined=set())
+        full = "\n\n".join([*definitions, source]) + "\n"
+        report = validate_program(full, _API_NAMES)
+        if not report.ok:
+            problems = "; ".join(f"line {p.line}: {p.message}" for p in report.problems[:5])
+            raise LLMOutputError(f"the {self.llm.name} planner wrote a program the sandbox refuses: {problems}")
+        return Program(source=full, planner=self.name, family="llm", raw_llm_output=raw)
+
+    def _resolve_undefined(self, source: str, depth: int, defined: set[str]) -> list[str]:
+        report = validate_program(source, _API_NAMES + sorted(defined))
+        missing = set(report.undefined_calls) - defined
+        if not missing:
+            return []
+        if depth >= self.fgen_depth:
+            raise LLMOutputError(f"functions still undefined after {self.fgen_depth} levels of generation: {sorted(missing)}")
+        out: list[str] = []
+        for name, signature in sorted(_signatures(source, missing).items()):
+            if signature not in self._fgen_cache:
+                messages = [ChatMessage.system(_prompt("system.txt").format(api="\n".join(f"  {s}: {d}" for s, d in API_DOC.items()), locations=", ".join(location_names())))]
+                messages.append(ChatMessage.user(_prompt("fgen.txt").format(signature=signature)))
+                code, _ = self._code(messages)
+                tree = ast.parse(code)
+                if not any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body):
+                    raise LLMOutputError(f"asked to define {signature}, the model wrote no such function")
+                self._fgen_cache[signature] = code
+            code = self._fgen_cache[signature]
+            defined.add(name)
+            out += self._resolve_undefined(code, depth + 1, defined)
+            out.append(code)
+        return out

@@ -1,0 +1,87 @@
+"""The grammar planner on its own: families, paraphrases, session memory, errors (no physics)."""
+
+import pytest
+
+from corrigible.errors import ParseError, UnknownObjectError
+from corrigible.policies.planners.base import HistoryItem, PlanContext
+from corrigible.policies.planners.grammar import GrammarPlanner
+from corrigible.policies.sandbox import validate_program
+from corrigible.policies.robot_api import API_DOC
+
+POS = {
+    "red block": [0.50, 0.10, 0.02],
+    "blue block": [0.45, -0.10, 0.02],
+    "green block": [0.62, 0.00, 0.02],
+    "blue bowl": [0.55, 0.20, 0.0],
+    "red bowl": [0.42, 0.05, 0.0],
+    "yellow bowl": [0.60, -0.20, 0.0],
+    "drawer": [0.60, -0.45, 0.0],
+}
+API_NAMES = [d.split("(")[0] for d in API_DOC]
+
+
+def ctx(history=None):
+    return PlanContext(object_names=list(POS), positions=POS, history=history or [])
+
+
+@pytest.mark.parametrize(
+    ("text", "family", "fragment"),
+    [
+        ("put the red block in the blue bowl", "pick_place", "put_first_on_second('red block', 'blue bowl')"),
+        ("Pick up the green cube and place it on the red block", "pick_place", "'green block', 'red block'"),
+        ("could you drop the blue cube into the red bowl?", "pick_place", "'blue block', 'red bowl'"),
+        ("move the red block to the top-left corner", "pick_place", "'top left corner'"),
+        ("stack all the blocks", "stack", "stacked(all blocks)"),
+        ("build a tower out of all the blocks", "stack", "stacked(all blocks)"),
+        ("put each block in the bowl of the same colour", "matching", "get_color(block)"),
+        ("put the blocks in a horizontal line", "line", "line(all blocks, horizontal)"),
+        ("make a vertical column of the blocks", "line", "line(all blocks, vertical)"),
+        ("move the block left of the red bowl to the top right corner", "spatial", "'red block', 'top right corner'"),
+        ("put the cube that is in front of the blue bowl in the bottom left corner", "spatial", "'bottom left corner'"),
+        ("put the warm coloured blocks in one bowl and the cool ones in another", "warm_cool", "warm_bowl"),
+        ("put the blue block in the drawer", "drawer", "open_drawer('drawer')"),
+        ("move a bit to the left", "skill", "move_ee(0.0000, 0.0300, 0.0000)"),
+        ("open the drawer", "skill", "open_drawer('drawer')"),
+    ],
+)
+def test_families_and_paraphrases(text, family, fragment):
+    program = GrammarPlanner().plan(text, ctx())
+    assert program.family == family
+    assert fragment in program.source
+    report = validate_program(program.source, API_NAMES)
+    assert report.ok, report.problems  # every generated program passes the sandbox's rules
+
+
+def test_line_slots_keep_clear_of_bowls():
+    import numpy as np
+
+    program = GrammarPlanner().plan("put the blocks in a horizontal line", ctx())
+    slots_line = next(line for line in program.source.splitlines() if line.startswith("slots = "))
+    slots = np.array(eval(slots_line.split("=", 1)[1]))  # noqa: S307 - our own generated literal
+    for bowl in ("blue bowl", "red bowl", "yellow bowl"):
+        assert np.min(np.linalg.norm(slots - np.array(POS[bowl][:2]), axis=1)) > 0.1
+
+
+def test_session_memory():
+    planner = GrammarPlanner()
+    first = planner.plan("put the red block in the blue bowl", ctx())
+    history = [HistoryItem(instruction="put the red block in the blue bowl", program=first.source, subject="red block", target="blue bowl", moved_from={"red block": [0.5, 0.1]})]
+    moved = dict(POS, **{"red block": [0.55, 0.2, 0.03]})
+    undo = planner.plan("undo that", PlanContext(object_names=list(POS), positions=moved, history=history))
+    assert "put_first_on_second('red block', [0.5000, 0.1000])" in undo.source
+    same = planner.plan("do the same with the green block", ctx(history))
+    assert "put_first_on_second('green block', 'blue bowl')" in same.source
+    other = planner.plan("now the other one", ctx(history))
+    assert other.subject in ("blue block", "green block") and "'blue bowl'" in other.source
+
+
+def test_errors_are_clear():
+    planner = GrammarPlanner()
+    with pytest.raises(ParseError, match="does not understand"):
+        planner.plan("how many blocks are there", ctx())
+    with pytest.raises(UnknownObjectError, match="purple"):
+        planner.plan("put the purple block in the blue bowl", ctx())
+    with pytest.raises(ParseError, match="nothing to undo"):
+        planner.plan("undo that", ctx())
+    with pytest.raises(UnknownObjectError, match="no block is"):
+        planner.plan("move the block behind the blue bowl to the middle", PlanContext(object_names=list(POS), positions=dict(POS, **{"blue bowl": [0.7, 0.2, 0]})))

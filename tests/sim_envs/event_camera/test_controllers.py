@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import pytest
+from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.sim_envs.event_camera.biases import DavisBiases
+from corrigible.sim_envs.event_camera.controllers import (
+    ControllersConfig,
+    FastLoop,
+    FastLoopConfig,
+    FastSlowController,
+    HysteresisConfig,
+    HysteresisController,
+    SlowLoop,
+    SlowLoopConfig,
+    make_controller,
+)
+
+
+@pytest.mark.parametrize(
+    ("rate", "code"),
+    [(0.0, 57), (5e5, 57), (1.5e6, 30), (2.5e6, 4), (1e8, 4)],
+    ids=["zero", "band-low", "middle", "band-high", "flood"],
+)
+def test_fast_loop_maps_rate_to_clamped_refrbp_code(rate, code):
+    loop = FastLoop(FastLoopConfig())
+    biases = DavisBiases.from_jaer()
+    written = loop.on_window(rate, biases)
+    assert written == {"RefrBp": code} and biases["RefrBp"].fine == code
+
+
+def test_fast_loop_is_monotone_and_scales_band_with_resolution():
+    loop = FastLoop(FastLoopConfig())
+    codes = [loop.code_for(r) for r in range(0, 3_000_000, 50_000)]
+    assert codes == sorted(codes, reverse=True) and min(codes) == 4 and max(codes) == 57
+    half = FastLoop(FastLoopConfig(), n_pixels=346 * 260 // 2)
+    assert half.band() == pytest.approx((2.5e5, 1.25e6), rel=1e-3)
+    assert half.code_for(1.25e6) == 4
+
+
+def test_slow_loop_triggers_after_k_saturated_windows_then_settles():
+    ctrl = FastSlowController(FastLoopConfig(), SlowLoopConfig(count_threshold=2, settle_windows=1))
+    biases = DavisBiases.from_jaer()
+    start = {n: biases[n].fine for n in ("PrBp", "PrSFBp", "OnBn", "OffBn")}
+    first = ctrl.on_window(1e5, biases)  # too few events: fast loop at 57 (1st window)
+    assert first == {"RefrBp": 57}
+    second = ctrl.on_window(1e5, biases)  # 2nd saturated window: slow step up
+    assert second["PrBp"] == start["PrBp"] + 5 and second["PrSFBp"] == start["PrSFBp"] + 5
+    assert second["OnBn"] == start["OnBn"] - 5 and second["OffBn"] == start["OffBn"] + 5
+    assert ctrl.on_window(1e5, biases) == {"RefrBp": 57}  # settling window: no slow step
+    assert ctrl.on_window(1e5, biases) == {"RefrBp": 57}  # counting again (1 of 2)
+    assert "PrBp" in ctrl.on_window(1e5, biases)
+    assert ctrl.slow.steps_taken == 2
+
+
+def test_slow_loop_counter_resets_when_fast_loop_leaves_the_limit():
+    ctrl = FastSlowController(FastLoopConfig(), SlowLoopConfig(count_threshold=2))
+    biases = DavisBiases.from_jaer()
+    for rate in (3e6, 1.5e6, 3e6, 1.5e6):
+        assert set(ctrl.on_window(rate, biases)) == {"RefrBp"}
+    ctrl.on_window(3e6, biases)
+    down = ctrl.on_window(3e6, biases)  # too many events twice: step down
+    assert down["PrBp"] == 119 - 5 and down["OnBn"] == 63 + 5 and down["OffBn"] == 168 - 5
+
+
+def test_saturation_margin_counts_codes_near_the_limit():
+    ctrl = FastSlowController(FastLoopConfig(), SlowLoopConfig(saturation_margin=8))
+    biases = DavisBiases.from_jaer()
+    ctrl.on_window(2.3e6, biases)  # code 9: within 8 of the limit 4
+    assert "PrBp" in ctrl.on_window(2.4e6, biases)
+
+
+def test_slow_steps_are_clamped_to_limits():
+    limits = {"PrBp": (0, 121), "PrSFBp": (0, 255), "OnBn": (60, 255), "OffBn": (0, 170)}
+    loop = SlowLoop(SlowLoopConfig(count_threshold=1, settle_windows=0, limits=limits))
+    biases = DavisBiases.from_jaer()
+    loop.on_window(1e4, biases)
+    loop.on_window(1e4, biases)
+    assert biases["PrBp"].fine == 121 and biases["OnBn"].fine == 60
+    assert biases["OffBn"].fine == 170 and biases["PrSFBp"].fine == 42
+
+
+def test_standalone_slow_loop_uses_its_rate_band():
+    loop = SlowLoop(SlowLoopConfig(count_threshold=2))
+    biases = DavisBiases.from_jaer()
+    assert loop.on_window(1e6, biases) == {} and loop.on_window(1e6, biases) == {}
+    loop.on_window(4e5, biases)
+    assert loop.on_window(4e5, biases)["PrSFBp"] == 37
+
+
+def test_hysteresis_controller_states_and_threshold_tweak():
+    nominal = DavisBiases.from_jaer()
+    ctrl = HysteresisController(HysteresisConfig(), nominal)
+    biases = nominal.copy()
+    assert ctrl.on_window(1.2e6, biases) == {}  # inside the x1.3 hysteresis: stays MEDIUM
+    written = ctrl.on_window(1.4e6, biases)  # above 1.3e6: HIGH, thresholds up
+    assert ctrl.state == "HIGH" and ctrl.tweak == pytest.approx(0.01)
+    assert set(written) == {"OnBn", "OffBn"}
+    assert biases["OnBn"].current_a > nominal["OnBn"].current_a
+    assert biases["OffBn"].current_a < nominal["OffBn"].current_a
+    ctrl.on_window(9e5, biases)  # below 1e6 / 1.3? no: stays HIGH, steps again
+    assert ctrl.state == "HIGH" and ctrl.tweak == pytest.approx(0.02)
+    ctrl.on_window(7e5, biases)  # below 1e6 / 1.3: MEDIUM, no step
+    assert ctrl.state == "MEDIUM" and ctrl.tweak == pytest.approx(0.02)
+    ctrl.on_window(5e4, biases)  # LOW: thresholds down
+    assert ctrl.state == "LOW" and ctrl.tweak == pytest.approx(0.01)
+
+
+def test_controller_configs_validate_themselves():
+    with pytest.raises(ConfigError, match="fine_min"):
+        FastLoopConfig(fine_min=60, fine_max=57)
+    with pytest.raises(ConfigError, match="rate_low"):
+        FastLoopConfig(rate_low=3e6)
+    with pytest.raises(ConfigError, match="count_threshold"):
+        SlowLoopConfig(count_threshold=0)
+    with pytest.raises(ConfigError, match="target"):
+        HysteresisConfig(target="thresh")
+    with pytest.raises(UnknownNameError, match="fast_slow"):
+        ControllersConfig(enabled=["fastslow"])
+    with pytest.raises(UnknownNameError):
+        make_controller("nope", ControllersConfig(), DavisBiases.from_jaer())
+
+
+def test_fast_loop_gain_moves_part_of_the_way():
+    loop = FastLoop(FastLoopConfig(gain=0.5))
+    biases = DavisBiases.from_jaer()
+    biases.set("RefrBp", fine=57)
+    assert loop.on_window(3e6, biases) == {"RefrBp": round(57 + 0.5 * (4 - 57))}
+    with pytest.raises(ConfigError, match="gain"):
+        FastLoopConfig(gain=0.0)

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.launch.events import EventsEvalConfig, run
+from corrigible.sim_envs.event_camera.evaluate import load_eval_config
+
+_TINY = {
+    "warmup_s": 0.6,
+    "routes": {"test": {"length_m": 3.6}},
+    "conditions": ["low", "changing"],
+    "lighting": {"changing": [[0.0, 1.0], [0.4, 1.0], [0.5, 0.035]]},
+    "controllers": {"enabled": ["default", "fast_slow"]},
+    "vpr": {"tolerance_m": 0.5},
+}
+
+
+def test_eval_end_to_end_writes_json_and_png(tmp_path, capsys):
+    out = tmp_path / "eval.json"
+    results = run(EventsEvalConfig(out=out, quick=True, overrides=_TINY))
+    data = json.loads(out.read_text())
+    assert out.with_suffix(".png").stat().st_size > 10_000
+    assert data["controllers"] == ["default", "fast_slow"]
+    for kind in data["controllers"]:
+        for cond in ("low", "changing"):
+            entry = data["results"][kind][cond]
+            assert 0.0 <= entry["recall@1"] <= entry["recall@5"] <= 1.0
+            assert 0.0 <= entry["in_own_band"] <= 1.0 and entry["n_windows"] >= 3
+    assert data["bands"]["fast_slow"] == pytest.approx([5e5, 2.5e6])
+    assert results["timing"]["emulated_frames"] > 0
+    assert "R@1/R@5" in capsys.readouterr().out
+
+
+def test_eval_config_is_validated():
+    with pytest.raises(UnknownNameError, match="lighting"):
+        load_eval_config(overrides={"conditions": ["dusk"]})
+    with pytest.raises(ConfigError, match="unknown eval config keys"):
+        load_eval_config(overrides={"emulate_hz": 3})
+    with pytest.raises(ConfigError, match="integer multiple"):
+        load_eval_config(overrides={"emulate_fps": 75})
+    with pytest.raises(ConfigError, match=".json"):
+        EventsEvalConfig(out=Path("results.txt"))
