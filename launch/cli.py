@@ -16,7 +16,16 @@ import os
 import typer
 
 # Verbs in the order `--help` lists them. A verb is a module `corrigible.launch.<name>`.
-_VERB_MODULES: tuple[str, ...] = ("demo", "run", "eval", "bench", "exec_program", "trace", "kb", "events")
+_VERB_MODULES: tuple[str, ...] = (
+    "demo",
+    "run",
+    "eval",
+    "bench",
+    "exec_program",
+    "trace",
+    "kb",
+    "events",
+)
 
 
 def build_app() -> typer.Typer:

@@ -38,7 +38,11 @@ def run(cfg: DemoConfig) -> dict:
     cases = pickplace_cases(cfg.episodes)
     rows = []
     with Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
         task = progress.add_task("pick and place", total=len(cases) * len(cfg.engines))
         for engine in cfg.engines:
@@ -64,9 +68,15 @@ def run(cfg: DemoConfig) -> dict:
     for engine in cfg.engines:
         mine = [r for r in rows if r["engine"] == engine]
         wins = sum(r["success"] for r in mine)
-        summary[engine] = {"episodes": len(mine), "successes": wins, "success_rate": wins / len(mine)}
+        summary[engine] = {
+            "episodes": len(mine),
+            "successes": wins,
+            "success_rate": wins / len(mine),
+        }
         mean_wall = sum(r["wall_s"] for r in mine) / len(mine)
-        table.add_row(engine, str(len(mine)), str(wins), f"{wins / len(mine):.0%}", f"{mean_wall:.2f}")
+        table.add_row(
+            engine, str(len(mine)), str(wins), f"{wins / len(mine):.0%}", f"{mean_wall:.2f}"
+        )
     console.print(table)
     results = {"suite": "pickplace", "engines": cfg.engines, "episodes": rows, "summary": summary}
     if cfg.out is not None:
@@ -82,7 +92,9 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo_cmd(
         episodes: int = typer.Option(10, min=1, help="seeded layouts per engine"),
-        sim: list[str] = typer.Option(["mujoco", "pybullet"], "--sim", help="engines to run (repeatable)"),
+        sim: list[str] = typer.Option(
+            ["mujoco", "pybullet"], "--sim", help="engines to run (repeatable)"
+        ),
         out: Path = typer.Option(Path("runs/demo.json"), help="results JSON"),
     ) -> None:
         """Run the offline demo: pick and place on both engines, with a success table."""

@@ -70,8 +70,24 @@ def register(app: typer.Typer) -> None:
         if not file.is_file():
             problems.append(f"no such program file: {file}")
         if problems:
-            print(json.dumps({"status": "error", "error_class": "usage", "line": None, "message": "; ".join(problems)}))
+            print(
+                json.dumps(
+                    {
+                        "status": "error",
+                        "error_class": "usage",
+                        "line": None,
+                        "message": "; ".join(problems),
+                    }
+                )
+            )
             print("error: " + "; ".join(problems), file=sys.stderr)
             raise typer.Exit(2)
-        cfg = ExecConfig(file=file, sim=sim, seed=seed, perception=perception, wall_time_s=wall_time_s, cpu_time_s=cpu_time_s)
+        cfg = ExecConfig(
+            file=file,
+            sim=sim,
+            seed=seed,
+            perception=perception,
+            wall_time_s=wall_time_s,
+            cpu_time_s=cpu_time_s,
+        )
         raise typer.Exit(run(cfg))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import typer
+
 from corrigible.errors import ConfigError, CorrigibleError
 
 Action = Literal["list", "show", "search", "delete", "export", "repair"]

@@ -1,7 +1,8 @@
-"""`corrigible run "<instruction>"`: one episode in simulation, its trace and its verified result.
+r"""`corrigible run "<instruction>"`: one episode in simulation, its trace and its verified result.
 
 Example:
-    corrigible run "put the red block in the blue bowl" --expect "in(red block, blue bowl)" --sim mujoco
+    corrigible run "put the red block in the blue bowl" \
+        --expect "in(red block, blue bowl)" --sim mujoco
 
 Exit status: 0 when `--expect` holds at the end, 1 when it does not, 2 for bad input (an
 instruction, object or predicate that cannot be understood), 3 for a clean run without
@@ -29,7 +30,9 @@ class RunConfig:
     sim: str = "mujoco"  # "mujoco" | "pybullet"
     seed: int = 0  # layout seed
     expect: str | None = None  # predicate that defines success, e.g. "in(red block, blue bowl)"
-    planner: str = "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:<file>
+    planner: str = (
+        "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:<file>
+    )
     perception: str = "camera"  # camera | privileged
     out: Path | None = None  # results JSON (schema: launch/README.md#run)
     trace: Path | None = None  # JSONL trace; default runs/run-<time>/trace.jsonl
@@ -55,7 +58,10 @@ def run(cfg: RunConfig) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     try:
-        print(f"# {cfg.sim}, layout seed {cfg.seed}: {', '.join(o.name for o in episode.env.scene.objects)}")
+        print(
+            f"# {cfg.sim}, layout seed {cfg.seed}: "
+            f"{', '.join(o.name for o in episode.env.scene.objects)}"
+        )
         try:
             result = episode.run()
         except CorrigibleError as exc:
@@ -67,7 +73,10 @@ def run(cfg: RunConfig) -> int:
                 print(f"    {line}")
             for skill in step["skills"]:
                 mark = "ok  " if skill["success"] else "FAIL"
-                print(f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): {skill['message']}")
+                print(
+                    f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): "
+                    f"{skill['message']}"
+                )
             if step["status"] == "plan_error":
                 print(f"error: {step['message']}", file=sys.stderr)
                 return EXIT_BAD_INPUT
@@ -101,10 +110,15 @@ def register(app: typer.Typer) -> None:
         instruction: str = typer.Argument(..., help='e.g. "put the red block in the blue bowl"'),
         sim: str = typer.Option("mujoco", "--sim", help="mujoco | pybullet"),
         seed: int = typer.Option(0, help="layout seed"),
-        expect: str | None = typer.Option(None, help='success predicate, e.g. "in(red block, blue bowl)"'),
+        expect: str | None = typer.Option(
+            None, help='success predicate, e.g. "in(red block, blue bowl)"'
+        ),
         out: Path | None = typer.Option(None, help="write the result JSON here"),
         trace: Path | None = typer.Option(None, help="write the JSONL trace here"),
-        planner: str = typer.Option("grammar", help="grammar | openai:<model> | local:<path> | local:bundled | replay:<file>"),
+        planner: str = typer.Option(
+            "grammar",
+            help="grammar | openai:<model> | local:<path> | local:bundled | replay:<file>",
+        ),
         perception: str = typer.Option("camera", help="camera | privileged"),
     ) -> None:
         """Run one instruction in simulation; exit 0 only if --expect holds."""
@@ -112,9 +126,19 @@ def register(app: typer.Typer) -> None:
             print(f"error: --sim must be mujoco or pybullet, got {sim!r}", file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT)
         if perception not in ("camera", "privileged"):
-            print(f"error: --perception must be camera or privileged, got {perception!r}", file=sys.stderr)
+            print(
+                f"error: --perception must be camera or privileged, got {perception!r}",
+                file=sys.stderr,
+            )
             raise typer.Exit(EXIT_BAD_INPUT)
         cfg = RunConfig(
-            instruction=instruction, sim=sim, seed=seed, expect=expect, out=out, trace=trace, planner=planner, perception=perception
+            instruction=instruction,
+            sim=sim,
+            seed=seed,
+            expect=expect,
+            out=out,
+            trace=trace,
+            planner=planner,
+            perception=perception,
         )
         raise typer.Exit(run(cfg))

@@ -29,10 +29,16 @@ class TraceShowConfig:
 
 def resolve(episode: str) -> Path:
     """The trace file for an episode argument."""
-    for candidate in (Path(episode), Path(episode) / "trace.jsonl", Path("runs") / episode / "trace.jsonl"):
+    for candidate in (
+        Path(episode),
+        Path(episode) / "trace.jsonl",
+        Path("runs") / episode / "trace.jsonl",
+    ):
         if candidate.is_file():
             return candidate
-    raise FileNotFoundError(f"no trace for {episode!r}: give a trace.jsonl, a run folder, or a folder name under runs/")
+    raise FileNotFoundError(
+        f"no trace for {episode!r}: give a trace.jsonl, a run folder, or a folder name under runs/"
+    )
 
 
 def _fmt(event: dict) -> str:
@@ -40,22 +46,40 @@ def _fmt(event: dict) -> str:
     t = f"{event.get('sim_time_s', 0.0):7.2f}s" if "sim_time_s" in event else " " * 8
     if kind == "skill":
         mark = "ok  " if event.get("success") else "FAIL"
-        return f"{t} [{mark}] skill {event['skill']}({json.dumps(event.get('args'))[1:-1]}) {event.get('duration_s', 0):.2f}s: {event.get('message', '')}"
+        return (
+            f"{t} [{mark}] skill {event['skill']}({json.dumps(event.get('args'))[1:-1]}) "
+            f"{event.get('duration_s', 0):.2f}s: {event.get('message', '')}"
+        )
     if kind == "api":
         err = f" -> {event['error']}" if event.get("error") else ""
-        return f"{t} api {event['name']}({', '.join(json.dumps(a) for a in event.get('args', []))}){err}"
+        return (
+            f"{t} api {event['name']}"
+            f"({', '.join(json.dumps(a) for a in event.get('args', []))}){err}"
+        )
     if kind == "plan":
         head = f"plan [{event.get('planner')}] {event.get('instruction')!r}"
         if event.get("error"):
             return f"{t} {head} -> error: {event['error']}"
-        return f"{t} {head} family={event.get('family')}\n" + "\n".join("           | " + line for line in str(event.get("program", "")).splitlines())
+        return f"{t} {head} family={event.get('family')}\n" + "\n".join(
+            "           | " + line for line in str(event.get("program", "")).splitlines()
+        )
     if kind == "checkpoint":
-        return f"{t} checkpoint {event.get('name')!r} expect={event.get('expect')} holds={event.get('holds')}"
+        return (
+            f"{t} checkpoint {event.get('name')!r} "
+            f"expect={event.get('expect')} holds={event.get('holds')}"
+        )
     if kind.startswith("arm."):
-        fields = {k: event[k] for k in ("applied", "clipped", "reached", "speed", "holding", "width") if k in event}
+        fields = {
+            k: event[k]
+            for k in ("applied", "clipped", "reached", "speed", "holding", "width")
+            if k in event
+        }
         return f"{t} {kind} {json.dumps(fields)}"
     if kind == "program.result":
-        return f"{t} program {event.get('status')} {event.get('error_class') or ''} line={event.get('line')} {event.get('message', '')}"
+        return (
+            f"{t} program {event.get('status')} {event.get('error_class') or ''} "
+            f"line={event.get('line')} {event.get('message', '')}"
+        )
     rest = {k: v for k, v in event.items() if k not in ("kind", "episode", "wall_s", "sim_time_s")}
     return f"{t} {kind} {json.dumps(rest)[:200]}"
 
@@ -85,7 +109,9 @@ def register(app: typer.Typer) -> None:
 
     @trace_app.command("show")
     def show(
-        episode: str = typer.Argument(..., help="trace.jsonl, run folder, or folder name under runs/"),
+        episode: str = typer.Argument(
+            ..., help="trace.jsonl, run folder, or folder name under runs/"
+        ),
         lines: bool = typer.Option(False, help="also show every program line reached"),
     ) -> None:
         """Print an episode's trace readably."""

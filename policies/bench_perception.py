@@ -30,7 +30,9 @@ def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
         ObjectRequest(kind="cylinder", color="blue", size_class="large"),
         ObjectRequest(kind="bowl", color="green"),
     ]
-    layouts = [LayoutConfig(n_blocks=5, n_bowls=3)] * (2 if quick else 8) + [LayoutConfig(objects=shapes)] * (1 if quick else 4)
+    layouts = [LayoutConfig(n_blocks=5, n_bowls=3)] * (2 if quick else 8) + [
+        LayoutConfig(objects=shapes)
+    ] * (1 if quick else 4)
     for engine in ("mujoco", "pybullet"):
         truth_n = found_ok = found_n = 0
         xy_err, z_err, times = [], [], []
@@ -38,7 +40,9 @@ def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
             env = TabletopEnv(engine, layout=layout, camera=camera)
             obs, info = env.reset(seed=seed)
             t0 = time.perf_counter()
-            dets = detect_objects(obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"], cfg)
+            dets = detect_objects(
+                obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"], cfg
+            )
             times.append(time.perf_counter() - t0)
             truth = {n: v["pos"] for n, v in info["objects"].items()}
             truth_n += len(truth)

@@ -19,7 +19,13 @@ from corrigible.errors import CorrigibleError
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
 from corrigible.policies.planners.grammar import record_history
 from corrigible.policies.robot_api import RobotAPI
-from corrigible.policies.sandbox import SandboxControl, SandboxLimits, SandboxResult, run_program, validate_program
+from corrigible.policies.sandbox import (
+    SandboxControl,
+    SandboxLimits,
+    SandboxResult,
+    run_program,
+    validate_program,
+)
 
 
 @dataclass(kw_only=True)
@@ -52,7 +58,9 @@ class HierarchicalController:
         limits: sandbox limits for each program.
     """
 
-    def __init__(self, api: RobotAPI, planner: Planner, limits: SandboxLimits | None = None) -> None:
+    def __init__(
+        self, api: RobotAPI, planner: Planner, limits: SandboxLimits | None = None
+    ) -> None:
         self.api = api
         self.planner = planner
         self.limits = limits or SandboxLimits(wall_time_s=60.0, cpu_time_s=10.0, max_api_calls=500)
@@ -92,10 +100,28 @@ class HierarchicalController:
         try:
             program = self.planner.plan(instruction, ctx)
         except (CorrigibleError, ValueError, KeyError) as exc:
-            self.trace.emit("plan", instruction=instruction, planner=self.planner.name, error=str(exc))
-            return StepOutcome(instruction=instruction, program=None, family=None, status="plan_error", error_class="plan", message=str(exc), plan_s=time.perf_counter() - t0)
+            self.trace.emit(
+                "plan", instruction=instruction, planner=self.planner.name, error=str(exc)
+            )
+            return StepOutcome(
+                instruction=instruction,
+                program=None,
+                family=None,
+                status="plan_error",
+                error_class="plan",
+                message=str(exc),
+                plan_s=time.perf_counter() - t0,
+            )
         plan_s = time.perf_counter() - t0
-        self.trace.emit("plan", instruction=instruction, planner=self.planner.name, family=program.family, program=program.source, notes=program.notes, plan_s=plan_s)
+        self.trace.emit(
+            "plan",
+            instruction=instruction,
+            planner=self.planner.name,
+            family=program.family,
+            program=program.source,
+            notes=program.notes,
+            plan_s=plan_s,
+        )
         before = ctx.positions
         n_before = len(self.api.skill_results)
         result = self.execute(program)
@@ -129,13 +155,31 @@ class HierarchicalController:
         """Validates and runs a program in the sandbox, streaming its events into the trace."""
         api = self.api.functions()
         report = validate_program(program.source, list(api))
-        self.trace.emit("validate", ok=report.ok, problems=[p.to_json() if hasattr(p, "to_json") else str(p) for p in report.problems])
+        self.trace.emit(
+            "validate",
+            ok=report.ok,
+            problems=[p.to_json() if hasattr(p, "to_json") else str(p) for p in report.problems],
+        )
 
         def on_event(event: dict[str, Any]) -> None:
-            if event.get("type") in ("lines", "api_call_start", "api_call_end", "started", "end", "paused", "resumed", "interrupted"):
-                self.trace.emit("program." + str(event.get("type")), **{k: v for k, v in event.items() if k != "type"})
+            if event.get("type") in (
+                "lines",
+                "api_call_start",
+                "api_call_end",
+                "started",
+                "end",
+                "paused",
+                "resumed",
+                "interrupted",
+            ):
+                self.trace.emit(
+                    "program." + str(event.get("type")),
+                    **{k: v for k, v in event.items() if k != "type"},
+                )
 
-        result = run_program(program.source, api, self.limits, on_event=on_event, control=self.control)
+        result = run_program(
+            program.source, api, self.limits, on_event=on_event, control=self.control
+        )
         self.trace.emit("program.result", **result.to_json())
         return result
 

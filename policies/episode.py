@@ -1,5 +1,6 @@
-"""One episode from an instruction: lay out a scene with the named objects, plan, run the program,
-and judge the result with an independently written predicate.
+"""One episode from an instruction: lay out a scene, plan, run the program, judge the result.
+
+The scene holds the named objects; the result is judged with an independently written predicate.
 
 Shared by `corrigible run`, `corrigible demo`, `corrigible eval` and the benchmarks, so that all
 report the same thing the same way.
@@ -79,10 +80,14 @@ class Episode:
         self.instructions = [instruction] if isinstance(instruction, str) else list(instruction)
         self.engine = engine
         self.seed = seed
-        layout = layout or LayoutConfig(required=mentioned_objects(*self.instructions, expect or ""))
+        layout = layout or LayoutConfig(
+            required=mentioned_objects(*self.instructions, expect or "")
+        )
         self.env = TabletopEnv(engine, obs_mode="state", layout=layout, trace_path=trace_path)
         self.env.reset(seed=seed)
-        self.predicate: Predicate | None = parse_predicate(expect, self.env.scene) if expect else None
+        self.predicate: Predicate | None = (
+            parse_predicate(expect, self.env.scene) if expect else None
+        )
         self.planner = make_planner(planner) if isinstance(planner, str) else planner
         self.api = RobotAPI(self.env, perception=perception)
         self.controller = HierarchicalController(self.api, self.planner)
@@ -113,7 +118,9 @@ class Episode:
             trace_path=str(self.trace_path) if self.trace_path else None,
         )
         if self.predicate is not None:
-            holds, details = self.predicate.evaluate(WorldState.from_info(self.env.scene, self.env._info()))
+            holds, details = self.predicate.evaluate(
+                WorldState.from_info(self.env.scene, self.env._info())
+            )
             out.expect_holds, out.expect_details = holds, details
         return out
 

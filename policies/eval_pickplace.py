@@ -58,7 +58,9 @@ def run_case(engine: str, case: PickPlaceCase) -> EpisodeResult:
         episode.close()
 
 
-def run_bench(quick: bool = False, engines: tuple[str, ...] = ("mujoco", "pybullet")) -> Iterator[dict[str, Any]]:
+def run_bench(
+    quick: bool = False, engines: tuple[str, ...] = ("mujoco", "pybullet")
+) -> Iterator[dict[str, Any]]:
     """Success rate per engine over 20 seeded layouts (3 when quick)."""
     cases = pickplace_cases(3 if quick else 20)
     for engine in engines:

@@ -101,10 +101,19 @@ def parse_magnitude(text: str) -> tuple[float, str]:
     Returns:
         (metres, the text with the magnitude removed).
     """
-    m = re.search(r"(\d+(?:\.\d+)?)\s*(cm|centimet(?:er|re)s?|mm|millimet(?:er|re)s?|m|met(?:er|re)s?)\b", text)
+    m = re.search(
+        r"(\d+(?:\.\d+)?)\s*(cm|centimet(?:er|re)s?|mm|millimet(?:er|re)s?|m|met(?:er|re)s?)\b",
+        text,
+    )
     if m:
         value, unit = float(m.group(1)), m.group(2)
-        scale = 0.01 if unit.startswith("c") else 0.001 if unit.startswith("mm") or unit.startswith("milli") else 1.0
+        scale = (
+            0.01
+            if unit.startswith("c")
+            else 0.001
+            if unit.startswith("mm") or unit.startswith("milli")
+            else 1.0
+        )
         return value * scale, (text[: m.start()] + text[m.end() :]).strip()
     for phrase in sorted(MAGNITUDES, key=len, reverse=True):
         pattern = rf"\b{re.escape(phrase)}\b"
@@ -135,17 +144,26 @@ class ObjectResolver:
             drawers = [n for n in self.names if "drawer" in n]
             if drawers:
                 return drawers[0]
-        candidates = [n for n in self.names if (color is None or n.startswith(color + " ")) and (noun is None or n.endswith(noun))]
+        candidates = [
+            n
+            for n in self.names
+            if (color is None or n.startswith(color + " ")) and (noun is None or n.endswith(noun))
+        ]
         if color is None and noun is None:
-            raise UnknownObjectError(f"could not tell which object {phrase!r} means; objects: {self.names}")
+            raise UnknownObjectError(
+                f"could not tell which object {phrase!r} means; objects: {self.names}"
+            )
         if len(candidates) == 1:
             return candidates[0]
         if not candidates:
             asked = " ".join(x for x in (color, noun) if x) or phrase
             raise UnknownObjectError(
-                f"there is no {asked!r} on the table; objects: {self.names}." + did_you_mean(asked, self.names)
+                f"there is no {asked!r} on the table; objects: {self.names}."
+                + did_you_mean(asked, self.names)
             )
-        raise UnknownObjectError(f"{phrase!r} is ambiguous: it could be any of {candidates}; say which one")
+        raise UnknownObjectError(
+            f"{phrase!r} is ambiguous: it could be any of {candidates}; say which one"
+        )
 
 
 def _mentions_object(phrase: str) -> bool:
@@ -165,7 +183,11 @@ def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
     if not text:
         raise ParseError("empty command; try e.g. 'pick up the red block'")
     resolver = ObjectResolver(object_names)
-    if re.fullmatch(r"(?:go|return|move|come)?\s*(?:back\s*)?(?:to\s*)?(?:the\s*)?(?:home|home position|start)|reset|go back home", text):
+    if re.fullmatch(
+        r"(?:go|return|move|come)?\s*(?:back\s*)?(?:to\s*)?(?:the\s*)?"
+        r"(?:home|home position|start)|reset|go back home",
+        text,
+    ):
         return [SkillCall("go_home")]
     m = re.fullmatch(r"(open|close|shut|pull open|push closed?)\s+(?:the\s+)?(.*drawer.*)", text)
     if m:
@@ -191,20 +213,33 @@ def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
     m = re.fullmatch(rf"{_PICK}\s+(?:up\s+)?(?:the\s+)?(.+?)(?:\s+up)?", text)
     if m and _mentions_object(m.group(1)):
         return [SkillCall("pick", {"obj": resolver.resolve(m.group(1))})]
-    m = re.fullmatch(r"(?:push|slide|shove|nudge)\s+(?:the\s+)?(.+?)\s+(?:to\s+the\s+|towards\s+the\s+|to\s+)?(left|right|forward|forwards|backward|backwards|back|away|closer)(?:\s+(.*))?", text)
+    m = re.fullmatch(
+        r"(?:push|slide|shove|nudge)\s+(?:the\s+)?(.+?)\s+(?:to\s+the\s+|towards\s+the\s+|to\s+)?(left|right|forward|forwards|backward|backwards|back|away|closer)(?:\s+(.*))?",
+        text,
+    )
     if m:
         distance, rest = parse_magnitude(m.group(3) or "")
         rest = re.sub(r"\b(by|about|around|roughly)\b", " ", rest)
         if rest.strip():
             raise ParseError(f"did not understand {rest!r} in {original!r}")
         direction = _DIRECTION_WORDS[m.group(2)]
-        return [SkillCall("push", {"obj": resolver.resolve(m.group(1)), "direction": direction, "distance": distance})]
+        return [
+            SkillCall(
+                "push",
+                {"obj": resolver.resolve(m.group(1)), "direction": direction, "distance": distance},
+            )
+        ]
     return [_parse_nudge(text, original)]
 
 
 def _parse_nudge(text: str, original: str) -> SkillCall:
     distance, rest = parse_magnitude(text)
-    rest = re.sub(r"\b(move|go|shift|get|bring it|take it|it|the|gripper|hand|arm|a|to|more|bit|little|towards?|further|position|your|yourself)\b", " ", " " + rest + " ")
+    rest = re.sub(
+        r"\b(move|go|shift|get|bring it|take it|it|the|gripper|hand|arm|a|to|more|bit|little"
+        r"|towards?|further|position|your|yourself)\b",
+        " ",
+        " " + rest + " ",
+    )
     found = None
     for phrase in sorted(_DIRECTION_WORDS, key=len, reverse=True):
         pattern = rf"\b{re.escape(phrase)}\b"

@@ -75,7 +75,11 @@ def backproject(depth: np.ndarray, intrinsics: np.ndarray, cam_pose: np.ndarray)
 
 
 def detect_objects(
-    rgb: np.ndarray, depth: np.ndarray, intrinsics: np.ndarray, cam_pose: np.ndarray, config: PerceptionConfig | None = None
+    rgb: np.ndarray,
+    depth: np.ndarray,
+    intrinsics: np.ndarray,
+    cam_pose: np.ndarray,
+    config: PerceptionConfig | None = None,
 ) -> list[Detection]:
     """Finds the coloured blocks, cylinders and bowls in one RGB-D frame."""
     cfg = config or PerceptionConfig()
@@ -118,8 +122,11 @@ def detect_objects(
 
 
 def _suppress_side_faces(dets: list[Detection]) -> list[Detection]:
-    """Drops small regions hugging a bigger compact object: shaded side faces of a block read
-    as a darker colour (orange as brown), but they sit within a block's width of its top."""
+    """Drops small regions hugging a bigger compact object.
+
+    Shaded side faces of a block read as a darker colour (orange as brown), but they sit within
+    a block's width of its top.
+    """
     bowls: list[Detection] = []
     for bowl in sorted((d for d in dets if d.kind == "bowl"), key=lambda d: -d.pixels):
         # Two bowls cannot overlap: the smaller region is the other's shaded wall.
@@ -129,17 +136,23 @@ def _suppress_side_faces(dets: list[Detection]) -> list[Detection]:
     kept: list[Detection] = list(bowls)
     for det in compact:
         # The shaded inside of a bowl's wall reads as a darker colour (yellow as brown).
-        if any(abs(np.linalg.norm(b.position[:2] - det.position[:2]) - _BOWL_WALL_RADIUS) < 0.02 for b in bowls):
+        if any(
+            abs(np.linalg.norm(b.position[:2] - det.position[:2]) - _BOWL_WALL_RADIUS) < 0.02
+            for b in bowls
+        ):
             continue
         if any(
-            k.kind != "bowl" and np.linalg.norm(k.position[:2] - det.position[:2]) < 0.035 for k in kept
+            k.kind != "bowl" and np.linalg.norm(k.position[:2] - det.position[:2]) < 0.035
+            for k in kept
         ):
             continue
         kept.append(det)
     return kept
 
 
-def _describe(color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConfig) -> Detection | None:
+def _describe(
+    color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConfig
+) -> Detection | None:
     lo, hi = np.percentile(pts, 3, axis=0), np.percentile(pts, 97, axis=0)
     width = float(max(hi[0] - lo[0], hi[1] - lo[1]))
     top = float(np.percentile(pts[:, 2], 95))
@@ -169,7 +182,11 @@ def _describe(color: str, pts: np.ndarray, stat: np.ndarray, cfg: PerceptionConf
         # as it is wide; the cylinders here are 1.25 diameters tall (an assumption, documented).
         face = float(np.mean([w_rect, h_rect])) / 1000 + 0.004  # + half a pixel on each side
         half_height = face / 2 if kind == "block" else 0.625 * face
-        yaw = float((np.deg2rad(angle) + np.pi / 4) % (np.pi / 2) - np.pi / 4) if kind == "block" else 0.0
+        yaw = (
+            float((np.deg2rad(angle) + np.pi / 4) % (np.pi / 2) - np.pi / 4)
+            if kind == "block"
+            else 0.0
+        )
         position = np.array([xy[0], xy[1], max(top - half_height, top / 2)])
     bbox = np.array([lo[0], lo[1], 0.0, hi[0], hi[1], top])
     return Detection(
@@ -216,15 +233,19 @@ class PrivilegedLocator(ObjectLocator):
         self.backend = backend
 
     def pose(self, name: str) -> tuple[np.ndarray, float]:
+        """Ground-truth position and yaw of `name` from the simulator."""
         poses = self.backend.object_poses()
         if name not in poses:
             from corrigible.errors import UnknownObjectError, did_you_mean
 
-            raise UnknownObjectError(f"no object {name!r}; objects: {sorted(poses)}." + did_you_mean(name, poses))
+            raise UnknownObjectError(
+                f"no object {name!r}; objects: {sorted(poses)}." + did_you_mean(name, poses)
+            )
         pos, quat = poses[name]
         return pos.copy(), _yaw_of_quat(quat)
 
     def names(self) -> list[str]:
+        """All objects in the simulator, sorted."""
         return sorted(self.backend.object_poses())
 
 
@@ -240,7 +261,13 @@ class CameraLocator(ObjectLocator):
 
     source = "camera"
 
-    def __init__(self, backend: object, camera: object, config: PerceptionConfig | None = None, bias: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        backend: object,
+        camera: object,
+        config: PerceptionConfig | None = None,
+        bias: np.ndarray | None = None,
+    ) -> None:
         from dataclasses import replace
 
         self.backend = backend
@@ -253,8 +280,11 @@ class CameraLocator(ObjectLocator):
         self.frames = 0
 
     def detections(self) -> dict[str, Detection]:
-        """Objects seen now, plus objects seen before and hidden now (object permanence: the
-        arm hides what lies under it; an object seen again replaces its remembered pose)."""
+        """Objects seen now, plus objects seen before and hidden now.
+
+        Object permanence: the arm hides what lies under it; an object seen again replaces its
+        remembered pose.
+        """
         self._refresh()
         return {**self._remembered, **self._cache}
 
@@ -267,22 +297,27 @@ class CameraLocator(ObjectLocator):
         now = self.backend.time
         if self._cache_time != now:
             rgb, depth = self.backend.render(self.camera)
-            dets = detect_objects(rgb, depth, self.camera.intrinsics(), self.camera.pose(), self.config)
+            dets = detect_objects(
+                rgb, depth, self.camera.intrinsics(), self.camera.pose(), self.config
+            )
             self._remembered.update(self._cache)
             self._cache = {d.name: d for d in dets}
             self._cache_time = now
             self.frames += 1
 
     def pose(self, name: str) -> tuple[np.ndarray, float]:
+        """Perceived position (plus `bias`) and yaw of `name`, seen now or remembered."""
         dets = self.detections()
         if name not in dets:
             from corrigible.errors import UnknownObjectError, did_you_mean
 
             raise UnknownObjectError(
-                f"the camera does not see {name!r} now; it sees {sorted(dets)}." + did_you_mean(name, dets)
+                f"the camera does not see {name!r} now; it sees {sorted(dets)}."
+                + did_you_mean(name, dets)
             )
         det = dets[name]
         return det.position + self.bias, det.yaw
 
     def names(self) -> list[str]:
+        """Objects seen now or remembered, sorted."""
         return sorted(self.detections())

@@ -35,7 +35,9 @@ class MotionResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form for traces."""
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()}
+        return {
+            k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in self.__dict__.items()
+        }
 
 
 @dataclass(kw_only=True)

@@ -78,13 +78,27 @@ class ArmKinematics:
         self._joints: list[_Joint] = []
         for j in reversed(chain):
             origin = j.find("origin")
-            xyz = np.array([float(v) for v in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()])
-            rpy = np.array([float(v) for v in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()])
+            xyz = np.array(
+                [
+                    float(v)
+                    for v in (origin.get("xyz", "0 0 0") if origin is not None else "0 0 0").split()
+                ]
+            )
+            rpy = np.array(
+                [
+                    float(v)
+                    for v in (origin.get("rpy", "0 0 0") if origin is not None else "0 0 0").split()
+                ]
+            )
             tf = np.eye(4)
             tf[:3, :3], tf[:3, 3] = _rpy_matrix(rpy), xyz
             movable = j.get("type") in ("revolute", "continuous")
             axis_el = j.find("axis")
-            axis = np.array([float(v) for v in axis_el.get("xyz").split()]) if axis_el is not None else np.zeros(3)
+            axis = (
+                np.array([float(v) for v in axis_el.get("xyz").split()])
+                if axis_el is not None
+                else np.zeros(3)
+            )
             limit = j.find("limit")
             lower = float(limit.get("lower", -np.pi)) if limit is not None else -np.pi
             upper = float(limit.get("upper", np.pi)) if limit is not None else np.pi
@@ -101,7 +115,11 @@ class ArmKinematics:
             pending = pending @ j.origin
             if j.movable:
                 k = np.array(
-                    [[0, -j.axis[2], j.axis[1]], [j.axis[2], 0, -j.axis[0]], [-j.axis[1], j.axis[0], 0]]
+                    [
+                        [0, -j.axis[2], j.axis[1]],
+                        [j.axis[2], 0, -j.axis[0]],
+                        [-j.axis[1], j.axis[0], 0],
+                    ]
                 )
                 self._links.append((pending, k, k @ k))
                 pending = np.eye(4)
@@ -160,7 +178,11 @@ class ArmKinematics:
             tf, jac = self.jacobian(q)
             e_p = pos - tf[:3, 3]
             r = tf[:3, :3]
-            e_o = 0.5 * (np.cross(r[:, 0], rot[:, 0]) + np.cross(r[:, 1], rot[:, 1]) + np.cross(r[:, 2], rot[:, 2]))
+            e_o = 0.5 * (
+                np.cross(r[:, 0], rot[:, 0])
+                + np.cross(r[:, 1], rot[:, 1])
+                + np.cross(r[:, 2], rot[:, 2])
+            )
             err_pos = float(np.linalg.norm(e_p))
             if err_pos < tol and np.linalg.norm(e_o) < 10 * tol:
                 break

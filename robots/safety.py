@@ -27,7 +27,9 @@ class SafetyConfig:
         for name in ("x_range", "y_range", "z_range"):
             lo, hi = getattr(self, name)
             if not lo < hi:
-                raise ConfigError(f"SafetyConfig.{name} must be (low, high) with low < high, got {(lo, hi)}")
+                raise ConfigError(
+                    f"SafetyConfig.{name} must be (low, high) with low < high, got {(lo, hi)}"
+                )
         if self.max_speed <= 0 or self.max_step <= 0:
             raise ConfigError("SafetyConfig.max_speed and max_step must be > 0")
 

@@ -148,7 +148,9 @@ class SimArm(Arm):
         """Straight-line motion to `target`; `requested`/`applied` are reported as given."""
         requested_speed = speed if speed is not None else self.motion.default_speed
         speed_used = self.envelope.clip_speed(requested_speed)
-        q_goal, err = self.kin.solve(target, top_down_rotation(yaw), self._q_cmd, q_rest=self._home_q, iterations=200)
+        q_goal, err = self.kin.solve(
+            target, top_down_rotation(yaw), self._q_cmd, q_rest=self._home_q, iterations=200
+        )
         if err > 0.01:
             raise MotionError(
                 f"target {np.round(target, 3).tolist()} is out of the arm's reach "
@@ -164,7 +166,11 @@ class SimArm(Arm):
             while s < length or abs(self._cmd_yaw - (start_yaw + dyaw)) > 1e-6:
                 self._check_estop()
                 remaining = length - s
-                v = min(speed_used, v + accel * self._dt, float(np.sqrt(2 * accel * max(remaining, 0.0))) + 1e-4)
+                v = min(
+                    speed_used,
+                    v + accel * self._dt,
+                    float(np.sqrt(2 * accel * max(remaining, 0.0))) + 1e-4,
+                )
                 s = min(length, s + v * self._dt)
                 frac = s / length if length > 1e-9 else 1.0
                 yaw_frac = min(1.0, frac if length > 1e-9 else 1.0)
@@ -206,7 +212,9 @@ class SimArm(Arm):
             self._gripper_closed = close_gripper
         self._tick()
         if self.trace is not None:
-            self.trace.emit("arm.step", requested=delta, applied=applied, gripper_closed=close_gripper)
+            self.trace.emit(
+                "arm.step", requested=delta, applied=applied, gripper_closed=close_gripper
+            )
         return applied
 
     def grasp(self) -> GripResult:
@@ -225,7 +233,9 @@ class SimArm(Arm):
     def release(self, width: float | None = None) -> GripResult:
         """Opens the gripper, fully or to `width` per finger (m) where space is tight."""
         self._check_estop()
-        opening = self._open_width if width is None else float(np.clip(width, 0.0, self._open_width))
+        opening = (
+            self._open_width if width is None else float(np.clip(width, 0.0, self._open_width))
+        )
         self.backend.set_finger_target(opening)
         self._gripper_closed = False
         for _ in range(max(1, int(self.motion.release_s / self._dt))):

@@ -29,7 +29,9 @@ def _bench_backend(engine: str, blocks: int, steps_per_block: int, renders: int)
     from corrigible.sim_envs.tabletop_env import TabletopEnv
 
     with tempfile.TemporaryDirectory() as tmp:
-        env = TabletopEnv(engine, obs_mode="state", trace_path=Path(tmp) / "trace.jsonl", max_episode_steps=10**9)
+        env = TabletopEnv(
+            engine, obs_mode="state", trace_path=Path(tmp) / "trace.jsonl", max_episode_steps=10**9
+        )
         env.reset(seed=0)
         backend = env.backend
         substeps = env.scene.physics.substeps
@@ -37,7 +39,13 @@ def _bench_backend(engine: str, blocks: int, steps_per_block: int, renders: int)
         t = np.arange(steps_per_block)
         # A smooth, in-workspace motion: small circles with the gripper open.
         actions = np.stack(
-            [0.3 * np.sin(t / 10), 0.3 * np.cos(t / 10), 0.05 * rng.standard_normal(len(t)), -np.ones(len(t))], axis=1
+            [
+                0.3 * np.sin(t / 10),
+                0.3 * np.cos(t / 10),
+                0.05 * rng.standard_normal(len(t)),
+                -np.ones(len(t)),
+            ],
+            axis=1,
         ).astype(np.float32)
         env_times, raw_times = [], []
         for _ in range(blocks):
@@ -81,4 +89,9 @@ def _bench_backend(engine: str, blocks: int, steps_per_block: int, renders: int)
 def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
     """One row per backend."""
     for engine in ("mujoco", "pybullet"):
-        yield _bench_backend(engine, blocks=3 if quick else 7, steps_per_block=40 if quick else 200, renders=5 if quick else 40)
+        yield _bench_backend(
+            engine,
+            blocks=3 if quick else 7,
+            steps_per_block=40 if quick else 200,
+            renders=5 if quick else 40,
+        )

@@ -12,7 +12,13 @@ import numpy as np
 
 from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
 from corrigible.sim_envs.locations import WORKSPACE_XY
-from corrigible.sim_envs.objects import BOWL_RADIUS, make_block, make_bowl, make_cylinder, make_drawer
+from corrigible.sim_envs.objects import (
+    BOWL_RADIUS,
+    make_block,
+    make_bowl,
+    make_cylinder,
+    make_drawer,
+)
 from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
 
@@ -100,7 +106,9 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
             req = requests[i]
             radius = BOWL_RADIUS if req.kind == "bowl" else _BLOCK_CLEARANCE
             for _attempt in range(100):
-                xy = np.array([rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)])
+                xy = np.array(
+                    [rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)]
+                )
                 if all(np.linalg.norm(xy - p) >= radius + r + cfg.min_gap for p, r in placed):
                     break
             else:

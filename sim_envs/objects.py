@@ -81,7 +81,9 @@ def make_cylinder(
 def make_bowl(color: str, pos_xy: tuple[float, float], *, name: str | None = None) -> ObjectSpec:
     """A shallow bowl: a base disc and a ring of wall segments, heavy enough not to tip."""
     rgba = COLORS[color]
-    geoms = [GeomSpec(type="cylinder", size=(BOWL_RADIUS, 0.004, 0.0), pos=(0, 0, 0.004), rgba=rgba)]
+    geoms = [
+        GeomSpec(type="cylinder", size=(BOWL_RADIUS, 0.004, 0.0), pos=(0, 0, 0.004), rgba=rgba)
+    ]
     wall_r = BOWL_RADIUS - 0.004
     half_len = np.pi * wall_r / _BOWL_WALL_SEGMENTS + 0.002
     for i in range(_BOWL_WALL_SEGMENTS):
@@ -156,7 +158,9 @@ def make_drawer(
         mass=0.5,
         friction=0.8,
         fixed=True,
-        joint=JointSpec(axis=(-1.0, 0.0, 0.0), range=(0.0, DRAWER_TRAVEL), frictionloss=frictionloss),
+        joint=JointSpec(
+            axis=(-1.0, 0.0, 0.0), range=(0.0, DRAWER_TRAVEL), frictionloss=frictionloss
+        ),
         link_geoms=link,
         size_class="large",
         shape="drawer",

@@ -58,12 +58,19 @@ def _in(state: WorldState, obj: str, container: str) -> tuple[bool, str]:
         center = state.positions[container]
         dxy = float(np.linalg.norm(pos[:2] - center[:2]))
         ok = dxy < BOWL_RADIUS - 0.01 and pos[2] < center[2] + 0.12
-        return ok, f"{obj} is {dxy * 100:.1f} cm from the {container} centre (limit {(BOWL_RADIUS - 0.01) * 100:.1f})"
+        return (
+            ok,
+            f"{obj} is {dxy * 100:.1f} cm from the {container} centre "
+            f"(limit {(BOWL_RADIUS - 0.01) * 100:.1f})",
+        )
     if spec.kind == "drawer":
         opening = state.articulations.get(container, 0.0)
         link_origin = np.asarray(spec.pos) + np.asarray(spec.joint.axis) * opening
         local = pos - link_origin  # the cabinet is axis-aligned (yaw 0)
-        inside = all(lo - 0.005 <= v <= hi + 0.005 for v, (lo, hi) in zip(local, DRAWER_INTERIOR, strict=True))
+        inside = all(
+            lo - 0.005 <= v <= hi + 0.005
+            for v, (lo, hi) in zip(local, DRAWER_INTERIOR, strict=True)
+        )
         return inside, f"{obj} at {np.round(local, 3).tolist()} in the {container} frame"
     raise ParseError(f"in(x, y) needs a bowl or drawer as y; {container!r} is a {spec.kind}")
 
@@ -74,7 +81,11 @@ def _on(state: WorldState, top: str, bottom: str) -> tuple[bool, str]:
     dz = float(a[2] - b[2])
     expect = state.half_height(top) + state.half_height(bottom)
     ok = dxy < max(state.half_width(bottom), 0.015) + 0.005 and abs(dz - expect) < 0.012
-    return ok, f"{top} is {dxy * 100:.1f} cm off-centre and {dz * 100:.1f} cm above {bottom} (expect {expect * 100:.1f})"
+    return (
+        ok,
+        f"{top} is {dxy * 100:.1f} cm off-centre and {dz * 100:.1f} cm above {bottom} "
+        f"(expect {expect * 100:.1f})",
+    )
 
 
 def _stacked(state: WorldState, *objs: str) -> tuple[bool, str]:
@@ -93,7 +104,10 @@ def _stacked(state: WorldState, *objs: str) -> tuple[bool, str]:
 def _at(state: WorldState, obj: str, location: str) -> tuple[bool, str]:
     target = location_xy(location)
     d = float(np.linalg.norm(state.positions[obj][:2] - target))
-    return d < 0.06, f"{obj} is {d * 100:.1f} cm from the {canonical_location(location)} (limit 6.0)"
+    return (
+        d < 0.06,
+        f"{obj} is {d * 100:.1f} cm from the {canonical_location(location)} (limit 6.0)",
+    )
 
 
 def _line(state: WorldState, *args: str) -> tuple[bool, str]:
@@ -115,7 +129,9 @@ def _line(state: WorldState, *args: str) -> tuple[bool, str]:
 def _open(state: WorldState, drawer: str) -> tuple[bool, str]:
     d = state.articulations.get(drawer)
     if d is None:
-        raise UnknownObjectError(f"{drawer!r} is not a drawer; drawers: {sorted(state.articulations)}")
+        raise UnknownObjectError(
+            f"{drawer!r} is not a drawer; drawers: {sorted(state.articulations)}"
+        )
     return d > 0.5 * DRAWER_TRAVEL, f"{drawer} is open {d * 100:.1f} cm"
 
 
@@ -182,7 +198,9 @@ class Predicate:
     def evaluate(self, state: WorldState) -> tuple[bool, list[str]]:
         """Returns (all atoms hold, one explanation per atom)."""
         results = [(atom, *PREDICATES[atom.name][0](state, *atom.args)) for atom in self.atoms]
-        return all(ok for _, ok, _ in results), [f"{atom}: {'yes' if ok else 'no'} ({why})" for atom, ok, why in results]
+        return all(ok for _, ok, _ in results), [
+            f"{atom}: {'yes' if ok else 'no'} ({why})" for atom, ok, why in results
+        ]
 
 
 def _split_args(text: str) -> list[str]:
@@ -203,7 +221,9 @@ def _resolve(arg: str, scene: SceneSpec, expand_groups: bool) -> list[str]:
     for alias, kind in (("cube", "block"),):
         if arg.endswith(alias) and arg.replace(alias, kind) in names:
             return [arg.replace(alias, kind)]
-    raise UnknownObjectError(f"unknown object {arg!r} in the predicate; objects: {names}." + did_you_mean(arg, names))
+    raise UnknownObjectError(
+        f"unknown object {arg!r} in the predicate; objects: {names}." + did_you_mean(arg, names)
+    )
 
 
 def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
@@ -222,10 +242,16 @@ def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
             part += ")"
         m = _ATOM.match(part.lower())
         if not m:
-            raise ParseError(f"cannot read predicate {part!r}; expected name(arg, ...) e.g. 'in(red block, blue bowl)'")
+            raise ParseError(
+                f"cannot read predicate {part!r}; "
+                "expected name(arg, ...) e.g. 'in(red block, blue bowl)'"
+            )
         name, raw = m.group(1), _split_args(m.group(2))
         if name not in PREDICATES:
-            raise UnknownNameError(f"unknown predicate {name!r}; known: {sorted(PREDICATES)}." + did_you_mean(name, PREDICATES))
+            raise UnknownNameError(
+                f"unknown predicate {name!r}; known: {sorted(PREDICATES)}."
+                + did_you_mean(name, PREDICATES)
+            )
         fn, arity = PREDICATES[name]
         args: list[str] = []
         for i, arg in enumerate(raw):

@@ -94,7 +94,10 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         render_mode: str | None = None,
     ) -> None:
         if backend not in BACKENDS:
-            raise ConfigError(f"unknown backend {backend!r}; use one of {sorted(BACKENDS)}." + did_you_mean(backend, BACKENDS))
+            raise ConfigError(
+                f"unknown backend {backend!r}; use one of {sorted(BACKENDS)}."
+                + did_you_mean(backend, BACKENDS)
+            )
         if obs_mode not in ("rgbd", "state"):
             raise ConfigError(f"obs_mode must be 'rgbd' or 'state', got {obs_mode!r}")
         if render_mode not in (None, "rgb_array"):
@@ -136,7 +139,9 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         self.action_space = spaces.Box(-1.0, 1.0, (4,), np.float32)
 
     # -- Gymnasium API ---------------------------------------------------------------------
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[ObsType, StepInfo]:
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[ObsType, StepInfo]:
         """Lays out the scene for `seed` (or `options["layout_seed"]`) and settles it."""
         super().reset(seed=seed)
         options = options or {}
@@ -147,7 +152,11 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
             layout_seed = options.get("layout_seed", seed)
             if layout_seed is None:
                 layout_seed = int(self.np_random.integers(0, 2**31 - 1))
-            scene = None if layout_seed == self._layout_seed else sample_layout(int(layout_seed), self.layout)
+            scene = (
+                None
+                if layout_seed == self._layout_seed
+                else sample_layout(int(layout_seed), self.layout)
+            )
         if scene is not None or self.backend is None:
             scene = scene or sample_layout(int(layout_seed), self.layout)
             scene = replace(scene, camera=self.camera)
@@ -160,7 +169,9 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         self._layout_seed = int(layout_seed)
         self.trace.close()
         self.trace = EpisodeTrace(self.trace_path, episode=str(options.get("episode", layout_seed)))
-        self.arm = SimArm(self.backend, safety=self.safety, motion=self.motion_config, trace=self.trace)
+        self.arm = SimArm(
+            self.backend, safety=self.safety, motion=self.motion_config, trace=self.trace
+        )
         self.arm.wait(self.settle_s)
         self._elapsed = 0
         self.trace.emit("env.reset", engine=self.engine, layout_seed=self._layout_seed)
@@ -172,7 +183,9 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
             raise ConfigError("call reset() before step()")
         action = np.asarray(action, dtype=np.float64)
         if action.shape != (4,) or not np.all(np.isfinite(action)):
-            raise ConfigError(f"action must be 4 finite numbers (dx, dy, dz, gripper), got {action!r}")
+            raise ConfigError(
+                f"action must be 4 finite numbers (dx, dy, dz, gripper), got {action!r}"
+            )
         delta = np.clip(action[:3], -1.0, 1.0) * self.max_delta_m
         applied = self.arm.apply_action(delta, close_gripper=bool(action[3] > 0))
         self._elapsed += 1
@@ -223,4 +236,6 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         )
 
 
-gym.register(id="corrigible/Tabletop-v0", entry_point="corrigible.sim_envs.tabletop_env:TabletopEnv")
+gym.register(
+    id="corrigible/Tabletop-v0", entry_point="corrigible.sim_envs.tabletop_env:TabletopEnv"
+)

@@ -1,4 +1,4 @@
-"""The planner interface: an instruction (plus context) in, a Python program over the robot API out."""
+"""The planner interface: an instruction (plus context) in, a robot-API Python program out."""
 
 from __future__ import annotations
 

@@ -3,17 +3,23 @@
 No LLM. It recognises these instruction families (paraphrases and any colours/objects), and
 writes the same kind of program an LLM would, against the same robot API:
 
-| family | examples |
-|-|-|
-| pick_place | "put the red block in the blue bowl", "pick up the green cube and place it on the red block", "move the yellow block to the top left corner", "put the red block to the left of the blue bowl" |
-| stack | "stack all the blocks", "build a tower with the blocks", "pile the cubes on top of each other" |
-| matching | "put all the blocks in the matching bowls", "put each block in the bowl of the same colour" |
-| line | "put the blocks in a horizontal line", "arrange the cubes in a vertical column", "line up the blocks" |
-| spatial | "move the block left of the blue bowl to the top right corner", "put the block closest to the red bowl in the drawer" |
-| warm_cool | "put the warm coloured blocks in one bowl and the cool ones in another" |
-| drawer | "put the red block in the drawer", "open the drawer", "close the drawer" |
-| skill | every skill phrasing of `policies.language` ("pick up the red block", "move a bit left") |
-| session | "undo that", "do the same with the blue block", "now the other one" |
+Families, with example instructions:
+
+- pick_place: "put the red block in the blue bowl", "pick up the green cube and place it on the
+  red block", "move the yellow block to the top left corner", "put the red block to the left of
+  the blue bowl"
+- stack: "stack all the blocks", "build a tower with the blocks", "pile the cubes on top of each
+  other"
+- matching: "put all the blocks in the matching bowls", "put each block in the bowl of the same
+  colour"
+- line: "put the blocks in a horizontal line", "arrange the cubes in a vertical column", "line up
+  the blocks"
+- spatial: "move the block left of the blue bowl to the top right corner", "put the block closest
+  to the red bowl in the drawer"
+- warm_cool: "put the warm coloured blocks in one bowl and the cool ones in another"
+- drawer: "put the red block in the drawer", "open the drawer", "close the drawer"
+- skill: every skill phrasing of `policies.language` ("pick up the red block", "move a bit left")
+- session: "undo that", "do the same with the blue block", "now the other one"
 
 Not covered (it says so with a ParseError naming the families): counting and questions ("how
 many blocks are there?"), conditionals ("if ... then ..."), shapes other than lines, relative
@@ -30,7 +36,7 @@ import numpy as np
 from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
 from corrigible.policies.language import ObjectResolver, parse_skill_command
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
-from corrigible.sim_envs.locations import canonical_location, location_xy
+from corrigible.sim_envs.locations import canonical_location
 from corrigible.sim_envs.palette import COLOR_SYNONYMS, COOL_COLORS, WARM_COLORS
 
 _FILLERS = re.compile(
@@ -59,7 +65,12 @@ _RELATIONS = {
     "farthest from": "farthest",
     "furthest from": "farthest",
 }
-_DEST_OFFSETS = {"left": (0.0, 0.12), "right": (0.0, -0.12), "front": (-0.11, 0.0), "behind": (0.11, 0.0)}
+_DEST_OFFSETS = {
+    "left": (0.0, 0.12),
+    "right": (0.0, -0.12),
+    "front": (-0.11, 0.0),
+    "behind": (0.11, 0.0),
+}
 _FAMILIES_HELP = (
     "pick and place ('put the red block in the blue bowl'), stacking ('stack all the blocks'), "
     "matching bowls, lines ('put the blocks in a horizontal line'), spatial references ('move the "
@@ -89,6 +100,7 @@ class GrammarPlanner(Planner):
     name = "grammar"
 
     def plan(self, instruction: str, context: PlanContext) -> Program:
+        """Writes the program for the first family that parses the instruction (else ParseError)."""
         text = _normalise(instruction)
         if not text:
             raise ParseError("empty instruction; try 'put the red block in the blue bowl'")
@@ -107,7 +119,9 @@ class GrammarPlanner(Planner):
             if program is not None:
                 program.source = f"# {instruction.strip()}\n{program.source}"
                 return program
-        raise ParseError(f"the grammar planner does not understand {instruction!r}; it knows {_FAMILIES_HELP}")
+        raise ParseError(
+            f"the grammar planner does not understand {instruction!r}; it knows {_FAMILIES_HELP}"
+        )
 
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
@@ -155,7 +169,13 @@ class GrammarPlanner(Planner):
         lines.append(f"put_first_on_second({_q(obj)}, {_q(target)})")
         if expect:
             lines.append(f"checkpoint({_q(obj + ' placed')}, expect={_q(expect)})")
-        return Program(source="\n".join(lines) + "\n", planner=self.name, family=family, subject=obj, target=target)
+        return Program(
+            source="\n".join(lines) + "\n",
+            planner=self.name,
+            family=family,
+            subject=obj,
+            target=target,
+        )
 
     @staticmethod
     def _blocks(ctx: PlanContext) -> list[str]:
@@ -163,7 +183,11 @@ class GrammarPlanner(Planner):
 
     # -- families --------------------------------------------------------------------------
     def _session(self, text: str, ctx: PlanContext) -> Program | None:
-        if re.fullmatch(r"(undo|revert|reverse|take back)( that| it| the last (one|step|command|thing))?|put (it|that) back( where it was)?", text):
+        if re.fullmatch(
+            r"(undo|revert|reverse|take back)( that| it| the last (one|step|command|thing))?"
+            r"|put (it|that) back( where it was)?",
+            text,
+        ):
             if not ctx.history or not ctx.history[-1].moved_from:
                 raise ParseError("there is nothing to undo yet")
             last = ctx.history[-1]
@@ -176,17 +200,41 @@ class GrammarPlanner(Planner):
                 and np.linalg.norm(np.subtract(ctx.positions[obj][:2], last.moved_from[obj])) > 0.02
             ]
             if not lines:
-                raise ParseError(f"nothing moved in {last.instruction!r}, so there is nothing to undo")
-            return Program(source="\n".join(lines) + "\n", planner=self.name, family="session", notes=[f"undo: {last.instruction}"])
-        m = re.fullmatch(r"(?:do|repeat) (?:the )?same (?:thing )?(?:with|for|to) (.+)|same (?:for|with) (.+)|(?:and )?(?:now )?(.+) too", text)
-        if m and ctx.history and (m.group(1) or m.group(2) or (m.group(3) and self._mentions(m.group(3), ctx))):
+                raise ParseError(
+                    f"nothing moved in {last.instruction!r}, so there is nothing to undo"
+                )
+            return Program(
+                source="\n".join(lines) + "\n",
+                planner=self.name,
+                family="session",
+                notes=[f"undo: {last.instruction}"],
+            )
+        m = re.fullmatch(
+            r"(?:do|repeat) (?:the )?same (?:thing )?(?:with|for|to) (.+)"
+            r"|same (?:for|with) (.+)"
+            r"|(?:and )?(?:now )?(.+) too",
+            text,
+        )
+        if (
+            m
+            and ctx.history
+            and (m.group(1) or m.group(2) or (m.group(3) and self._mentions(m.group(3), ctx)))
+        ):
             phrase = m.group(1) or m.group(2) or m.group(3)
             return self._redo_with(self._object(phrase, ctx), ctx)
-        if re.fullmatch(r"(?:and )?(?:now )?(?:do )?(?:the )?other one(?: too| as well)?|(?:now )?(?:the )?other (block|cube|bowl|one)", text):
+        if re.fullmatch(
+            r"(?:and )?(?:now )?(?:do )?(?:the )?other one(?: too| as well)?"
+            r"|(?:now )?(?:the )?other (block|cube|bowl|one)",
+            text,
+        ):
             action = self._last_action(ctx)
             used = {h.subject for h in ctx.history}
             kind = action.subject.split()[-1]
-            others = [n for n in ctx.object_names if n.endswith(" " + kind) and n not in used and n != action.target]
+            others = [
+                n
+                for n in ctx.object_names
+                if n.endswith(" " + kind) and n not in used and n != action.target
+            ]
             if not others:
                 raise UnknownObjectError(f"there is no other {kind} left to act on")
             return self._redo_with(others[0], ctx)
@@ -211,7 +259,11 @@ class GrammarPlanner(Planner):
         return self._put(obj, self._last_action(ctx).target, ctx, "session")
 
     def _drawer(self, text: str, ctx: PlanContext) -> Program | None:
-        m = re.fullmatch(rf"{_PLACE_VERB}\s+{_OBJ}\s+(?:in|into|inside|in to)\s+(?:the\s+)?drawer(\s+and\s+(?:close|shut)\s+(?:it|the drawer))?", text)
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+{_OBJ}\s+(?:in|into|inside|in to)\s+(?:the\s+)?drawer"
+            r"(\s+and\s+(?:close|shut)\s+(?:it|the drawer))?",
+            text,
+        )
         if not m:
             return None
         obj = self._object(m.group(1), ctx)
@@ -223,13 +275,16 @@ class GrammarPlanner(Planner):
     def _stack_all(self, text: str, ctx: PlanContext) -> Program | None:
         if not re.search(r"\b(stack|pile|tower|stacked|heap)\b", text):
             return None
-        if not re.search(r"\b(all|the blocks|the cubes|blocks|cubes|everything|them)\b", text) or re.search(r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+(block|cube|bowl)\b", text):
+        if not re.search(
+            r"\b(all|the blocks|the cubes|blocks|cubes|everything|them)\b", text
+        ) or re.search(r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+(block|cube|bowl)\b", text):
             return None
         source = (
             "block_names = [name for name in get_obj_names() if name.endswith(' block')]\n"
             "# Build on the block nearest the middle of the table.\n"
             "middle = get_location_pos('middle')\n"
-            "block_names = sorted(block_names, key=lambda name: float(np.linalg.norm(get_obj_pos(name)[:2] - middle)))\n"
+            "block_names = sorted(block_names, key=lambda name: "
+            "float(np.linalg.norm(get_obj_pos(name)[:2] - middle)))\n"
             "for i in range(1, len(block_names)):\n"
             "    put_first_on_second(block_names[i], block_names[i - 1])\n"
             "checkpoint('tower built', expect='stacked(all blocks)')\n"
@@ -237,7 +292,11 @@ class GrammarPlanner(Planner):
         return Program(source=source, planner=self.name, family="stack")
 
     def _matching(self, text: str, ctx: PlanContext) -> Program | None:
-        if not re.search(r"\b(matching|same colou?r|corresponding|own colou?r|their colou?rs?|its colou?r|colou?r matching|by colou?r)\b", text):
+        if not re.search(
+            r"\b(matching|same colou?r|corresponding|own colou?r|their colou?rs?|its colou?r"
+            r"|colou?r matching|by colou?r)\b",
+            text,
+        ):
             return None
         if "bowl" not in text:
             return None
@@ -253,33 +312,58 @@ class GrammarPlanner(Planner):
     def _line(self, text: str, ctx: PlanContext) -> Program | None:
         if not re.search(r"\b(line|row|column|line up|lined up)\b", text):
             return None
-        vertical = bool(re.search(r"\b(vertical|vertically|column|front to back|back to front|top to bottom)\b", text))
+        vertical = bool(
+            re.search(
+                r"\b(vertical|vertically|column|front to back|back to front|top to bottom)\b", text
+            )
+        )
         blocks = self._blocks(ctx)
         if len(blocks) < 2:
-            raise UnknownObjectError(f"a line needs at least two blocks; the robot sees {ctx.object_names}")
+            raise UnknownObjectError(
+                f"a line needs at least two blocks; the robot sees {ctx.object_names}"
+            )
         slots = self._line_slots(blocks, ctx, vertical)
         axis = 0 if vertical else 1
         order = sorted(blocks, key=lambda b: ctx.positions[b][axis])
         slot_order = sorted(range(len(slots)), key=lambda i: slots[i][axis])
         lines = ["# Slots chosen clear of the bowls and of the blocks not yet moved."]
         lines.append("slots = " + "[" + ", ".join(_q(s) for s in slots) + "]")
-        lines.append("for name, slot in zip(" + _q_list(order) + ", " + "[slots[i] for i in " + str(slot_order) + "]):")
+        lines.append(
+            "for name, slot in zip("
+            + _q_list(order)
+            + ", "
+            + "[slots[i] for i in "
+            + str(slot_order)
+            + "]):"
+        )
         lines.append("    put_first_on_second(name, slot)")
-        lines.append(f"checkpoint('line done', expect='line(all blocks, {'vertical' if vertical else 'horizontal'})')")
+        lines.append(
+            "checkpoint('line done', "
+            f"expect='line(all blocks, {'vertical' if vertical else 'horizontal'})')"
+        )
         return Program(source="\n".join(lines) + "\n", planner=self.name, family="line")
 
     @staticmethod
     def _line_slots(blocks: list[str], ctx: PlanContext, vertical: bool) -> list[list[float]]:
         n, spacing = len(blocks), 0.08
-        fixed = [(np.asarray(ctx.positions[o][:2]), 0.115 if o.endswith("bowl") else 0.075) for o in ctx.object_names if o not in blocks and o in ctx.positions and o != "drawer"]
+        fixed = [
+            (np.asarray(ctx.positions[o][:2]), 0.115 if o.endswith("bowl") else 0.075)
+            for o in ctx.object_names
+            if o not in blocks and o in ctx.positions and o != "drawer"
+        ]
         movers = {b: np.asarray(ctx.positions[b][:2]) for b in blocks}
         best, best_score = None, -np.inf
         along_range = np.arange(-0.10, 0.121, 0.01)
-        cross_range = np.arange(0.42, 0.631, 0.01) if not vertical else np.arange(-0.20, 0.221, 0.01)
+        cross_range = (
+            np.arange(0.42, 0.631, 0.01) if not vertical else np.arange(-0.20, 0.221, 0.01)
+        )
         for cross in cross_range:
             for centre in along_range if not vertical else np.arange(0.47, 0.581, 0.01):
                 offsets = (np.arange(n) - (n - 1) / 2) * spacing
-                slots = [np.array([cross, centre + o]) if not vertical else np.array([centre + o, cross]) for o in offsets]
+                slots = [
+                    np.array([cross, centre + o]) if not vertical else np.array([centre + o, cross])
+                    for o in offsets
+                ]
                 score = np.inf
                 for s in slots:
                     for p, r in fixed:
@@ -297,9 +381,14 @@ class GrammarPlanner(Planner):
             return None
         bowls = [n for n in ctx.object_names if n.endswith(" bowl")]
         if len(bowls) < 2:
-            raise UnknownObjectError(f"sorting warm and cool blocks needs two bowls; the robot sees {bowls}")
+            raise UnknownObjectError(
+                f"sorting warm and cool blocks needs two bowls; the robot sees {bowls}"
+            )
         warm_bowl = next((b for b in bowls if b.split()[0] in WARM_COLORS), bowls[0])
-        cool_bowl = next((b for b in bowls if b.split()[0] in COOL_COLORS and b != warm_bowl), next(b for b in bowls if b != warm_bowl))
+        cool_bowl = next(
+            (b for b in bowls if b.split()[0] in COOL_COLORS and b != warm_bowl),
+            next(b for b in bowls if b != warm_bowl),
+        )
         source = (
             f"warm_colors = {sorted(WARM_COLORS)!r}\n"
             f"warm_bowl, cool_bowl = {_q(warm_bowl)}, {_q(cool_bowl)}\n"
@@ -330,7 +419,15 @@ class GrammarPlanner(Planner):
     @staticmethod
     def _select(noun: str, relation: str, ref: str, ctx: PlanContext) -> str:
         kind = {"cube": "block", "object": None, "thing": None, "one": None}.get(noun, noun)
-        candidates = [n for n in ctx.object_names if n != ref and n in ctx.positions and not n.endswith("bowl") and n != "drawer" and (kind is None or n.endswith(" " + kind))]
+        candidates = [
+            n
+            for n in ctx.object_names
+            if n != ref
+            and n in ctx.positions
+            and not n.endswith("bowl")
+            and n != "drawer"
+            and (kind is None or n.endswith(" " + kind))
+        ]
         r = np.asarray(ctx.positions[ref][:2])
         tests = {
             "left": lambda p: p[1] > r[1] + 0.03,
@@ -342,18 +439,26 @@ class GrammarPlanner(Planner):
         }
         chosen = [c for c in candidates if tests[relation](np.asarray(ctx.positions[c][:2]))]
         if not chosen:
-            raise UnknownObjectError(f"no {kind or 'object'} is {relation} of the {ref}; the robot sees {ctx.object_names}")
+            raise UnknownObjectError(
+                f"no {kind or 'object'} is {relation} of the {ref}; "
+                f"the robot sees {ctx.object_names}"
+            )
         dist = lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - r))  # noqa: E731
         return max(chosen, key=dist) if relation == "farthest" else min(chosen, key=dist)
 
     def _pick_place(self, text: str, ctx: PlanContext) -> Program | None:
         patterns = [
-            rf"(?:pick up|pick|grab|take|lift|grasp)\s+(?:up\s+)?{_OBJ}\s+(?:up\s+)?and\s+(?:put|place|drop|set|move|stack)\s+(?:it|that)\s+{_PREP}\s+(.+)",
+            rf"(?:pick up|pick|grab|take|lift|grasp)\s+(?:up\s+)?{_OBJ}\s+(?:up\s+)?and\s+"
+            rf"(?:put|place|drop|set|move|stack)\s+(?:it|that)\s+{_PREP}\s+(.+)",
             rf"{_PLACE_VERB}\s+{_OBJ}\s+{_PREP}\s+(.+)",
         ]
         for pattern in patterns:
             m = re.fullmatch(pattern, text)
-            if not m or not self._mentions(m.group(1), ctx) and m.group(1).strip() not in ("it", "that"):
+            if (
+                not m
+                or not self._mentions(m.group(1), ctx)
+                and m.group(1).strip() not in ("it", "that")
+            ):
                 continue
             obj = self._object(m.group(1), ctx)
             target, _ = self._destination(m.group(3), ctx)
@@ -375,24 +480,36 @@ class GrammarPlanner(Planner):
             elif call.skill == "put_first_on_second":
                 return self._put(call.args["obj"], call.args["target"], ctx, "pick_place")
             else:
-                args = ", ".join(repr(v) if isinstance(v, str) else f"{v}" for v in call.args.values())
+                args = ", ".join(
+                    repr(v) if isinstance(v, str) else f"{v}" for v in call.args.values()
+                )
                 lines.append(f"{call.skill}({args})")
                 subject = call.args.get("obj", subject)
-        return Program(source="\n".join(lines) + "\n", planner=self.name, family="skill", subject=subject)
+        return Program(
+            source="\n".join(lines) + "\n", planner=self.name, family="skill", subject=subject
+        )
 
 
 def _q_list(names: list[str]) -> str:
     return "[" + ", ".join(repr(n) for n in names) + "]"
 
 
-def record_history(program: Program, instruction: str, before: dict[str, list[float]]) -> HistoryItem:
+def record_history(
+    program: Program, instruction: str, before: dict[str, list[float]]
+) -> HistoryItem:
     """What the session remembers of a finished instruction (for undo / do the same)."""
     moved = {}
     if program.subject and program.subject in before:
         moved[program.subject] = before[program.subject][:2]
     if program.family in ("stack", "matching", "line", "warm_cool", "session"):
         moved = {n: p[:2] for n, p in before.items() if not n.endswith("bowl") and n != "drawer"}
-    return HistoryItem(instruction=instruction, program=program.source, subject=program.subject, target=program.target, moved_from=moved)
+    return HistoryItem(
+        instruction=instruction,
+        program=program.source,
+        subject=program.subject,
+        target=program.target,
+        moved_from=moved,
+    )
 
 
 __all__ = ["GrammarPlanner", "record_history", "did_you_mean"]

@@ -1,5 +1,6 @@
-"""The LLM planner: Code-as-Policies prompting against any `LLMBackend`, with recursive function
-generation (fgen) for calls the model leaves undefined.
+"""The LLM planner: Code-as-Policies prompting against any `LLMBackend`, with recursive fgen.
+
+Recursive function generation (fgen) defines the calls the model leaves undefined.
 
 Prompts live in `prompts/` (system text with the API, few-shot examples as commands-in-comments
 then code, the fgen template). The session's earlier instructions and programs, retrieved
@@ -54,10 +55,19 @@ class LLMPlanner(Planner):
 
     name = "llm"
 
-    def __init__(self, llm: LLMBackend, *, fgen_depth: int = 2, max_tokens: int = 512, prompt_style: str = "full") -> None:
+    def __init__(
+        self,
+        llm: LLMBackend,
+        *,
+        fgen_depth: int = 2,
+        max_tokens: int = 512,
+        prompt_style: str = "full",
+    ) -> None:
         if prompt_style not in ("full", "compact"):
             raise LLMOutputError(f"prompt_style must be 'full' or 'compact', got {prompt_style!r}")
-        self.prompt_style = prompt_style  # "compact": one short system line, no examples (tiny contexts)
+        self.prompt_style = (
+            prompt_style  # "compact": one short system line, no examples (tiny contexts)
+        )
         self.llm = llm
         self.fgen_depth = fgen_depth
         self.max_tokens = max_tokens
@@ -66,13 +76,20 @@ class LLMPlanner(Planner):
 
     def _messages(self, instruction: str, ctx: PlanContext) -> list[ChatMessage]:
         if self.prompt_style == "compact":
-            return [ChatMessage.system(_prompt("system_compact.txt").strip()), ChatMessage.user(instruction.strip())]
+            return [
+                ChatMessage.system(_prompt("system_compact.txt").strip()),
+                ChatMessage.user(instruction.strip()),
+            ]
         api = "\n".join(f"  {sig}: {doc}" for sig, doc in API_DOC.items())
         system = _prompt("system.txt").format(api=api, locations=", ".join(location_names()))
         if ctx.knowledge:
-            system += "\nThings learned from earlier corrections (follow them):\n" + "\n".join(f"- {k}" for k in ctx.knowledge)
+            system += "\nThings learned from earlier corrections (follow them):\n" + "\n".join(
+                f"- {k}" for k in ctx.knowledge
+            )
         if ctx.corrections:
-            system += "\nCorrections given during this task:\n" + "\n".join(f"- {c}" for c in ctx.corrections)
+            system += "\nCorrections given during this task:\n" + "\n".join(
+                f"- {c}" for c in ctx.corrections
+            )
         messages = [ChatMessage.system(system)]
         for example in _prompt("fewshot.txt").split("==="):
             lines = example.strip().splitlines()
@@ -81,7 +98,9 @@ class LLMPlanner(Planner):
         for item in ctx.history[-5:]:
             messages.append(ChatMessage.user(f"# {item.instruction}"))
             messages.append(ChatMessage.assistant("```python\n" + item.program.strip() + "\n```"))
-        messages.append(ChatMessage.user(f"# objects = {ctx.object_names!r}\n# {instruction.strip()}."))
+        messages.append(
+            ChatMessage.user(f"# objects = {ctx.object_names!r}\n# {instruction.strip()}.")
+        )
         return messages
 
     def _code(self, messages: list[ChatMessage]) -> tuple[str, str]:
@@ -89,13 +108,16 @@ class LLMPlanner(Planner):
         return extract_code(response.text), response.text
 
     def plan(self, instruction: str, context: PlanContext) -> Program:
+        """Prompts the LLM for a program, defines its undefined calls (fgen) and validates it."""
         source, raw = self._code(self._messages(instruction, context))
         definitions = self._resolve_undefined(source, depth=0, defined=set())
         full = "\n\n".join([*definitions, source]) + "\n"
         report = validate_program(full, _API_NAMES)
         if not report.ok:
             problems = "; ".join(f"line {p.line}: {p.message}" for p in report.problems[:5])
-            raise LLMOutputError(f"the {self.llm.name} planner wrote a program the sandbox refuses: {problems}")
+            raise LLMOutputError(
+                f"the {self.llm.name} planner wrote a program the sandbox refuses: {problems}"
+            )
         return Program(source=full, planner=self.name, family="llm", raw_llm_output=raw)
 
     def _resolve_undefined(self, source: str, depth: int, defined: set[str]) -> list[str]:
@@ -104,16 +126,28 @@ class LLMPlanner(Planner):
         if not missing:
             return []
         if depth >= self.fgen_depth:
-            raise LLMOutputError(f"functions still undefined after {self.fgen_depth} levels of generation: {sorted(missing)}")
+            raise LLMOutputError(
+                f"functions still undefined after {self.fgen_depth} levels of generation: "
+                f"{sorted(missing)}"
+            )
         out: list[str] = []
         for name, signature in sorted(_signatures(source, missing).items()):
             if signature not in self._fgen_cache:
-                messages = [ChatMessage.system(_prompt("system.txt").format(api="\n".join(f"  {s}: {d}" for s, d in API_DOC.items()), locations=", ".join(location_names())))]
+                messages = [
+                    ChatMessage.system(
+                        _prompt("system.txt").format(
+                            api="\n".join(f"  {s}: {d}" for s, d in API_DOC.items()),
+                            locations=", ".join(location_names()),
+                        )
+                    )
+                ]
                 messages.append(ChatMessage.user(_prompt("fgen.txt").format(signature=signature)))
                 code, _ = self._code(messages)
                 tree = ast.parse(code)
                 if not any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body):
-                    raise LLMOutputError(f"asked to define {signature}, the model wrote no such function")
+                    raise LLMOutputError(
+                        f"asked to define {signature}, the model wrote no such function"
+                    )
                 self._fgen_cache[signature] = code
             code = self._fgen_cache[signature]
             defined.add(name)

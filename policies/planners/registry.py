@@ -1,5 +1,8 @@
-"""`--planner` specs -> planners: `grammar` (default, offline), `openai:<model>`, `local:<path>`,
-`local:bundled`, `replay:<file>` (LLM planners need `policies.llm`)."""
+"""`--planner` specs -> planners.
+
+Specs: `grammar` (default, offline), `openai:<model>`, `local:<path>`, `local:bundled`,
+`replay:<file>` (LLM planners need `policies.llm`).
+"""
 
 from __future__ import annotations
 
@@ -18,9 +21,11 @@ def make_planner(spec: str) -> Planner:
         return GrammarPlanner()
     prefix = spec.split(":", 1)[0]
     if prefix in _LLM_PREFIXES and ":" in spec:
-        from corrigible.policies.planners.llm_planner import LLMPlanner
         from corrigible.policies.llm.registry import make_llm
+        from corrigible.policies.planners.llm_planner import LLMPlanner
 
         return LLMPlanner(make_llm(spec))
     choices = ["grammar", "openai:<model>", "local:<path>", "local:bundled", "replay:<file>"]
-    raise UnknownNameError(f"unknown planner {spec!r}; choose one of {choices}." + did_you_mean(spec, ["grammar"]))
+    raise UnknownNameError(
+        f"unknown planner {spec!r}; choose one of {choices}." + did_you_mean(spec, ["grammar"])
+    )

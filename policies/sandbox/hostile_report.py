@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
 from corrigible.errors import SafetyError, SkillError, UnknownObjectError
 from corrigible.policies.sandbox.config_sandbox import SandboxLimits
 from corrigible.policies.sandbox.executor import run_program

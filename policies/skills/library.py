@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from corrigible.errors import MotionError, SkillError, UnknownObjectError, did_you_mean
+from corrigible.policies.perception import ObjectLocator, PrivilegedLocator
 from corrigible.policies.skills.params import (
     DEFAULT_PARAMS,
     DrawerParams,
@@ -26,7 +27,6 @@ from corrigible.policies.skills.params import (
     PushParams,
     SkillParams,
 )
-from corrigible.policies.perception import ObjectLocator, PrivilegedLocator
 from corrigible.robots.arm import Pose
 from corrigible.sim_envs.locations import canonical_location, location_xy
 from corrigible.sim_envs.objects import DRAWER_INTERIOR, DRAWER_TRAVEL
@@ -77,7 +77,10 @@ class SkillLibrary:
     """
 
     def __init__(
-        self, env: TabletopEnv, params: dict[str, SkillParams] | None = None, locator: ObjectLocator | None = None
+        self,
+        env: TabletopEnv,
+        params: dict[str, SkillParams] | None = None,
+        locator: ObjectLocator | None = None,
     ) -> None:
         self.env = env
         self.params: dict[str, SkillParams] = dict(DEFAULT_PARAMS)
@@ -130,7 +133,14 @@ class SkillLibrary:
             "articulations": {k: round(v, 4) for k, v in w.articulations.items()},
         }
 
-    def _run(self, skill: str, args: dict[str, Any], params: SkillParams, objects: tuple[str, ...], body: Callable[[], tuple[bool, str]]) -> SkillResult:
+    def _run(
+        self,
+        skill: str,
+        args: dict[str, Any],
+        params: SkillParams,
+        objects: tuple[str, ...],
+        body: Callable[[], tuple[bool, str]],
+    ) -> SkillResult:
         start = self._state(*objects)
         t_sim, t_wall = self.env.backend.time, time.perf_counter()
         try:
@@ -191,14 +201,21 @@ class SkillLibrary:
             self.arm.wait(0.2)
             lifted = float(self.env.backend.object_poses()[obj][0][2]) - obj_z0
             if self.arm.holding() != obj or lifted < 0.5 * p.lift_height:
-                return False, f"{obj!r} slipped out of the gripper while lifting (rose {lifted * 100:.1f} cm)"
+                return (
+                    False,
+                    f"{obj!r} slipped out of the gripper while lifting "
+                    f"(rose {lifted * 100:.1f} cm)",
+                )
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
         return self._run("pick", {"obj": obj}, p, (obj,), body)
 
     def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
-        """Of the two top-down grasps of a square footprint, the one whose fingers land
-        farthest from neighbouring objects (the open fingers reach ~5 cm either side)."""
+        """Of the two top-down grasps of a square footprint, the one with the most clearance.
+
+        That is the one whose fingers land farthest from neighbouring objects (the open fingers
+        reach ~5 cm either side).
+        """
         world = self.world()
         others = []
         for n in self.locator.names():
@@ -219,20 +236,26 @@ class SkillLibrary:
         return float(best)
 
     def _place_target(self, target: str | list[float], obj: str) -> tuple[np.ndarray, float, str]:
-        """(target xy, surface height, kind) for a bowl, object, drawer, named location or an
-        (x, y) position on the table."""
+        """(target xy, surface height, kind) for a place target.
+
+        The target is a bowl, object, drawer, named location or an (x, y) position on the table.
+        """
         world = self.world()
         if not isinstance(target, str):
             xy = np.asarray(target, dtype=np.float64).reshape(-1)[:2]
             if xy.shape != (2,) or not np.all(np.isfinite(xy)):
-                raise SkillError(f"a place target position must be [x, y] in metres, got {target!r}")
+                raise SkillError(
+                    f"a place target position must be [x, y] in metres, got {target!r}"
+                )
             return xy, 0.0, "position"
         if target in self.object_names():
             spec = self.env.scene.object(target)
             if spec.kind == "drawer":
                 opening = world.articulations[target]
                 if opening < 0.6 * DRAWER_TRAVEL:
-                    raise SkillError(f"the {target} is closed ({opening * 100:.0f} cm open); open it first")
+                    raise SkillError(
+                        f"the {target} is closed ({opening * 100:.0f} cm open); open it first"
+                    )
                 (x0, x1), (y0, y1), (z0, _) = DRAWER_INTERIOR
                 center = np.asarray(spec.pos) + np.asarray(spec.joint.axis) * opening
                 # Aim at the half of the drawer that has left the cabinet.
@@ -244,7 +267,11 @@ class SkillLibrary:
                 # Land on whatever already lies in the bowl rather than through it.
                 surface = pos[2] + 0.008
                 for other in self.locator.names():
-                    if other in (obj, target) or self.env.scene.object_kind(other) in (None, "bowl", "drawer"):
+                    if other in (obj, target) or self.env.scene.object_kind(other) in (
+                        None,
+                        "bowl",
+                        "drawer",
+                    ):
                         continue
                     opos = self.locator.pose(other)[0]
                     if np.linalg.norm(opos[:2] - pos[:2]) < 0.06:
@@ -256,8 +283,8 @@ class SkillLibrary:
         except Exception as exc:
             names = self.object_names()
             raise UnknownObjectError(
-                f"there is no {target!r} to place on; objects: {names}; or a location like 'top left corner'."
-                + did_you_mean(target, names)
+                f"there is no {target!r} to place on; objects: {names}; "
+                "or a location like 'top left corner'." + did_you_mean(target, names)
             ) from exc
         return location_xy(name), 0.0, "location"
 
@@ -274,7 +301,9 @@ class SkillLibrary:
             half_h = world.half_height(obj)
             grasp_dz = self._grasp_dz.get(obj, 0.0)
             goal = xy + np.array([p.offset_x, p.offset_y])
-            carry_z = self._safe_z(max(self.arm.ee_pose().pos[2], surface + p.approach_height + 2 * half_h))
+            carry_z = self._safe_z(
+                max(self.arm.ee_pose().pos[2], surface + p.approach_height + 2 * half_h)
+            )
             yaw = self.arm.ee_pose().yaw
             self.arm.move_to(Pose([goal[0], goal[1], carry_z], yaw), speed=p.speed)
             release_z = self._safe_z(surface + p.release_height + half_h + grasp_dz)
@@ -293,7 +322,9 @@ class SkillLibrary:
         elif kind == "object":
             ok, why = _on(world, obj, target)
         elif kind == "position":
-            d = float(np.linalg.norm(world.positions[obj][:2] - np.asarray(target, dtype=float)[:2]))
+            d = float(
+                np.linalg.norm(world.positions[obj][:2] - np.asarray(target, dtype=float)[:2])
+            )
             ok, why = d < 0.03, f"{obj} is {d * 100:.1f} cm from [{target[0]:.3f}, {target[1]:.3f}]"
         else:
             from corrigible.sim_envs.predicates import _at
@@ -301,7 +332,9 @@ class SkillLibrary:
             ok, why = _at(world, obj, target)
         return ok, why
 
-    def put_first_on_second(self, obj: str, target: str | list[float], **overrides: float) -> SkillResult:
+    def put_first_on_second(
+        self, obj: str, target: str | list[float], **overrides: float
+    ) -> SkillResult:
         """Picks `obj` and places it in or on `target` (Code as Policies' primitive)."""
         self._check_object(obj, kinds=("block", "cylinder", "other"))
         self._place_target(target, obj)  # validate before moving
@@ -310,11 +343,15 @@ class SkillLibrary:
             return picked
         return self.place(obj, target)
 
-    def push(self, obj: str, direction: str, distance: float | None = None, **overrides: float) -> SkillResult:
+    def push(
+        self, obj: str, direction: str, distance: float | None = None, **overrides: float
+    ) -> SkillResult:
         """Pushes `obj` along the table towards `direction` (left/right/forward/backward)."""
         self._check_object(obj, kinds=("block", "cylinder", "bowl", "other"))
         if direction not in ("left", "right", "forward", "backward"):
-            raise SkillError(f"push direction must be left, right, forward or backward, got {direction!r}")
+            raise SkillError(
+                f"push direction must be left, right, forward or backward, got {direction!r}"
+            )
         p: PushParams = self._p("push", overrides)  # type: ignore[assignment]
         dist = p.distance if distance is None else float(distance)
         dvec = np.array(DIRECTIONS[direction])
@@ -324,12 +361,16 @@ class SkillLibrary:
                 return False, "holding an object; place it before pushing"
             start = self.env.backend.object_poses()[obj][0].copy()
             aim = self.locator.pose(obj)[0]
-            radius = 0.075 if self.env.scene.object(obj).kind == "bowl" else self.world().half_width(obj)
+            radius = (
+                0.075 if self.env.scene.object(obj).kind == "bowl" else self.world().half_width(obj)
+            )
             behind = aim - dvec * (radius + p.standoff)
             yaw = 0.0 if direction in ("forward", "backward") else np.pi / 2
             self.arm.grasp()
             self.arm.move_to(Pose([behind[0], behind[1], self._safe_z(0.12)], yaw), speed=0.25)
-            self.arm.move_to(Pose([behind[0], behind[1], self._safe_z(p.contact_height)], yaw), speed=0.12)
+            self.arm.move_to(
+                Pose([behind[0], behind[1], self._safe_z(p.contact_height)], yaw), speed=0.12
+            )
             self.arm.move_by(dvec * (dist + p.standoff - 0.01), speed=p.speed)
             self.arm.move_by([0, 0, 0.10], speed=0.2)
             self.arm.release()
@@ -337,7 +378,9 @@ class SkillLibrary:
             ok = moved > 0.6 * dist
             return ok, f"{obj!r} moved {moved * 100:.1f} cm {direction} (asked {dist * 100:.1f})"
 
-        return self._run("push", {"obj": obj, "direction": direction, "distance": dist}, p, (obj,), body)
+        return self._run(
+            "push", {"obj": obj, "direction": direction, "distance": dist}, p, (obj,), body
+        )
 
     def move_ee(self, delta: np.ndarray | list[float], **overrides: float) -> SkillResult:
         """Moves the end effector by a relative offset (m), clipped to the safety envelope."""

@@ -1,5 +1,6 @@
-"""Suites are data: a YAML file of episodes, each with its instruction(s), objects, seed and the
-predicate that defines success, written independently of any planner.
+"""Suites are data: a YAML file of episodes, written independently of any planner.
+
+Each episode has its instruction(s), objects, seed and the predicate that defines success.
 
 Schema (version 1):
 
@@ -72,7 +73,9 @@ class SuiteEpisode(BaseModel):
         if self.objects is None:
             return None
         reqs = [
-            ObjectRequest(kind=o.kind, color=o.color, size_class=o.size, friction=o.friction, mass=o.mass)
+            ObjectRequest(
+                kind=o.kind, color=o.color, size_class=o.size, friction=o.friction, mass=o.mass
+            )
             for o in self.objects
         ]
         return LayoutConfig(objects=reqs, include_drawer=self.drawer)
@@ -91,13 +94,19 @@ class Suite(BaseModel):
     @classmethod
     def _version(cls, v: int) -> int:
         if v != SCHEMA_VERSION:
-            raise ValueError(f"this corrigible reads suite schema version {SCHEMA_VERSION}, the file says {v}")
+            raise ValueError(
+                f"this corrigible reads suite schema version {SCHEMA_VERSION}, the file says {v}"
+            )
         return v
 
 
 def builtin_suites() -> list[str]:
     """Names of the suites shipped in the package."""
-    return sorted(p.name.removesuffix(".yaml") for p in resources.files("corrigible.policies.suites").iterdir() if p.name.endswith(".yaml"))
+    return sorted(
+        p.name.removesuffix(".yaml")
+        for p in resources.files("corrigible.policies.suites").iterdir()
+        if p.name.endswith(".yaml")
+    )
 
 
 def load_suite(name_or_path: str) -> Suite:
@@ -106,8 +115,8 @@ def load_suite(name_or_path: str) -> Suite:
     if not path.is_file():
         if name_or_path not in builtin_suites():
             raise UnknownNameError(
-                f"no suite file {name_or_path!r} and no built-in suite of that name; built-in: {builtin_suites()}."
-                + did_you_mean(name_or_path, builtin_suites())
+                f"no suite file {name_or_path!r} and no built-in suite of that name; "
+                f"built-in: {builtin_suites()}." + did_you_mean(name_or_path, builtin_suites())
             )
         text = (resources.files("corrigible.policies.suites") / f"{name_or_path}.yaml").read_text()
     else:

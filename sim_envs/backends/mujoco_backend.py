@@ -64,8 +64,10 @@ class MujocoBackend(Backend):
         robot = scene.robot
         path = urdf_path(robot.urdf)
         urdf = path.read_text().replace("package://", f"{path.parent}/")
-        ext = '<mujoco><compiler discardvisual="true" fusestatic="false" strippath="false"/></mujoco>'
-        urdf = urdf.replace("<robot name=\"panda\">", f'<robot name="panda">{ext}', 1)
+        ext = (
+            '<mujoco><compiler discardvisual="true" fusestatic="false" strippath="false"/></mujoco>'
+        )
+        urdf = urdf.replace('<robot name="panda">', f'<robot name="panda">{ext}', 1)
         spec = mujoco.MjSpec.from_string(urdf)
         phys = scene.physics
         spec.option.timestep = phys.timestep
@@ -118,10 +120,18 @@ class MujocoBackend(Backend):
         spec.visual.headlight.diffuse = [0.05, 0.05, 0.05]
         spec.visual.headlight.specular = [0.0, 0.0, 0.0]
         world.add_light(
-            pos=[0.5, 0.0, 2.0], dir=[0, 0, -1], diffuse=[0.55, 0.55, 0.55], specular=[0, 0, 0], castshadow=False
+            pos=[0.5, 0.0, 2.0],
+            dir=[0, 0, -1],
+            diffuse=[0.55, 0.55, 0.55],
+            specular=[0, 0, 0],
+            castshadow=False,
         )
         world.add_light(
-            pos=[1.5, 1.0, 1.5], dir=[-1, -0.6, -1], diffuse=[0.1, 0.1, 0.1], specular=[0, 0, 0], castshadow=False
+            pos=[1.5, 1.0, 1.5],
+            dir=[-1, -0.6, -1],
+            diffuse=[0.1, 0.1, 0.1],
+            specular=[0, 0, 0],
+            castshadow=False,
         )
         for obj in scene.objects:
             self._add_object(world, obj)
@@ -156,7 +166,9 @@ class MujocoBackend(Backend):
             self._add_geoms(link, obj.link_geoms, obj, obj.mass)
 
     @staticmethod
-    def _add_geoms(body: mujoco.MjsBody, geoms: tuple[GeomSpec, ...], obj: ObjectSpec, mass: float | None) -> None:
+    def _add_geoms(
+        body: mujoco.MjsBody, geoms: tuple[GeomSpec, ...], obj: ObjectSpec, mass: float | None
+    ) -> None:
         total = sum(_geom_volume(g) for g in geoms)
         for g in geoms:
             geom = body.add_geom(
@@ -228,11 +240,18 @@ class MujocoBackend(Backend):
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         d = self.data
-        return d.qpos[self._arm_qadr].copy(), d.qvel[self._arm_vadr].copy(), d.qpos[self._finger_qadr].copy()
+        return (
+            d.qpos[self._arm_qadr].copy(),
+            d.qvel[self._arm_vadr].copy(),
+            d.qpos[self._finger_qadr].copy(),
+        )
 
     def object_poses(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         q = self.data.qpos
-        return {name: (q[a : a + 3].copy(), q[a + 3 : a + 7].copy()) for name, (a, _) in self._free.items()}
+        return {
+            name: (q[a : a + 3].copy(), q[a + 3 : a + 7].copy())
+            for name, (a, _) in self._free.items()
+        }
 
     def articulation_positions(self) -> dict[str, float]:
         return {name: float(self.data.qpos[a]) for name, a in self._slides.items()}

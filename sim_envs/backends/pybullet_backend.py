@@ -56,11 +56,18 @@ class PybulletBackend(Backend):
         pb.setPhysicsEngineParameter(
             fixedTimeStep=phys.timestep, numSubSteps=0, numSolverIterations=60, physicsClientId=c
         )
-        table_col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=scene.table_size, physicsClientId=c)
-        table_vis = pb.createVisualShape(
-            pb.GEOM_BOX, halfExtents=scene.table_size, rgbaColor=[0.82, 0.78, 0.70, 1], physicsClientId=c
+        table_col = pb.createCollisionShape(
+            pb.GEOM_BOX, halfExtents=scene.table_size, physicsClientId=c
         )
-        self._table = pb.createMultiBody(0, table_col, table_vis, scene.table_center, physicsClientId=c)
+        table_vis = pb.createVisualShape(
+            pb.GEOM_BOX,
+            halfExtents=scene.table_size,
+            rgbaColor=[0.82, 0.78, 0.70, 1],
+            physicsClientId=c,
+        )
+        self._table = pb.createMultiBody(
+            0, table_col, table_vis, scene.table_center, physicsClientId=c
+        )
         pb.changeDynamics(self._table, -1, lateralFriction=scene.table_friction, physicsClientId=c)
 
         robot = scene.robot
@@ -81,9 +88,12 @@ class PybulletBackend(Backend):
             pb.changeDynamics(self._robot, j, linearDamping=0, angularDamping=0, physicsClientId=c)
         for j in self._finger_j:
             pb.changeDynamics(
-                self._robot, j, lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
+                self._robot,
+                j,
+                lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
                 spinningFriction=0.005,
-                frictionAnchor=True, physicsClientId=c,
+                frictionAnchor=True,
+                physicsClientId=c,
             )
         self._bodies: dict[str, int] = {}
         self._slides: dict[str, int] = {}
@@ -101,13 +111,23 @@ class PybulletBackend(Backend):
         pos = [list(g.pos) for g in geoms]
         orn = [_xyzw(g.quat) for g in geoms]
         col = pb.createCollisionShapeArray(
-            shapeTypes=kinds, halfExtents=half, radii=radii, lengths=lengths,
-            collisionFramePositions=pos, collisionFrameOrientations=orn, physicsClientId=c,
+            shapeTypes=kinds,
+            halfExtents=half,
+            radii=radii,
+            lengths=lengths,
+            collisionFramePositions=pos,
+            collisionFrameOrientations=orn,
+            physicsClientId=c,
         )
         vis = pb.createVisualShapeArray(
-            shapeTypes=kinds, halfExtents=half, radii=radii, lengths=lengths,
+            shapeTypes=kinds,
+            halfExtents=half,
+            radii=radii,
+            lengths=lengths,
             rgbaColors=[list(g.rgba) for g in geoms],
-            visualFramePositions=pos, visualFrameOrientations=orn, physicsClientId=c,
+            visualFramePositions=pos,
+            visualFrameOrientations=orn,
+            physicsClientId=c,
         )
         return col, vis
 
@@ -115,10 +135,16 @@ class PybulletBackend(Backend):
         c = self._cid
         col, vis = self._shape_arrays(obj.geoms)
         if not obj.fixed:
-            body = pb.createMultiBody(obj.mass, col, vis, obj.pos, _xyzw(obj.quat), physicsClientId=c)
+            body = pb.createMultiBody(
+                obj.mass, col, vis, obj.pos, _xyzw(obj.quat), physicsClientId=c
+            )
             pb.changeDynamics(
-                body, -1, lateralFriction=obj.friction, spinningFriction=0.005,
-                rollingFriction=0.0001, physicsClientId=c,
+                body,
+                -1,
+                lateralFriction=obj.friction,
+                spinningFriction=0.005,
+                rollingFriction=0.0001,
+                physicsClientId=c,
             )
             return body
         if obj.joint is None:
@@ -127,24 +153,41 @@ class PybulletBackend(Backend):
             return body
         link_col, link_vis = self._shape_arrays(obj.link_geoms)
         body = pb.createMultiBody(
-            baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis,
-            basePosition=obj.pos, baseOrientation=_xyzw(obj.quat),
-            linkMasses=[obj.mass], linkCollisionShapeIndices=[link_col],
-            linkVisualShapeIndices=[link_vis], linkPositions=[[0, 0, 0]],
-            linkOrientations=[[0, 0, 0, 1]], linkInertialFramePositions=[[0, 0, 0.04]],
-            linkInertialFrameOrientations=[[0, 0, 0, 1]], linkParentIndices=[0],
-            linkJointTypes=[pb.JOINT_PRISMATIC], linkJointAxis=[list(obj.joint.axis)],
+            baseMass=0,
+            baseCollisionShapeIndex=col,
+            baseVisualShapeIndex=vis,
+            basePosition=obj.pos,
+            baseOrientation=_xyzw(obj.quat),
+            linkMasses=[obj.mass],
+            linkCollisionShapeIndices=[link_col],
+            linkVisualShapeIndices=[link_vis],
+            linkPositions=[[0, 0, 0]],
+            linkOrientations=[[0, 0, 0, 1]],
+            linkInertialFramePositions=[[0, 0, 0.04]],
+            linkInertialFrameOrientations=[[0, 0, 0, 1]],
+            linkParentIndices=[0],
+            linkJointTypes=[pb.JOINT_PRISMATIC],
+            linkJointAxis=[list(obj.joint.axis)],
             physicsClientId=c,
         )
         lo, hi = obj.joint.range
         pb.changeDynamics(
-            body, 0, lateralFriction=obj.friction, jointLowerLimit=lo, jointUpperLimit=hi,
-            jointDamping=obj.joint.damping, physicsClientId=c,
+            body,
+            0,
+            lateralFriction=obj.friction,
+            jointLowerLimit=lo,
+            jointUpperLimit=hi,
+            jointDamping=obj.joint.damping,
+            physicsClientId=c,
         )
         pb.changeDynamics(body, -1, lateralFriction=obj.friction, physicsClientId=c)
         # PyBullet models dry joint friction as a velocity motor holding zero speed.
         pb.setJointMotorControl2(
-            body, 0, pb.VELOCITY_CONTROL, targetVelocity=0, force=obj.joint.frictionloss,
+            body,
+            0,
+            pb.VELOCITY_CONTROL,
+            targetVelocity=0,
+            force=obj.joint.frictionloss,
             physicsClientId=c,
         )
         self._slides[obj.name] = body
@@ -186,7 +229,9 @@ class PybulletBackend(Backend):
         for obj in self.scene.objects:
             if obj.fixed:
                 continue
-            pos, (x, y, z, w) = pb.getBasePositionAndOrientation(self._bodies[obj.name], physicsClientId=self._cid)
+            pos, (x, y, z, w) = pb.getBasePositionAndOrientation(
+                self._bodies[obj.name], physicsClientId=self._cid
+            )
             out[obj.name] = (np.array(pos), np.array([w, x, y, z]))
         return out
 
@@ -199,8 +244,13 @@ class PybulletBackend(Backend):
     def set_arm_targets(self, q: np.ndarray) -> None:
         robot = self.scene.robot
         pb.setJointMotorControlArray(
-            self._robot, self._arm_j, pb.POSITION_CONTROL, targetPositions=list(q),
-            forces=list(_ARM_FORCES), positionGains=[0.3] * 7, velocityGains=[1.0] * 7,
+            self._robot,
+            self._arm_j,
+            pb.POSITION_CONTROL,
+            targetPositions=list(q),
+            forces=list(_ARM_FORCES),
+            positionGains=[0.3] * 7,
+            velocityGains=[1.0] * 7,
             physicsClientId=self._cid,
         )
         del robot
@@ -208,8 +258,12 @@ class PybulletBackend(Backend):
     def set_finger_target(self, opening: float) -> None:
         force = self.scene.robot.grip_force
         pb.setJointMotorControlArray(
-            self._robot, self._finger_j, pb.POSITION_CONTROL, targetPositions=[opening, opening],
-            forces=[force, force], physicsClientId=self._cid,
+            self._robot,
+            self._finger_j,
+            pb.POSITION_CONTROL,
+            targetPositions=[opening, opening],
+            forces=[force, force],
+            physicsClientId=self._cid,
         )
 
     def set_arm_q(self, q: np.ndarray) -> None:
@@ -235,15 +289,31 @@ class PybulletBackend(Backend):
 
     def render(self, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
         pose = camera.pose()
-        view = pb.computeViewMatrix(camera.pos, camera.target, list(-pose[:3, 1]), physicsClientId=self._cid)
+        view = pb.computeViewMatrix(
+            camera.pos, camera.target, list(-pose[:3, 1]), physicsClientId=self._cid
+        )
         proj = pb.computeProjectionMatrixFOV(
-            camera.fovy_deg, camera.width / camera.height, camera.near, camera.far, physicsClientId=self._cid
+            camera.fovy_deg,
+            camera.width / camera.height,
+            camera.near,
+            camera.far,
+            physicsClientId=self._cid,
         )
         _, _, rgba, zbuf, _ = pb.getCameraImage(
-            camera.width, camera.height, view, proj, renderer=pb.ER_TINY_RENDERER,
-            lightDirection=[0.3, 0.2, 1.0], shadow=0, physicsClientId=self._cid,
+            camera.width,
+            camera.height,
+            view,
+            proj,
+            renderer=pb.ER_TINY_RENDERER,
+            lightDirection=[0.3, 0.2, 1.0],
+            shadow=0,
+            physicsClientId=self._cid,
         )
-        rgb = np.asarray(rgba, dtype=np.uint8).reshape(camera.height, camera.width, 4)[:, :, :3].copy()
+        rgb = (
+            np.asarray(rgba, dtype=np.uint8)
+            .reshape(camera.height, camera.width, 4)[:, :, :3]
+            .copy()
+        )
         zbuf = np.asarray(zbuf, dtype=np.float64).reshape(camera.height, camera.width)
         near, far = camera.near, camera.far
         # OpenGL depth buffer -> distance along the optical axis (m).

@@ -23,20 +23,32 @@ def test_help_lists_the_verbs():
 @pytest.mark.parametrize("sim", ["mujoco", "pybullet"])
 def test_run_acceptance_command(sim, tmp_path):
     out = corrigible(
-        "run", "put the red block in the blue bowl", "--expect", "in(red block, blue bowl)", "--sim", sim,
-        "--out", str(tmp_path / "r.json"), "--trace", str(tmp_path / "trace.jsonl"),
+        "run",
+        "put the red block in the blue bowl",
+        "--expect",
+        "in(red block, blue bowl)",
+        "--sim",
+        sim,
+        "--out",
+        str(tmp_path / "r.json"),
+        "--trace",
+        str(tmp_path / "trace.jsonl"),
     )
     assert out.returncode == 0, out.stdout + out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["expect_holds"] is True and result["exit_status"] == 0
     assert json.loads((tmp_path / "r.json").read_text())["engine"] == sim
-    kinds = [json.loads(line)["kind"] for line in (tmp_path / "trace.jsonl").read_text().splitlines()]
+    kinds = [
+        json.loads(line)["kind"] for line in (tmp_path / "trace.jsonl").read_text().splitlines()
+    ]
     assert "skill" in kinds and "arm.move_to" in kinds
 
 
 def test_run_exit_codes(tmp_path):
     trace = ["--trace", str(tmp_path / "t.jsonl")]
-    failed = corrigible("run", "pick up the red block", "--expect", "in(red block, blue bowl)", *trace)
+    failed = corrigible(
+        "run", "pick up the red block", "--expect", "in(red block, blue bowl)", *trace
+    )
     assert failed.returncode == 1
     unverified = corrigible("run", "pick up the red block", *trace)
     assert unverified.returncode == 3 and "unverified" in unverified.stdout

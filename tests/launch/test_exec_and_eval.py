@@ -14,7 +14,12 @@ def corrigible(*args, timeout=300):
 @pytest.mark.parametrize(
     ("source", "rc", "status", "error_class"),
     [
-        ("names = get_obj_names()\nput_first_on_second('purple block', 'gray bowl')\n", 0, "ok", None),
+        (
+            "names = get_obj_names()\nput_first_on_second('purple block', 'gray bowl')\n",
+            0,
+            "ok",
+            None,
+        ),
         ("while True:\n    pass\n", 1, "error", "timeout"),
         ("import os\nos.system('touch /tmp/x')\n", 1, "error", "forbidden"),
         ("pick('unicorn')\n", 1, "error", "runtime"),
@@ -39,10 +44,19 @@ def test_exec_bad_file():
 
 
 def test_trace_show_and_eval_smoke(tmp_path):
-    out = corrigible("run", "stack all the blocks", "--expect", "stacked(all blocks)", "--trace", str(tmp_path / "t.jsonl"))
+    out = corrigible(
+        "run",
+        "stack all the blocks",
+        "--expect",
+        "stacked(all blocks)",
+        "--trace",
+        str(tmp_path / "t.jsonl"),
+    )
     assert out.returncode == 0, out.stdout + out.stderr
     shown = corrigible("trace", "show", str(tmp_path / "t.jsonl"))
-    assert shown.returncode == 0 and "plan [grammar]" in shown.stdout and "checkpoint" in shown.stdout
+    assert (
+        shown.returncode == 0 and "plan [grammar]" in shown.stdout and "checkpoint" in shown.stdout
+    )
     res = corrigible("eval", "--suite", "smoke", "--limit", "2", "--out", str(tmp_path / "e.json"))
     assert res.returncode == 0, res.stderr
     results = json.loads((tmp_path / "e.json").read_text())
@@ -51,6 +65,8 @@ def test_trace_show_and_eval_smoke(tmp_path):
 
 def test_eval_rejects_invalid_suite(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\nversion: 1\nepisodes:\n  - id: a\n    family: f\n    instruction: go home\n")
+    bad.write_text(
+        "name: x\nversion: 1\nepisodes:\n  - id: a\n    family: f\n    instruction: go home\n"
+    )
     out = corrigible("eval", "--suite", str(bad))
     assert out.returncode == 2 and "expect" in out.stderr

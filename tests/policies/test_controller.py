@@ -40,7 +40,9 @@ def test_session_undo_and_same(state_env):
 
 
 def test_infinite_loop_is_stopped_and_episode_ends_cleanly(state_env):
-    controller = HierarchicalController(RobotAPI(state_env), GrammarPlanner(), limits=SandboxLimits(wall_time_s=3.0, cpu_time_s=1.0))
+    controller = HierarchicalController(
+        RobotAPI(state_env), GrammarPlanner(), limits=SandboxLimits(wall_time_s=3.0, cpu_time_s=1.0)
+    )
     result = controller.execute(Program(source="while True:\n    x = 1\n", planner="test"))
     assert result.status == "error" and result.error_class == "timeout" and result.line == 2
     assert controller.run("put the purple block in the gray bowl").status == "ok"  # still usable
@@ -49,10 +51,15 @@ def test_infinite_loop_is_stopped_and_episode_ends_cleanly(state_env):
 def test_pause_resume_interrupt_inside_a_skill(state_env):
     controller = HierarchicalController(RobotAPI(state_env), GrammarPlanner())
     outcome = {}
-    worker = threading.Thread(target=lambda: outcome.update(o=controller.run("stack all the blocks")))
+    worker = threading.Thread(
+        target=lambda: outcome.update(o=controller.run("stack all the blocks"))
+    )
     worker.start()
     deadline = time.time() + 60
-    while not any(e["kind"] == "arm.move_to" for e in state_env.trace.events) and time.time() < deadline:
+    while (
+        not any(e["kind"] == "arm.move_to" for e in state_env.trace.events)
+        and time.time() < deadline
+    ):
         time.sleep(0.01)
     controller.control.pause()
     time.sleep(0.3)
@@ -67,7 +74,9 @@ def test_pause_resume_interrupt_inside_a_skill(state_env):
     assert outcome["o"].status == "error" and outcome["o"].error_class == "interrupted"
 
 
-@pytest.mark.parametrize("program", ["import os\n", "open('/etc/passwd')\n", "().__class__.__bases__\n"])
+@pytest.mark.parametrize(
+    "program", ["import os\n", "open('/etc/passwd')\n", "().__class__.__bases__\n"]
+)
 def test_hostile_program_is_refused(state_env, program):
     controller = HierarchicalController(RobotAPI(state_env), GrammarPlanner())
     result = controller.execute(Program(source=program, planner="test"))

@@ -5,8 +5,8 @@ import pytest
 from corrigible.errors import ParseError, UnknownObjectError
 from corrigible.policies.planners.base import HistoryItem, PlanContext
 from corrigible.policies.planners.grammar import GrammarPlanner
-from corrigible.policies.sandbox import validate_program
 from corrigible.policies.robot_api import API_DOC
+from corrigible.policies.sandbox import validate_program
 
 POS = {
     "red block": [0.50, 0.10, 0.02],
@@ -27,18 +27,42 @@ def ctx(history=None):
 @pytest.mark.parametrize(
     ("text", "family", "fragment"),
     [
-        ("put the red block in the blue bowl", "pick_place", "put_first_on_second('red block', 'blue bowl')"),
-        ("Pick up the green cube and place it on the red block", "pick_place", "'green block', 'red block'"),
-        ("could you drop the blue cube into the red bowl?", "pick_place", "'blue block', 'red bowl'"),
+        (
+            "put the red block in the blue bowl",
+            "pick_place",
+            "put_first_on_second('red block', 'blue bowl')",
+        ),
+        (
+            "Pick up the green cube and place it on the red block",
+            "pick_place",
+            "'green block', 'red block'",
+        ),
+        (
+            "could you drop the blue cube into the red bowl?",
+            "pick_place",
+            "'blue block', 'red bowl'",
+        ),
         ("move the red block to the top-left corner", "pick_place", "'top left corner'"),
         ("stack all the blocks", "stack", "stacked(all blocks)"),
         ("build a tower out of all the blocks", "stack", "stacked(all blocks)"),
         ("put each block in the bowl of the same colour", "matching", "get_color(block)"),
         ("put the blocks in a horizontal line", "line", "line(all blocks, horizontal)"),
         ("make a vertical column of the blocks", "line", "line(all blocks, vertical)"),
-        ("move the block left of the red bowl to the top right corner", "spatial", "'red block', 'top right corner'"),
-        ("put the cube that is in front of the blue bowl in the bottom left corner", "spatial", "'bottom left corner'"),
-        ("put the warm coloured blocks in one bowl and the cool ones in another", "warm_cool", "warm_bowl"),
+        (
+            "move the block left of the red bowl to the top right corner",
+            "spatial",
+            "'red block', 'top right corner'",
+        ),
+        (
+            "put the cube that is in front of the blue bowl in the bottom left corner",
+            "spatial",
+            "'bottom left corner'",
+        ),
+        (
+            "put the warm coloured blocks in one bowl and the cool ones in another",
+            "warm_cool",
+            "warm_bowl",
+        ),
         ("put the blue block in the drawer", "drawer", "open_drawer('drawer')"),
         ("move a bit to the left", "skill", "move_ee(0.0000, 0.0300, 0.0000)"),
         ("open the drawer", "skill", "open_drawer('drawer')"),
@@ -65,9 +89,19 @@ def test_line_slots_keep_clear_of_bowls():
 def test_session_memory():
     planner = GrammarPlanner()
     first = planner.plan("put the red block in the blue bowl", ctx())
-    history = [HistoryItem(instruction="put the red block in the blue bowl", program=first.source, subject="red block", target="blue bowl", moved_from={"red block": [0.5, 0.1]})]
+    history = [
+        HistoryItem(
+            instruction="put the red block in the blue bowl",
+            program=first.source,
+            subject="red block",
+            target="blue bowl",
+            moved_from={"red block": [0.5, 0.1]},
+        )
+    ]
     moved = dict(POS, **{"red block": [0.55, 0.2, 0.03]})
-    undo = planner.plan("undo that", PlanContext(object_names=list(POS), positions=moved, history=history))
+    undo = planner.plan(
+        "undo that", PlanContext(object_names=list(POS), positions=moved, history=history)
+    )
     assert "put_first_on_second('red block', [0.5000, 0.1000])" in undo.source
     same = planner.plan("do the same with the green block", ctx(history))
     assert "put_first_on_second('green block', 'blue bowl')" in same.source
@@ -84,4 +118,9 @@ def test_errors_are_clear():
     with pytest.raises(ParseError, match="nothing to undo"):
         planner.plan("undo that", ctx())
     with pytest.raises(UnknownObjectError, match="no block is"):
-        planner.plan("move the block behind the blue bowl to the middle", PlanContext(object_names=list(POS), positions=dict(POS, **{"blue bowl": [0.7, 0.2, 0]})))
+        planner.plan(
+            "move the block behind the blue bowl to the middle",
+            PlanContext(
+                object_names=list(POS), positions=dict(POS, **{"blue bowl": [0.7, 0.2, 0]})
+            ),
+        )

@@ -12,14 +12,29 @@ NAMES = ["red block", "blue block", "blue bowl", "green bowl", "red cylinder", "
         ("pick up the red block", "pick(obj='red block')"),
         ("grab the blue cube", "pick(obj='blue block')"),
         ("Could you lift the red cylinder?", "pick(obj='red cylinder')"),
-        ("put the red block in the blue bowl", "put_first_on_second(obj='red block', target='blue bowl')"),
-        ("place the blue block on top of the red block", "put_first_on_second(obj='blue block', target='red block')"),
-        ("drop the blue cube into the green bowl", "put_first_on_second(obj='blue block', target='green bowl')"),
-        ("put the red block in the top-left corner", "put_first_on_second(obj='red block', target='top left corner')"),
+        (
+            "put the red block in the blue bowl",
+            "put_first_on_second(obj='red block', target='blue bowl')",
+        ),
+        (
+            "place the blue block on top of the red block",
+            "put_first_on_second(obj='blue block', target='red block')",
+        ),
+        (
+            "drop the blue cube into the green bowl",
+            "put_first_on_second(obj='blue block', target='green bowl')",
+        ),
+        (
+            "put the red block in the top-left corner",
+            "put_first_on_second(obj='red block', target='top left corner')",
+        ),
         ("open the drawer", "open_drawer(drawer='drawer')"),
         ("shut the drawer", "close_drawer(drawer='drawer')"),
         ("go home", "go_home()"),
-        ("push the blue block to the left by 5 cm", "push(obj='blue block', direction='left', distance=0.05)"),
+        (
+            "push the blue block to the left by 5 cm",
+            "push(obj='blue block', direction='left', distance=0.05)",
+        ),
     ],
 )
 def test_paraphrases(text, expected):
@@ -60,7 +75,11 @@ def test_unknown_phrasings_name_what_was_not_understood(text):
 
 @pytest.mark.parametrize(
     ("text", "fragment"),
-    [("pick up the yellow block", "yellow block"), ("grab the red thing", "ambiguous"), ("put the red block in the pink bowl", "pink")],
+    [
+        ("pick up the yellow block", "yellow block"),
+        ("grab the red thing", "ambiguous"),
+        ("put the red block in the pink bowl", "pink"),
+    ],
 )
 def test_unknown_objects_are_named(text, fragment):
     with pytest.raises(UnknownObjectError, match=fragment):

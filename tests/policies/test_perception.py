@@ -13,7 +13,12 @@ CAM = CameraSpec(width=640, height=480)
 def test_detects_every_object_within_a_centimetre(engine, seed):
     env = TabletopEnv(engine, layout=LayoutConfig(n_blocks=5, n_bowls=3), camera=CAM)
     obs, info = env.reset(seed=seed)
-    dets = {d.name: d for d in detect_objects(obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"])}
+    dets = {
+        d.name: d
+        for d in detect_objects(
+            obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"]
+        )
+    }
     assert set(dets) == set(info["objects"])
     for name, det in dets.items():
         assert np.linalg.norm(det.position[:2] - info["objects"][name]["pos"][:2]) < 0.01, name
@@ -21,11 +26,20 @@ def test_detects_every_object_within_a_centimetre(engine, seed):
 
 
 def test_same_colour_block_and_cylinder_told_apart_by_shape(engine):
-    objects = [ObjectRequest(kind="block", color="red"), ObjectRequest(kind="cylinder", color="red"),
-               ObjectRequest(kind="block", color="blue", size_class="small"), ObjectRequest(kind="cylinder", color="blue", size_class="large")]
+    objects = [
+        ObjectRequest(kind="block", color="red"),
+        ObjectRequest(kind="cylinder", color="red"),
+        ObjectRequest(kind="block", color="blue", size_class="small"),
+        ObjectRequest(kind="cylinder", color="blue", size_class="large"),
+    ]
     env = TabletopEnv(engine, layout=LayoutConfig(objects=objects), camera=CAM)
     obs, info = env.reset(seed=2)
-    names = {d.name for d in detect_objects(obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"])}
+    names = {
+        d.name
+        for d in detect_objects(
+            obs["rgb"], obs["depth"], obs["camera.intrinsics"], obs["camera.pose"]
+        )
+    }
     assert names == set(info["objects"])
     env.close()
 

@@ -32,7 +32,9 @@ def test_drawer_open_put_inside_close(state_env):
     assert skills.open_drawer().success
     assert skills.put_first_on_second("gray block", "drawer").success
     assert skills.close_drawer().success
-    holds, details = parse_predicate("in(gray block, drawer) and closed(drawer)", state_env.scene).evaluate(skills.world())
+    holds, details = parse_predicate(
+        "in(gray block, drawer) and closed(drawer)", state_env.scene
+    ).evaluate(skills.world())
     assert holds, details
 
 
@@ -47,9 +49,10 @@ def test_push_and_nudges(state_env):
 
 
 def test_slip_depends_on_lift_speed(engine):
-    """A heavy, low-friction block held by friction alone slips on a fast lift, holds on a slow one."""
+    """A heavy, low-friction block held by friction alone slips on a fast lift, not a slow one."""
     layout = LayoutConfig(
-        objects=[ObjectRequest(kind="block", color="red", mass=0.5, friction=0.15)], include_drawer=False
+        objects=[ObjectRequest(kind="block", color="red", mass=0.5, friction=0.15)],
+        include_drawer=False,
     )
     outcomes = {}
     for speed in (0.05, 0.6):

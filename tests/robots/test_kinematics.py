@@ -17,4 +17,3 @@ def test_ik_round_trip_over_workspace():
         assert err < 1e-3 and np.linalg.norm(tf[:3, 3] - target) < 1e-3
         assert np.allclose(tf[:3, 2], [0, 0, -1], atol=1e-2)  # pointing down
         assert np.all(q >= kin.lower - 1e-9) and np.all(q <= kin.upper + 1e-9)
-

@@ -9,7 +9,9 @@ from corrigible.robots.safety import SafetyConfig, SafetyEnvelope
 
 
 @pytest.mark.parametrize(
-    "target", [[0.5, 0.0, -0.05], [1.2, 0.0, 0.2], [0.5, 0.9, 0.2], [0.5, 0.0, 0.9]], ids=["below", "far", "left", "high"]
+    "target",
+    [[0.5, 0.0, -0.05], [1.2, 0.0, 0.2], [0.5, 0.9, 0.2], [0.5, 0.0, 0.9]],
+    ids=["below", "far", "left", "high"],
 )
 def test_absolute_target_outside_is_rejected_without_motion(state_env, target):
     arm = state_env.arm
@@ -61,7 +63,9 @@ def test_estop_refuses_motion_until_reset(state_env):
 
 def test_unreachable_target_is_refused(state_env):
     arm = state_env.arm
-    wide = SafetyEnvelope(SafetyConfig(x_range=(-1.5, 1.5), y_range=(-1.5, 1.5), z_range=(0.0, 1.5)))
+    wide = SafetyEnvelope(
+        SafetyConfig(x_range=(-1.5, 1.5), y_range=(-1.5, 1.5), z_range=(0.0, 1.5))
+    )
     arm.envelope = wide
     with pytest.raises(MotionError, match="reach"):
         arm.move_to(Pose([1.4, 0.0, 0.05], 0.0))

@@ -9,7 +9,9 @@ from corrigible.sim_envs.palette import COLORS
 @pytest.mark.parametrize("seed", [0, 1, 7, 123])
 def test_same_seed_same_layout(seed):
     a, b = sample_layout(seed), sample_layout(seed)
-    assert [(o.name, o.pos, o.quat) for o in a.objects] == [(o.name, o.pos, o.quat) for o in b.objects]
+    assert [(o.name, o.pos, o.quat) for o in a.objects] == [
+        (o.name, o.pos, o.quat) for o in b.objects
+    ]
 
 
 def test_different_seeds_differ():
@@ -32,7 +34,10 @@ def test_every_object_has_mass_size_friction_and_no_overlap():
 
 
 def test_required_objects_are_included_with_hidden_properties():
-    req = [ObjectRequest(kind="block", color="red", friction=0.1, mass=0.3), ObjectRequest(kind="bowl", color="blue")]
+    req = [
+        ObjectRequest(kind="block", color="red", friction=0.1, mass=0.3),
+        ObjectRequest(kind="bowl", color="blue"),
+    ]
     scene = sample_layout(5, LayoutConfig(required=req))
     red = scene.object("red block")
     assert red.friction == 0.1 and red.mass == 0.3
@@ -41,7 +46,18 @@ def test_required_objects_are_included_with_hidden_properties():
 
 
 def test_palette_is_code_as_policies():
-    assert set(COLORS) == {"blue", "red", "green", "orange", "yellow", "purple", "pink", "cyan", "brown", "gray"}
+    assert set(COLORS) == {
+        "blue",
+        "red",
+        "green",
+        "orange",
+        "yellow",
+        "purple",
+        "pink",
+        "cyan",
+        "brown",
+        "gray",
+    }
 
 
 def test_bad_requests_are_clear():

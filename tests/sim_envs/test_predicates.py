@@ -28,22 +28,35 @@ def holds(text, scene, st):
 
 def test_in_bowl(scene):
     bowl = np.array(scene.object("yellow bowl").pos)
-    assert holds("in(red block, yellow bowl)", scene, state(scene, red_block=bowl + [0.01, 0, 0.03]))
-    assert not holds("in(red block, yellow bowl)", scene, state(scene, red_block=bowl + [0.12, 0, 0.02]))
+    assert holds(
+        "in(red block, yellow bowl)", scene, state(scene, red_block=bowl + [0.01, 0, 0.03])
+    )
+    assert not holds(
+        "in(red block, yellow bowl)", scene, state(scene, red_block=bowl + [0.12, 0, 0.02])
+    )
 
 
 def test_stacked_and_on(scene):
-    st = state(scene, red_block=[0.5, 0, 0.02], green_block=[0.502, 0, 0.06], blue_block=[0.5, 0.001, 0.10])
+    st = state(
+        scene, red_block=[0.5, 0, 0.02], green_block=[0.502, 0, 0.06], blue_block=[0.5, 0.001, 0.10]
+    )
     assert holds("stacked(all blocks)", scene, st)
     assert holds("on(green block, red block)", scene, st)
-    st2 = state(scene, red_block=[0.5, 0, 0.02], green_block=[0.56, 0, 0.02], blue_block=[0.5, 0.1, 0.02])
+    st2 = state(
+        scene, red_block=[0.5, 0, 0.02], green_block=[0.56, 0, 0.02], blue_block=[0.5, 0.1, 0.02]
+    )
     assert not holds("stacked(all blocks)", scene, st2)
 
 
 def test_at_location_and_line(scene):
     corner = location_xy("top left corner")
     assert holds("at(red block, top-left corner)", scene, state(scene, red_block=[*corner, 0.02]))
-    st = state(scene, red_block=[0.5, -0.1, 0.02], green_block=[0.51, 0.0, 0.02], blue_block=[0.5, 0.1, 0.02])
+    st = state(
+        scene,
+        red_block=[0.5, -0.1, 0.02],
+        green_block=[0.51, 0.0, 0.02],
+        blue_block=[0.5, 0.1, 0.02],
+    )
     assert holds("line(all blocks, horizontal)", scene, st)
     assert not holds("line(all blocks, vertical)", scene, st)
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
 from corrigible.errors import DependencyNotInstalled
 from corrigible.policies.llm.loopback import (
     TINY_MODEL_NAME,

@@ -10,9 +10,9 @@ import pytest
 from corrigible.policies.episode import Episode
 from corrigible.policies.llm.base import LLMBackend
 from corrigible.policies.llm.llm_errors import LLMOutputError
+from corrigible.policies.llm.registry import make_llm
 from corrigible.policies.planners.base import PlanContext
 from corrigible.policies.planners.llm_planner import LLMPlanner
-from corrigible.policies.llm.registry import make_llm
 
 
 def test_openai_planner_drives_the_robot_and_replays(openai_env, tmp_path, monkeypatch):
@@ -20,7 +20,9 @@ def test_openai_planner_drives_the_robot_and_replays(openai_env, tmp_path, monke
     monkeypatch.setenv("CORRIGIBLE_LLM_RECORD", str(recording))
     # The loopback model has a 512-token context, so it gets the compact prompt.
     planner = LLMPlanner(make_llm(f"openai:{openai_env.model_id}"), prompt_style="compact")
-    episode = Episode("put the red block in the blue bowl", expect="in(red block, blue bowl)", planner=planner)
+    episode = Episode(
+        "put the red block in the blue bowl", expect="in(red block, blue bowl)", planner=planner
+    )
     try:
         live = episode.run()
     finally:
@@ -29,7 +31,11 @@ def test_openai_planner_drives_the_robot_and_replays(openai_env, tmp_path, monke
     assert "put_first_on_second('red block', 'blue bowl')" in live.steps[0]["program"]
     monkeypatch.delenv("CORRIGIBLE_LLM_RECORD")
     replay_planner = LLMPlanner(make_llm(f"replay:{recording}"), prompt_style="compact")
-    replay = Episode("put the red block in the blue bowl", expect="in(red block, blue bowl)", planner=replay_planner)
+    replay = Episode(
+        "put the red block in the blue bowl",
+        expect="in(red block, blue bowl)",
+        planner=replay_planner,
+    )
     try:
         replayed = replay.run()
     finally:
@@ -59,7 +65,16 @@ class _Scripted(LLMBackend):
         last = messages[-1]
         self.prompts.append(last["content"] if isinstance(last, dict) else last.content)
         text = self.answers.pop(0)
-        return {"model": "scripted", "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}]}
+        return {
+            "model": "scripted",
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+        }
 
     def _close(self) -> None:
         pass
@@ -69,12 +84,18 @@ CTX = PlanContext(object_names=["green block", "purple block", "gray bowl"], pos
 
 
 def test_fgen_writes_missing_functions_recursively():
-    llm = _Scripted([
-        "```python\nname = get_block_left_of('gray bowl')\nput_first_on_second(name, 'top right corner')\n```",
-        "```python\ndef get_block_left_of(ref):\n    return closest_block(ref)\n```",
-        "```python\ndef closest_block(ref):\n    return [n for n in get_obj_names() if n.endswith(' block')][0]\n```",
-    ])
-    program = LLMPlanner(llm).plan("move the block left of the gray bowl to the top right corner", CTX)
+    llm = _Scripted(
+        [
+            "```python\nname = get_block_left_of('gray bowl')\n"
+            "put_first_on_second(name, 'top right corner')\n```",
+            "```python\ndef get_block_left_of(ref):\n    return closest_block(ref)\n```",
+            "```python\ndef closest_block(ref):\n"
+            "    return [n for n in get_obj_names() if n.endswith(' block')][0]\n```",
+        ]
+    )
+    program = LLMPlanner(llm).plan(
+        "move the block left of the gray bowl to the top right corner", CTX
+    )
     assert program.source.index("def closest_block") < program.source.index("def get_block_left_of")
     assert "define function: get_block_left_of(arg0)" in llm.prompts[1]
 
@@ -85,4 +106,13 @@ def test_invalid_llm_output_is_a_validation_error():
     with pytest.raises(LLMOutputError):
         LLMPlanner(_Scripted(["I am sorry, I cannot help with that."])).plan("do it", CTX)
     with pytest.raises(LLMOutputError, match="undefined"):
-        LLMPlanner(_Scripted(["```python\nf()\n```", "```python\ndef f():\n    g()\n```", "```python\ndef g():\n    h()\n```"]), fgen_depth=2).plan("do it", CTX)
+        LLMPlanner(
+            _Scripted(
+                [
+                    "```python\nf()\n```",
+                    "```python\ndef f():\n    g()\n```",
+                    "```python\ndef g():\n    h()\n```",
+                ]
+            ),
+            fgen_depth=2,
+        ).plan("do it", CTX)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from corrigible.errors import ConfigError, DependencyNotInstalled
 from corrigible.policies.llm import ChatMessage, LLMError, LLMOutputError, extract_code, make_llm
 from corrigible.policies.llm.local_backend import (

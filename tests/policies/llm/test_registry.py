@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
 from corrigible.errors import ConfigError, UnknownNameError
 from corrigible.policies.llm import (
     LLM_BACKENDS,

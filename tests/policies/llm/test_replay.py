@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from corrigible.errors import ConfigError, ParseError
 from corrigible.policies.llm import ChatMessage, ReplayMissError, make_llm
 from corrigible.policies.llm.loopback import TINY_ANSWER, LoopbackServer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from corrigible.policies.llm import LLMOutputError, extract_code
 
 CASES = {

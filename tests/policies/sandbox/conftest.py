@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
+
 from corrigible.policies.sandbox import SandboxLimits
 from corrigible.policies.sandbox.hostile_report import fake_api
 

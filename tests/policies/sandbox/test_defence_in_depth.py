@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from corrigible.policies.sandbox import ErrorClass, SandboxLimits
 from corrigible.policies.sandbox.executor import _run_unvalidated_for_tests
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError
 from corrigible.policies.sandbox import (
     ErrorClass,

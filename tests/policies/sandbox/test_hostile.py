@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+
 from corrigible.policies.sandbox.hostile_report import (
     load_hostile_programs,
     run_hostile_program,

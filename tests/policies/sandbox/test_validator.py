@@ -5,9 +5,10 @@ from __future__ import annotations
 import keyword
 
 import pytest
-from corrigible.policies.sandbox import ErrorClass, ValidationReport, rules, validate_program
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from corrigible.policies.sandbox import ErrorClass, ValidationReport, rules, validate_program
 
 API = ("say", "get_obj_pos", "get_obj_names", "pick_place")
 
