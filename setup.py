@@ -12,5 +12,6 @@ _SUBPACKAGES = ("robots", "policies", "corrections", "memory", "sim_envs", "laun
 _found = find_packages(include=[f"{name}*" for name in _SUBPACKAGES])
 setup(
     packages=["corrigible"] + [f"corrigible.{pkg}" for pkg in _found],
-    package_dir={"corrigible": "."} | {f"corrigible.{pkg}": pkg.replace(".", "/") for pkg in _found},
+    package_dir={"corrigible": "."}
+    | {f"corrigible.{pkg}": pkg.replace(".", "/") for pkg in _found},
 )

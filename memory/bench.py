@@ -108,6 +108,7 @@ def _time_queries(fn: Any, queries: np.ndarray) -> tuple[list[float], list[Any]]
 def retrieval_row(n: int, *, queries: int, seed: int = 0, hnsw: bool = True) -> dict[str, Any]:
     """Latency of one top-5 query over n random unit vectors: FAISS flat, numpy, FAISS HNSW."""
     import faiss
+
     from corrigible.memory.index import VectorIndex
 
     rng = np.random.default_rng(seed)

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import faiss
 import numpy as np
+
 from corrigible.errors import ConfigError, CorrigibleError
 
 

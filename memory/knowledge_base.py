@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
 from corrigible.errors import ConfigError, did_you_mean
 from corrigible.memory.index import IndexFormatError, VectorIndex
 from corrigible.memory.kb_errors import (
@@ -50,7 +52,6 @@ from corrigible.memory.schema import (
 from corrigible.memory.store import LogRecord, LogStore, OnCorrupt, ReplayReport, atomic_write
 from corrigible.memory.text_embedder import TextEmbedder, get_text_embedder
 from corrigible.memory.visual_embedder import DESCRIPTOR_DIM, DESCRIPTOR_NAME, compare
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 _LOG = logging.getLogger(__name__)
 

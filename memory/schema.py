@@ -21,8 +21,9 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from corrigible.memory.kb_errors import SchemaVersionError
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from corrigible.memory.kb_errors import SchemaVersionError
 
 SCHEMA_VERSION = "1.0"
 

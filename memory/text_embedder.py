@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
+
 from corrigible.errors import DependencyNotInstalled
 
 MINILM_NAME = "all-MiniLM-L6-v2"

@@ -25,6 +25,7 @@ import math
 
 import cv2
 import numpy as np
+
 from corrigible.errors import ConfigError
 
 _HUE_BINS = 18  # 10 degrees of OpenCV hue (0..179) per bin
