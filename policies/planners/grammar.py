@@ -44,7 +44,7 @@ _FILLERS = re.compile(
     r"i would like you to|go ahead and|robot|okay|ok|then|just)\b"
 )
 _OBJ = r"(?:the\s+)?([a-z]+(?:\s+[a-z]+)?)"
-_PLACE_VERB = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get)"
+_PLACE_VERB = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get|take)"
 _PREP = r"(in|into|inside|on|onto|on top of|to|at|over|in the|inside of)"
 _RELATIONS = {
     "left of": "left",
@@ -64,6 +64,14 @@ _RELATIONS = {
     "next to": "closest",
     "farthest from": "farthest",
     "furthest from": "farthest",
+}
+_RELATION_WORDS = {
+    "left": "left of",
+    "right": "right of",
+    "front": "in front of",
+    "behind": "behind",
+    "closest": "closest to",
+    "farthest": "farthest from",
 }
 _DEST_OFFSETS = {
     "left": (0.0, 0.12),
@@ -440,7 +448,7 @@ class GrammarPlanner(Planner):
         chosen = [c for c in candidates if tests[relation](np.asarray(ctx.positions[c][:2]))]
         if not chosen:
             raise UnknownObjectError(
-                f"no {kind or 'object'} is {relation} of the {ref}; "
+                f"no {kind or 'object'} is {_RELATION_WORDS[relation]} the {ref}; "
                 f"the robot sees {ctx.object_names}"
             )
         dist = lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - r))  # noqa: E731

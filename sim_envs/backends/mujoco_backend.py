@@ -29,6 +29,9 @@ _GEOM_TYPES = {
 # Collision groups: arm geoms never collide with each other, everything else collides.
 _ARM_CONTYPE, _ARM_CONAFFINITY = 2, 1
 _WORLD_CONTYPE, _WORLD_CONAFFINITY = 1, 3
+# Object contacts are stiffer than MuJoCo's default (0.02 s): soft contacts let a pinched block
+# creep along the finger pads under load until it drops out at the end of a long carry.
+_OBJECT_SOLREF_TIMECONST = 0.005
 
 
 def _geom_volume(g: GeomSpec) -> float:
@@ -180,6 +183,7 @@ class MujocoBackend(Backend):
                 friction=[obj.friction, 0.005, 0.0001],
                 condim=4,
                 priority=1,
+                solref=[_OBJECT_SOLREF_TIMECONST, 1.0],
             )
             geom.contype, geom.conaffinity = _WORLD_CONTYPE, _WORLD_CONAFFINITY
             if mass is not None:

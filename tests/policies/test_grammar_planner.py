@@ -117,7 +117,7 @@ def test_errors_are_clear():
         planner.plan("put the purple block in the blue bowl", ctx())
     with pytest.raises(ParseError, match="nothing to undo"):
         planner.plan("undo that", ctx())
-    with pytest.raises(UnknownObjectError, match="no block is"):
+    with pytest.raises(UnknownObjectError, match="no block is behind the blue bowl"):
         planner.plan(
             "move the block behind the blue bowl to the middle",
             PlanContext(

@@ -51,7 +51,7 @@ def test_push_and_nudges(state_env):
 def test_slip_depends_on_lift_speed(engine):
     """A heavy, low-friction block held by friction alone slips on a fast lift, not a slow one."""
     layout = LayoutConfig(
-        objects=[ObjectRequest(kind="block", color="red", mass=0.5, friction=0.15)],
+        objects=[ObjectRequest(kind="block", color="red", mass=0.5, friction=0.135)],
         include_drawer=False,
     )
     outcomes = {}
