@@ -25,6 +25,7 @@ _VERB_MODULES: tuple[str, ...] = (
     "trace",
     "kb",
     "events",
+    "route",
 )
 
 

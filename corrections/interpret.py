@@ -1,0 +1,820 @@
+"""Turns a routed correction into typed effects the controller, planner and memory can apply.
+
+One interpreter per route label, looked up in `_INTERPRETERS`:
+
+- `skill` -> `SkillParamChange` list ("a bit more to the left" -> offset_y +0.03 m),
+- `plan` -> `TargetSubstitution`, `ObjectSubstitution`, `AddedPrecondition`, `Ordering`,
+- `preference` -> `PreferenceMapping` list ("always put cubes in the drawer"),
+- `control` -> `ControlCommand` ("hold on" -> pause).
+
+Anything not understood raises `ParseError` naming the words; an object that is not visible
+raises `UnknownObjectError` naming it (with a "did you mean"). The full phrase -> parameter table
+and the magnitude mapping are in corrections/README.md.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar, Literal
+
+from corrigible.corrections.router import LABELS, Label, normalise
+from corrigible.errors import (
+    ConfigError,
+    ParseError,
+    UnknownNameError,
+    UnknownObjectError,
+    did_you_mean,
+)
+from corrigible.policies.language import DEFAULT_MAGNITUDE, ObjectResolver, parse_magnitude
+from corrigible.policies.skills.params import DEFAULT_PARAMS, SkillParams
+from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS
+
+# --------------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True, kw_only=True)
+class Effect:
+    """Base of every interpreted effect; `kind` names it in JSON."""
+
+    kind: ClassVar[str] = "effect"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict with a `kind` key."""
+        return {"kind": self.kind, **asdict(self)}
+
+
+# Skill-neutral parameter names (used when the correction does not say which skill, so the
+# current skill decides) -> the concrete parameter of each skill that has it.
+GENERIC_PARAMS: dict[str, dict[str, str]] = {
+    "offset_x": {"pick": "grasp_offset_x", "place": "offset_x"},
+    "offset_y": {
+        "pick": "grasp_offset_y",
+        "place": "offset_y",
+        "open_drawer": "grasp_offset_y",
+        "close_drawer": "grasp_offset_y",
+    },
+    "height": {
+        "pick": "grasp_height",
+        "place": "release_height",
+        "open_drawer": "grasp_height",
+        "close_drawer": "grasp_height",
+        "push": "contact_height",
+    },
+    "approach_height": {s: "approach_height" for s in ("pick", "place", "open_drawer")}
+    | {"close_drawer": "approach_height"},
+    "lift_height": {"pick": "lift_height"},
+    "descend_speed": {"pick": "descend_speed", "place": "descend_speed"},
+    "pull_distance": {"open_drawer": "pull_distance", "close_drawer": "pull_distance"},
+    "distance": {"push": "distance"},
+    "speed": {skill: "speed" for skill in DEFAULT_PARAMS},
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class SkillParamChange(Effect):
+    """Change one skill parameter by an additive `delta` (m) or a multiplicative `factor`."""
+
+    kind: ClassVar[str] = "skill_param_change"
+    skill: str | None  # skill name from DEFAULT_PARAMS; None = whichever skill is running
+    param: str  # the skill's parameter, or a GENERIC_PARAMS name when skill is None
+    delta: float | None = None  # m (or m/s) added to the parameter
+    factor: float | None = None  # multiplier (speeds)
+    reason: str = ""  # the words that caused the change
+
+    def __post_init__(self) -> None:
+        if (self.delta is None) == (self.factor is None):
+            raise ConfigError(
+                f"SkillParamChange needs exactly one of delta/factor, got delta={self.delta} "
+                f"factor={self.factor}"
+            )
+        if self.factor is not None and self.factor <= 0:
+            raise ConfigError(f"SkillParamChange.factor must be > 0, got {self.factor}")
+        if self.skill is None:
+            if self.param not in GENERIC_PARAMS:
+                raise UnknownNameError(
+                    f"generic parameter {self.param!r} unknown; known: {sorted(GENERIC_PARAMS)}."
+                    + did_you_mean(self.param, GENERIC_PARAMS)
+                )
+            return
+        if self.skill not in DEFAULT_PARAMS:
+            raise UnknownNameError(
+                f"unknown skill {self.skill!r}; skills: {sorted(DEFAULT_PARAMS)}."
+                + did_you_mean(self.skill, DEFAULT_PARAMS)
+            )
+        known = DEFAULT_PARAMS[self.skill].to_dict()
+        if self.param not in known:
+            raise UnknownNameError(
+                f"skill {self.skill!r} has no parameter {self.param!r}; parameters: "
+                f"{sorted(known)}." + did_you_mean(self.param, known)
+            )
+
+    def param_for(self, skill: str) -> str:
+        """The concrete parameter of `skill` this change acts on.
+
+        Raises:
+            UnknownNameError: the change does not apply to `skill`.
+        """
+        if self.skill is not None:
+            if skill != self.skill:
+                raise UnknownNameError(f"this change is for {self.skill!r}, not {skill!r}")
+            return self.param
+        try:
+            return GENERIC_PARAMS[self.param][skill]
+        except KeyError:
+            raise UnknownNameError(
+                f"{self.param!r} has no meaning for skill {skill!r}; it applies to "
+                f"{sorted(GENERIC_PARAMS[self.param])}"
+            ) from None
+
+    def apply(self, params: SkillParams, skill: str) -> SkillParams:
+        """`params` (of `skill`) with this change applied; clipping is the skill's job."""
+        name = self.param_for(skill)
+        value = params.to_dict()[name]
+        new = value + self.delta if self.delta is not None else value * (self.factor or 1.0)
+        return params.with_updates({name: round(new, 6)})
+
+
+@dataclass(frozen=True, kw_only=True)
+class TargetSubstitution(Effect):
+    """Put the object somewhere else: a visible container/object name or a table location."""
+
+    kind: ClassVar[str] = "target_substitution"
+    new_target: str | None  # object name ("blue bowl"), location ("middle"); None = "another"
+    excluded: str | None = None  # the target to avoid (the current one) when new_target is None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ObjectSubstitution(Effect):
+    """Act on a different object; `new_object` None means "any but `excluded`"."""
+
+    kind: ClassVar[str] = "object_substitution"
+    new_object: str | None  # scene object name, or None when only "not that one" was said
+    excluded: str | None = None  # the object to avoid (the current one), if known
+
+
+@dataclass(frozen=True, kw_only=True)
+class AddedPrecondition(Effect):
+    """A step the plan missed that must run before the current one."""
+
+    kind: ClassVar[str] = "added_precondition"
+    skill: str  # skill name, e.g. "open_drawer"
+    obj: str | None = None  # its object argument, e.g. "drawer"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Ordering(Effect):
+    """An ordering constraint between objects: `first` before `last` (either may be None)."""
+
+    kind: ClassVar[str] = "ordering"
+    first: str | None = None  # object (or target) to handle first
+    last: str | None = None  # object (or target) to handle last / after `first`
+
+    def __post_init__(self) -> None:
+        if self.first is None and self.last is None:
+            raise ConfigError("Ordering needs `first` or `last`")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreferenceMapping(Effect):
+    """A standing rule: objects matching `attributes` go to (or never to) `target`."""
+
+    kind: ClassVar[str] = "preference_mapping"
+    attributes: dict[str, str] = field(default_factory=dict)  # e.g. {"color": "red"}
+    target: str  # object name, location or positional phrase ("left bowl")
+    is_negative: bool = False  # True for "never put ... in ..."
+
+    @property
+    def pattern(self) -> str:
+        """Attributes as "color=red,shape=cube" ("*" when it applies to everything)."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.attributes.items())) or "*"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict, with the attribute pattern spelled out."""
+        return {**super().to_dict(), "pattern": self.pattern}
+
+
+ControlKind = Literal["stop", "pause", "resume"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ControlCommand(Effect):
+    """Stop (abandon the task), pause (hold still, keep the task) or resume."""
+
+    kind: ClassVar[str] = "control_command"
+    command: ControlKind
+
+
+@dataclass(frozen=True, kw_only=True)
+class InterpretContext:
+    """What the interpreter may know about the moment the correction arrived."""
+
+    visible_objects: tuple[str, ...] = ()  # scene names ("red block") that may be referred to
+    current_skill: str | None = None  # skill running when corrected, e.g. "pick"
+    current_object: str | None = None  # object the robot is acting on
+    current_target: str | None = None  # where it is taking it
+
+
+@dataclass(frozen=True, kw_only=True)
+class Interpretation:
+    """The effects of one correction."""
+
+    label: Label
+    text: str
+    effects: tuple[Effect, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able dict."""
+        return {
+            "label": self.label,
+            "text": self.text,
+            "effects": [e.to_dict() for e in self.effects],
+        }
+
+
+# --------------------------------------------------------------------------- shared helpers
+
+_NOUN_CANON: dict[str, str] = {
+    "block": "block",
+    "blocks": "block",
+    "cube": "block",
+    "cubes": "block",
+    "brick": "block",
+    "bricks": "block",
+    "box": "block",
+    "cylinder": "cylinder",
+    "cylinders": "cylinder",
+    "can": "cylinder",
+    "cans": "cylinder",
+    "bowl": "bowl",
+    "bowls": "bowl",
+    "dish": "bowl",
+    "drawer": "drawer",
+    "drawers": "drawer",
+}
+_GENERIC_NOUNS = frozenset("one ones thing things stuff object objects item items".split())
+_LOCATION_RE = re.compile(
+    r"\b(?:(?:top|bottom) (?:left|right) corner|(?:top|bottom|left|right) (?:side|edge)|"
+    r"middle(?: of the table)?|cent(?:er|re)(?: of the table)?)\b"
+)
+_TYPO_VOCAB = list(COLORS) + list(COLOR_SYNONYMS) + sorted(_NOUN_CANON)
+
+
+def _fix_typos(text: str) -> str:
+    """Snaps near-miss colour/noun words ("bleu", "cylindr", "drawr") to the vocabulary.
+
+    Words of 5+ letters match at difflib ratio >= 0.75. A 4-letter word is only corrected when
+    it is a transposition (same letters), because at that length real words sit close to the
+    vocabulary: "grab" ~ "gray" and "pick" ~ "pink" score 0.75.
+    """
+    words = []
+    for word in text.split():
+        if len(word) >= 4 and word not in _TYPO_VOCAB:
+            match = difflib.get_close_matches(word, _TYPO_VOCAB, n=1, cutoff=0.75)
+            if match and (len(word) >= 5 or sorted(match[0]) == sorted(word)):
+                word = match[0]
+        words.append(word)
+    return " ".join(words)
+
+
+def _clean(text: str) -> str:
+    return _fix_typos(normalise(text))
+
+
+@dataclass(frozen=True)
+class _Phrase:
+    """A noun phrase found in the text: colour and/or noun, its position and its role marks."""
+
+    text: str  # e.g. "red block", "red one", "drawer", "top left corner"
+    color: str | None
+    noun: str | None  # canonical noun, None for "one/thing"
+    start: int
+    is_negated: bool
+    after_place_prep: bool  # follows in/into/on/onto/to/inside
+    is_location: bool = False
+    position: str | None = None  # "left"/"right"/... for "the left bowl"
+
+    @property
+    def is_container(self) -> bool:
+        return self.is_location or self.noun in ("bowl", "drawer")
+
+
+_PHRASE_RE = re.compile(
+    r"\b(?:(?P<color>"
+    + "|".join(list(COLORS) + list(COLOR_SYNONYMS))
+    + r")\s+)?(?:(?P<pos>left|right|middle|top|bottom|first|second|third)\s+)?"
+    r"(?P<noun>"
+    + "|".join(sorted(_NOUN_CANON, key=len, reverse=True))
+    + r"|"
+    + "|".join(sorted(_GENERIC_NOUNS))
+    + r")\b"
+    r"|\b(?P<bare_color>" + "|".join(list(COLORS) + list(COLOR_SYNONYMS)) + r")\b"
+)
+# A phrase is negated when a negator precedes it with at most two function words between
+# ("not the red block", "rather than in the bowl"). A sentence-initial "no" is an interjection
+# ("no, the blue bowl"), so "no" is deliberately not a negator.
+_NEGATORS = re.compile(
+    r"\b(?:not|rather than|instead of|wrong|leave|except|other than)\s+"
+    r"(?:(?:the|a|an|that|this|those|these|on|in|into|to|onto|it|put|use|my)\s+){0,2}$"
+)
+_PLACE_PREP = re.compile(
+    r"\b(?:in|into|on|onto|to|inside|on top of|in the middle of)\s+(?:the\s+)?$"
+)
+
+
+def _phrases(text: str) -> list[_Phrase]:
+    found: list[_Phrase] = []
+    for loc in _LOCATION_RE.finditer(text):
+        before = text[: loc.start()]
+        found.append(
+            _Phrase(
+                text=loc.group(0),
+                color=None,
+                noun=None,
+                start=loc.start(),
+                is_negated=bool(_NEGATORS.search(before)),
+                after_place_prep=bool(_PLACE_PREP.search(before)),
+                is_location=True,
+            )
+        )
+    taken = [(m.start(), m.end()) for m in _LOCATION_RE.finditer(text)]
+    for m in _PHRASE_RE.finditer(text):
+        if any(s <= m.start() < e for s, e in taken):
+            continue
+        raw_color = m.group("color") or m.group("bare_color")
+        color = COLOR_SYNONYMS.get(raw_color, raw_color) if raw_color else None
+        noun_word = m.group("noun")
+        noun = _NOUN_CANON.get(noun_word) if noun_word else None
+        if noun_word in _GENERIC_NOUNS and color is None and m.group("pos") is None:
+            # "that one", "the things": only meaningful with a colour or with "other".
+            if not re.search(r"\bother\s+$", text[: m.start()]):
+                continue
+        before = text[: m.start()]
+        found.append(
+            _Phrase(
+                text=m.group(0),
+                color=color,
+                noun=noun,
+                start=m.start(),
+                is_negated=bool(_NEGATORS.search(before)),
+                after_place_prep=bool(_PLACE_PREP.search(before)),
+                position=m.group("pos"),
+            )
+        )
+    return sorted(found, key=lambda p: p.start)
+
+
+def _resolve(phrase: _Phrase, ctx: InterpretContext) -> str:
+    """The visible object name (or canonical location) a phrase refers to.
+
+    Raises:
+        UnknownObjectError: nothing visible matches; the message names the phrase.
+    """
+    if phrase.is_location:
+        from corrigible.sim_envs.locations import canonical_location
+
+        # canonical_location drops "the " before its alias lookup, so "middle of the table"
+        # would miss its alias; the "of the table" tail adds nothing, so drop it here.
+        return canonical_location(re.sub(r"\s+of the table$", "", phrase.text))
+    names = list(ctx.visible_objects)
+    if not names:
+        raise UnknownObjectError(
+            f"cannot resolve {phrase.text!r}: no visible objects were given; pass the scene's "
+            "object names (InterpretContext.visible_objects or `--visible`)"
+        )
+    query = " ".join(x for x in (phrase.color, phrase.noun) if x)
+    if phrase.noun is None and phrase.color is not None:
+        # "the yellow one": prefer the kind of thing currently being handled.
+        matches = [n for n in names if n.startswith(phrase.color + " ")]
+        if ctx.current_object and len(matches) > 1:
+            kind = ctx.current_object.split()[-1]
+            matches = [n for n in matches if n.endswith(kind)] or matches
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise UnknownObjectError(
+                f"there is no {phrase.color} object on the table (asked for {phrase.text!r}); "
+                f"objects: {names}." + did_you_mean(phrase.text, names)
+            )
+        raise UnknownObjectError(
+            f"{phrase.text!r} is ambiguous: it could be any of {matches}; say which one"
+        )
+    if phrase.position is not None and phrase.color is None:
+        raise UnknownObjectError(
+            f"cannot tell which object {phrase.text!r} is from its position alone; name its "
+            f"colour (objects: {names})"
+        )
+    return ObjectResolver(names).resolve(query)
+
+
+def _resolve_other(ctx: InterpretContext, noun: str | None) -> ObjectSubstitution:
+    """The "other one/block": the single other visible object of the same kind, if unique."""
+    kind = noun or (ctx.current_object.split()[-1] if ctx.current_object else None)
+    others = [
+        n
+        for n in ctx.visible_objects
+        if n != ctx.current_object and (kind is None or n.endswith(kind))
+    ]
+    if len(others) == 1:
+        return ObjectSubstitution(new_object=others[0], excluded=ctx.current_object)
+    return ObjectSubstitution(new_object=None, excluded=ctx.current_object)
+
+
+# --------------------------------------------------------------------------- skill
+
+# Extra vague magnitudes parse_magnitude does not know (m); checked only when it found none.
+_EXTRA_MAGNITUDES: dict[str, float] = {
+    "a smidge": 0.01,
+    "a smidgen": 0.01,
+    "a hair": 0.005,
+    "a notch": 0.02,
+    "lil bit": 0.02,
+    "tiny bit": 0.01,
+    "little bit": 0.02,
+    "bit": 0.03,
+    "little": 0.02,
+}
+# Fine parameters (heights inside a ~4 cm object) default to 1 cm and scale vague words by 1/3.
+_FINE_PARAMS = frozenset({"height", "grasp_height", "release_height", "contact_height"})
+_FINE_DEFAULT = 0.01  # m for "grasp it lower"
+_FINE_SCALE = 1 / 3
+# Speed factors by how much was said: small ("a bit", "slightly"), unqualified, large ("a lot").
+_SLOWER = {"small": 0.75, "default": 0.5, "large": 0.25}
+_FASTER = {"small": 1.25, "default": 1.5, "large": 2.0}
+
+_DIRS: tuple[tuple[str, str, float], ...] = (
+    # (regex, axis, sign): the direction the person wants the gripper to go.
+    (r"left|leftwards|lefter", "y", +1.0),
+    (r"right|rightwards|rite", "y", -1.0),
+    (r"forwards?|ahead|front|away|short", "x", +1.0),
+    (r"back|backwards?|closer|towards me|toward me", "x", -1.0),
+    (r"up|higher|high|raise", "z", +1.0),
+    (r"down|lower|low|lowr", "z", -1.0),
+)
+_SPEED_DIRS: tuple[tuple[str, float], ...] = (
+    (r"slow(?:er|ly)?|gentl[ey]|gentler|carefully|ease off|easy", -1.0),
+    (r"fast(?:er)?|quick(?:er|ly)?|speed (?:it )?up|hurry", +1.0),
+)
+_INVERT_RE = re.compile(
+    r"\b(?:too|off|not so|don't|do not|less|so much|overshot|overshooting|past)\b"
+)
+_DRAWER_RE = re.compile(r"\b(?:drawer|pull|yank|handle)\b")
+_MORE_RE = re.compile(r"\b(?:further|farther|more|wider|out|enough|another)\b")
+_SKILL_OF_VERB: tuple[tuple[str, str], ...] = (
+    (r"grasp|grab|grabbing|grip|pick|pinch|hold|holding|grasping|gripping", "pick"),
+    (r"release|drop|let go|place|put|set it down", "place"),
+    (r"pull|yank|drawer|handle", "open_drawer"),
+    (r"push|shove|slide", "push"),
+)
+
+
+def _magnitude(text: str, param: str) -> float:
+    """Metres for a distance change of `param` said in `text` (see README for the table)."""
+    text = re.sub(r"\btoo far\b|\bfar enough\b|\bso far\b", " ", text)
+    metres, rest = parse_magnitude(text)
+    said_units = re.search(r"\d\s*(?:cm|mm|m)\b|\d\s*(?:centi|milli)", text) is not None
+    if rest == text:  # parse_magnitude found nothing
+        metres = next(
+            (v for k, v in _EXTRA_MAGNITUDES.items() if re.search(rf"\b{k}\b", text)),
+            DEFAULT_MAGNITUDE,
+        )
+        vague_found = metres != DEFAULT_MAGNITUDE or any(
+            re.search(rf"\b{k}\b", text) for k in _EXTRA_MAGNITUDES
+        )
+    else:
+        vague_found = True
+    if param in _FINE_PARAMS and not said_units:
+        return round(metres * _FINE_SCALE, 4) if vague_found else _FINE_DEFAULT
+    return round(metres, 4)
+
+
+def _size(text: str) -> str:
+    if re.search(r"\b(?:a lot|much|way|waa+y|really|very much|a great deal)\b", text):
+        return "large"
+    if re.search(
+        r"\b(?:a bit|bit|slightly|a little|little|a tad|tad|a touch|notch|smidge|hair)\b", text
+    ):
+        return "small"
+    return "default"
+
+
+def _clauses(text: str) -> list[str]:
+    """The cleaned clauses of the raw `text` (split before normalising drops the commas)."""
+    parts = re.split(r"[,;:]|\bthen\b|\band\b|\bbut\b", text.lower())
+    return [c for c in (_clean(p) for p in parts) if c]
+
+
+def _skill_of(text: str, ctx: InterpretContext) -> str | None:
+    for pattern, skill in _SKILL_OF_VERB:
+        if re.search(rf"\b(?:{pattern})\b", text):
+            return skill
+    return ctx.current_skill
+
+
+def _change(
+    skill: str | None, generic: str, delta: float | None, factor: float | None, reason: str
+) -> SkillParamChange:
+    """A change on `skill` if it has the parameter, else on the current skill (skill=None)."""
+    if skill is not None and skill in GENERIC_PARAMS[generic]:
+        return SkillParamChange(
+            skill=skill,
+            param=GENERIC_PARAMS[generic][skill],
+            delta=delta,
+            factor=factor,
+            reason=reason,
+        )
+    return SkillParamChange(skill=None, param=generic, delta=delta, factor=factor, reason=reason)
+
+
+def _interpret_skill(text: str, ctx: InterpretContext) -> list[Effect]:
+    clean = _clean(text)
+    skill = _skill_of(clean, ctx)
+    effects: list[Effect] = []
+    # Speed first: "come down more slowly" is a speed change, not a height change.
+    for clause in _clauses(text):
+        for pattern, sign in _SPEED_DIRS:
+            if not re.search(rf"\b(?:{pattern})\b", clause):
+                continue
+            sign = -sign if re.search(r"\b(?:too|not so|so)\b", clause) else sign
+            table = _FASTER if sign > 0 else _SLOWER
+            generic = (
+                "descend_speed"
+                if re.search(r"\b(?:descend|come down|coming down|lower(?:ing)?)\b", clause)
+                else "speed"
+            )
+            effects.append(_change(skill, generic, None, table[_size(clause)], clause))
+            break
+    if effects:
+        return effects
+    if _DRAWER_RE.search(clean) and _MORE_RE.search(clean):
+        sign = -1.0 if re.search(r"\b(?:less|too far|not so far|too much)\b", clean) else 1.0
+        return [
+            _change(
+                "open_drawer",
+                "pull_distance",
+                sign * _magnitude(clean, "pull_distance"),
+                None,
+                clean,
+            )
+        ]
+    if re.search(r"\b(?:push|shove)\b", clean) and re.search(r"\b(?:further|more|less)\b", clean):
+        sign = -1.0 if re.search(r"\bless\b", clean) else 1.0
+        return [_change("push", "distance", sign * _magnitude(clean, "distance"), None, clean)]
+    candidates: list[tuple[bool, str, str, float]] = []  # (inverted, clause, axis, sign)
+    for clause in _clauses(text):
+        for pattern, axis, sign in _DIRS:
+            if re.search(rf"\b(?:{pattern})\b", clause):
+                inverted = bool(_INVERT_RE.search(clause))
+                candidates.append((inverted, clause, axis, -sign if inverted else sign))
+                break
+    if not candidates:
+        raise ParseError(
+            f"did not understand the skill correction {text!r}: found no direction, height, "
+            "speed or distance word; try e.g. 'a bit more to the left', 'grasp it lower', "
+            "'slower', 'pull the drawer further'"
+        )
+    # An imperative clause ("go left") beats a description ("you're off to the right").
+    imperative = [c for c in candidates if not c[0]]
+    _, clause, axis, sign = imperative[-1] if imperative else candidates[0]
+    if axis == "z":
+        if re.search(r"\b(?:lift|lifting|raise|raising)\b", clean):
+            skill, generic = "pick", "lift_height"
+        elif re.search(
+            r"\b(?:approach|hover|carry|carrying|transit|before you move|before moving|across|"
+            r"moving over|when moving|while moving|over the)\b",
+            clean,
+        ):
+            if re.search(r"\b(?:carry|carrying|hover|over the)\b", clean):
+                skill = "place"
+            generic = "approach_height"
+        else:
+            generic = "height"
+    else:
+        generic = "offset_y" if axis == "y" else "offset_x"
+    return [_change(skill, generic, sign * _magnitude(clean, generic), None, clause)]
+
+
+# --------------------------------------------------------------------------- plan
+
+_DRAWER_STEP_RE = re.compile(r"\b(open|opened|close|closed|shut)\b")
+
+
+def _interpret_plan(text: str, ctx: InterpretContext) -> list[Effect]:
+    clean = _clean(text)
+    effects: list[Effect] = []
+    drawer_names = [n for n in ctx.visible_objects if "drawer" in n]
+    drawer = drawer_names[0] if drawer_names else "drawer"
+    step = _DRAWER_STEP_RE.search(clean)
+    if (
+        step
+        and "drawer" in clean
+        and re.search(
+            r"\b(?:first|before|forgot|forget|need|have to|must|missed|skipped|should|after|"
+            r"has to)\b",
+            clean,
+        )
+    ):
+        skill = "open_drawer" if step.group(1).startswith("open") else "close_drawer"
+        return [AddedPrecondition(skill=skill, obj=drawer)]
+    if re.search(r"\b(?:pick it up|grab it|grasp it)\b.*\bfirst\b", clean):
+        return [AddedPrecondition(skill="pick", obj=ctx.current_object)]
+    phrases = _phrases(clean)
+    if re.search(r"\b(?:first|last|before|after|then|order)\b", clean):
+        ordered = [p for p in phrases if not p.is_negated]
+        if re.search(r"\b(?:other|reverse|swap)\b.*\border\b|\bswap\b", clean) and len(ordered) < 2:
+            raise ParseError(
+                f"understood that the order should change in {text!r} but not which objects; "
+                "say e.g. 'do the blue block first'"
+            )
+        if ordered:
+            names = [_resolve(p, ctx) for p in ordered]
+            if re.search(r"\blast\b", clean) and len(names) == 1:
+                return [Ordering(last=names[0])]
+            return [Ordering(first=names[0], last=names[1] if len(names) > 1 else None)]
+    if re.search(r"\b(?:other|different)\b", clean) and not any(
+        p.color for p in phrases if not p.is_negated
+    ):
+        noun = next((p.noun for p in phrases if p.noun), None)
+        if noun in ("bowl", "drawer"):
+            others = [
+                n for n in ctx.visible_objects if n.endswith(noun) and n != ctx.current_target
+            ]
+            return [
+                TargetSubstitution(
+                    new_target=others[0] if len(others) == 1 else None,
+                    excluded=ctx.current_target,
+                )
+            ]
+        return [_resolve_other(ctx, noun)]
+    wanted = [p for p in phrases if not p.is_negated]
+    targets = [p for p in wanted if p.is_container or p.after_place_prep]
+    objects = [p for p in wanted if p not in targets]
+    if targets:
+        effects.append(TargetSubstitution(new_target=_resolve(targets[0], ctx)))
+        coloured = [p for p in objects if p.color]
+        if coloured:
+            effects.insert(0, ObjectSubstitution(new_object=_resolve(coloured[0], ctx)))
+        return effects
+    if objects:
+        return [
+            ObjectSubstitution(new_object=_resolve(objects[0], ctx), excluded=ctx.current_object)
+        ]
+    if re.search(r"\b(?:wrong|not (?:that|this)|not the one)\b", clean):
+        return [ObjectSubstitution(new_object=None, excluded=ctx.current_object)]
+    raise ParseError(
+        f"did not understand the plan correction {text!r}: it names no object, target, "
+        "location or missing step; try e.g. 'no, the blue bowl' or 'open the drawer first'"
+    )
+
+
+# --------------------------------------------------------------------------- preference
+
+_NEGATIVE_PREF_RE = re.compile(r"\b(?:never(?! mind)|don't ever|do not ever|avoid|not ever)\b")
+
+
+def _attributes(phrase: _Phrase | None, clause: str) -> dict[str, str]:
+    attrs: dict[str, str] = {}
+    if phrase is not None and phrase.color:
+        attrs["color"] = phrase.color
+    if phrase is not None and phrase.noun in ("block", "cylinder"):
+        attrs["shape"] = "cube" if phrase.noun == "block" else "cylinder"
+    if not attrs:
+        group = re.search(r"\b(warm|cool|cold)\s+colou?rs?\b", clause)
+        if group:
+            attrs["color_group"] = "warm" if group.group(1) == "warm" else "cool"
+    return attrs
+
+
+def _target_name(phrase: _Phrase, ctx: InterpretContext) -> str:
+    """Preferences outlive the scene, so an unresolvable target keeps its words."""
+    if phrase.position is not None and phrase.color is None:
+        return f"{phrase.position} {phrase.noun}"
+    try:
+        return _resolve(phrase, ctx)
+    except UnknownObjectError:
+        return " ".join(x for x in (phrase.color, phrase.noun) if x) or phrase.text
+
+
+def _mapping_in(clause: str, ctx: InterpretContext, is_negative: bool) -> PreferenceMapping | None:
+    phrases = _phrases(clause)
+    # The target is the container/location; when two bowls are named, the one after a
+    # placement preposition ("in the left bowl") is the target and the other the subject.
+    containers = [p for p in phrases if p.is_container]
+    if not containers:
+        return None
+    target = next((p for p in containers if p.after_place_prep), containers[0])
+    subjects = [p for p in phrases if p is not target and not p.is_container]
+    attrs = _attributes(subjects[0] if subjects else None, clause)
+    if not attrs and not re.search(r"\b(?:everything|all|anything)\b", clause):
+        return None
+    return PreferenceMapping(
+        attributes=attrs, target=_target_name(target, ctx), is_negative=is_negative
+    )
+
+
+def _interpret_preference(text: str, ctx: InterpretContext) -> list[Effect]:
+    clean = _clean(text)
+    is_negative = bool(_NEGATIVE_PREF_RE.search(clean))
+    # "blocks in bowls, cylinders in the drawer" holds one mapping per clause; otherwise the
+    # whole sentence is one mapping (its clauses alone may lack the subject or the target).
+    per_clause: list[Effect] = []
+    for clause in _clauses(text):
+        mapping = _mapping_in(clause, ctx, is_negative)
+        if mapping is not None and mapping not in per_clause:
+            per_clause.append(mapping)
+    if len(per_clause) > 1:
+        return per_clause
+    whole = _mapping_in(clean, ctx, is_negative)
+    if whole is not None:
+        return [whole]
+    if per_clause:
+        return per_clause
+    raise ParseError(
+        f"did not understand the preference {text!r}: need which objects (a colour or a "
+        "shape) and where they go (a bowl, the drawer or a table location), e.g. "
+        "'always put cubes in the drawer'"
+    )
+
+
+# --------------------------------------------------------------------------- control
+
+_CONTROL_WORDS: tuple[tuple[str, ControlKind], ...] = (
+    (
+        r"never ?mind|carry on|keep going|go on|go ahead|continue|contineu|resume|unpause|proceed|"
+        r"off you go|you can go|back to work|let's go|go go",
+        "resume",
+    ),
+    (
+        r"stop|stahp|halt|abort|cancel|quit|forget it|forget about it|cease|emergency|"
+        r"don't move|stop moving|freeze",
+        "stop",
+    ),
+    (
+        r"wait|hold|hang on|pause|pasue|one moment|a sec|a second|a minute|not yet|whoa|"
+        r"hold your horses|don't do anything",
+        "pause",
+    ),
+)
+
+
+def _interpret_control(text: str, ctx: InterpretContext) -> list[Effect]:
+    clean = normalise(text)
+    hits: list[tuple[int, ControlKind]] = []
+    for pattern, command in _CONTROL_WORDS:
+        hits.extend((m.start(), command) for m in re.finditer(rf"\b(?:{pattern})\b", clean))
+    if not hits:
+        raise ParseError(
+            f"did not understand the control command {text!r}; say 'stop', 'wait' or 'continue'"
+        )
+    # The last command word wins: "wait... ok continue" resumes, "ok go, no wait" pauses.
+    return [ControlCommand(command=max(hits)[1])]
+
+
+_INTERPRETERS: dict[str, Callable[[str, InterpretContext], list[Effect]]] = {
+    "skill": _interpret_skill,
+    "plan": _interpret_plan,
+    "preference": _interpret_preference,
+    "control": _interpret_control,
+}
+
+
+def interpret(text: str, label: str, context: InterpretContext | None = None) -> Interpretation:
+    """The typed effects of a correction already routed to `label`.
+
+    Args:
+        text: the correction as said.
+        label: its route label (one of LABELS).
+        context: visible objects and the current skill/object/target; defaults to empty.
+
+    Raises:
+        ParseError: the words were not understood (the message names them).
+        UnknownObjectError: a named object is not visible (with a "did you mean").
+        UnknownNameError: `label` is not a route label.
+    """
+    if label not in _INTERPRETERS:
+        raise UnknownNameError(
+            f"unknown route label {label!r}; labels: {list(LABELS)}." + did_you_mean(label, LABELS)
+        )
+    if not normalise(text):
+        raise ParseError(f"cannot interpret an empty correction ({text!r})")
+    ctx = context or InterpretContext()
+    effects = _INTERPRETERS[label](text, ctx)
+    return Interpretation(label=label, text=text, effects=tuple(effects))  # type: ignore[arg-type]
+
+
+__all__ = [
+    "AddedPrecondition",
+    "ControlCommand",
+    "Effect",
+    "GENERIC_PARAMS",
+    "InterpretContext",
+    "Interpretation",
+    "ObjectSubstitution",
+    "Ordering",
+    "PreferenceMapping",
+    "SkillParamChange",
+    "TargetSubstitution",
+    "interpret",
+]

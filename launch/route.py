@@ -1,0 +1,193 @@
+"""`corrigible route`: route corrections (plan/skill/preference/control) and score a labelled file.
+
+Scoring prints ONE JSON object: `accuracy`, `n`, per-label `precision`/`recall`, and `confusion`
+(rows = true label, columns = predicted label, both in the order of `labels`, which is
+`corrigible.corrections.router.LABELS`: plan, skill, preference, control). A malformed line or
+an unknown label exits with status 2 and a message naming the line number.
+
+Example:
+    corrigible route --text "a bit more to the left"
+    corrigible route --file corrections/data/labelled_corrections.jsonl --out route.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from corrigible.errors import ConfigError, CorrigibleError, ParseError
+
+# The scene `--text` interprets against unless `--visible` says otherwise.
+_DEFAULT_VISIBLE: tuple[str, ...] = (
+    "red block",
+    "green block",
+    "blue block",
+    "red bowl",
+    "green bowl",
+    "blue bowl",
+    "drawer",
+)
+
+
+class LabelledFileError(ParseError):
+    """A labelled corrections file has a malformed line or an unknown label."""
+
+
+@dataclass(kw_only=True)
+class RouteConfig:
+    """What to route: a labelled file to score, or a single text to route and interpret."""
+
+    file: Path | None = None  # JSONL of {"text", "label"} to score
+    text: str | None = None  # one correction to route and interpret
+    out: Path | None = None  # also write the printed JSON here
+    router: str = "grammar_embedding"  # registered router type
+    visible: tuple[str, ...] = _DEFAULT_VISIBLE  # scene object names for interpreting --text
+    skill: str | None = None  # skill running when the --text correction arrived
+
+    def __post_init__(self) -> None:
+        if (self.file is None) == (self.text is None):
+            raise ConfigError(
+                "give exactly one of --file (score a labelled JSONL file) or --text (route one "
+                f"correction); got file={self.file} text={self.text!r}"
+            )
+
+
+def read_labelled(path: Path) -> list[tuple[str, str]]:
+    """Reads `{"text", "label"}` lines; blank lines are skipped.
+
+    Raises:
+        LabelledFileError: a line is not a JSON object with string `text` and a known `label`;
+            the message names the line number.
+    """
+    from corrigible.corrections.router import LABELS
+
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise LabelledFileError(f"cannot read {str(path)!r}: {exc}") from exc
+    rows: list[tuple[str, str]] = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise LabelledFileError(
+                f"{path}:{number}: not valid JSON ({exc.msg}); each line must be "
+                '{"text": "...", "label": "..."}'
+            ) from exc
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise LabelledFileError(
+                f'{path}:{number}: expected an object with a string "text", got {line[:80]!r}'
+            )
+        if row.get("label") not in LABELS:
+            raise LabelledFileError(
+                f"{path}:{number}: unknown label {row.get('label')!r}; labels are {list(LABELS)}"
+            )
+        rows.append((row["text"], row["label"]))
+    if not rows:
+        raise LabelledFileError(f"{path} has no labelled lines")
+    return rows
+
+
+def score(rows: list[tuple[str, str]], predicted: list[str]) -> dict[str, Any]:
+    """Accuracy, per-label precision/recall and the confusion matrix (rows true, cols predicted)."""
+    from corrigible.corrections.router import LABELS
+
+    index = {label: i for i, label in enumerate(LABELS)}
+    confusion = [[0] * len(LABELS) for _ in LABELS]
+    for (_, true), pred in zip(rows, predicted, strict=True):
+        confusion[index[true]][index[pred]] += 1
+    per_label: dict[str, dict[str, float | int]] = {}
+    for label, i in index.items():
+        tp = confusion[i][i]
+        predicted_n = sum(row[i] for row in confusion)
+        true_n = sum(confusion[i])
+        per_label[label] = {
+            "precision": round(tp / predicted_n, 4) if predicted_n else 0.0,
+            "recall": round(tp / true_n, 4) if true_n else 0.0,
+            "support": true_n,
+        }
+    correct = sum(confusion[i][i] for i in range(len(LABELS)))
+    return {
+        "n": len(rows),
+        "accuracy": round(correct / len(rows), 4),
+        "labels": list(LABELS),
+        "per_label": per_label,
+        "confusion": confusion,
+    }
+
+
+def run(cfg: RouteConfig) -> dict[str, Any]:
+    """Routes `cfg.text` (with its interpretation) or scores `cfg.file`; prints and returns JSON.
+
+    Raises:
+        LabelledFileError: the labelled file is malformed.
+    """
+    from corrigible.corrections.interpret import InterpretContext, interpret
+    from corrigible.corrections.router import default_router_config, make_router
+
+    router = make_router(default_router_config(cfg.router))
+    if cfg.file is not None:
+        rows = read_labelled(cfg.file)
+        decisions = router.route_many([text for text, _ in rows])
+        result: dict[str, Any] = {"file": str(cfg.file), "router": cfg.router}
+        result |= score(rows, [d.label for d in decisions])
+        result["methods"] = {
+            m: sum(d.method == m for d in decisions) for m in sorted({d.method for d in decisions})
+        }
+    else:
+        assert cfg.text is not None  # narrowed by RouteConfig.__post_init__
+        decision = router.route(cfg.text)
+        result = {"text": cfg.text, "decision": decision.to_dict()}
+        ctx = InterpretContext(visible_objects=tuple(cfg.visible), current_skill=cfg.skill)
+        try:
+            result["interpretation"] = interpret(cfg.text, decision.label, ctx).to_dict()
+        except CorrigibleError as exc:  # still show the routing; say why it did not interpret
+            result["interpretation"] = None
+            result["interpretation_error"] = f"{type(exc).__name__}: {exc}"
+    text = json.dumps(result)
+    print(text, flush=True)
+    if cfg.out is not None:
+        cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        cfg.out.write_text(text + "\n", encoding="utf-8")
+    return result
+
+
+def register(app: typer.Typer) -> None:
+    """Adds the `route` verb."""
+
+    @app.command("route")
+    def route(
+        file: Path | None = typer.Option(None, help='JSONL of {"text", "label"} to score'),
+        text: str | None = typer.Option(None, help="one correction to route and interpret"),
+        out: Path | None = typer.Option(None, help="also write the JSON to this file"),
+        router: str = typer.Option("grammar_embedding", help="registered router type"),
+        visible: str | None = typer.Option(
+            None, help="comma-separated scene object names for interpreting --text"
+        ),
+        skill: str | None = typer.Option(None, help="skill running when --text was said"),
+    ) -> None:
+        """Route corrections; score a labelled file or route and interpret one text."""
+        try:
+            cfg = RouteConfig(
+                file=file,
+                text=text,
+                out=out,
+                router=router,
+                visible=(
+                    tuple(v.strip() for v in visible.split(",") if v.strip())
+                    if visible
+                    else _DEFAULT_VISIBLE
+                ),
+                skill=skill,
+            )
+            run(cfg)
+        except (ConfigError, ParseError, KeyError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
