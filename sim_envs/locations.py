@@ -44,8 +44,9 @@ def location_names() -> list[str]:
 
 def canonical_location(name: str) -> str:
     """Normalises a phrase ("top-left corner", "the centre") to a canonical location name."""
-    key = " ".join(name.lower().replace("-", " ").replace("the ", " ").split())
-    key = _ALIASES.get(key, key)
+    raw = " ".join(name.lower().replace("-", " ").split())
+    key = " ".join(raw.replace("the ", " ").split())
+    key = _ALIASES.get(raw.removeprefix("the "), _ALIASES.get(key, key))
     if key in _PHRASES:
         return key
     if key + " corner" in _PHRASES:
