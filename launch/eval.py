@@ -51,6 +51,10 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     ]
     console = Console(stderr=True)
     rows: list[dict[str, Any]] = []
+    partial = cfg.out.with_suffix(".partial.jsonl") if cfg.out is not None else None
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("")
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -106,6 +110,9 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
                         wall_s=0.0,
                     )
                 rows.append(row)
+                if partial is not None:  # a long run can be inspected (and survives a kill)
+                    with partial.open("a") as fh:
+                        fh.write(json.dumps(row, default=str) + "\n")
                 progress.advance(task)
     summary: dict[str, Any] = {}
     for r in rows:
