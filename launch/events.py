@@ -6,6 +6,9 @@ in-band fractions, and writes the JSON results and a PNG plot beside them.
 
 Example:
     corrigible events eval --quick --out runs/events/eval_quick.json
+
+Any YAML key can be overridden with dotted paths, e.g. `--set controllers.slow.step=10` or
+`--set 'conditions=[low, changing]'`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+
 from corrigible.errors import ConfigError, CorrigibleError
 
 
@@ -35,6 +39,27 @@ class EventsEvalConfig:
             raise ConfigError(f"--out {self.out} must end in .json (the PNG is written beside).")
         if self.config is not None and not self.config.is_file():
             raise ConfigError(f"--config {self.config} does not exist; pass a YAML file.")
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """Turns dotted `key.sub=value` strings into a nested dict; values are parsed as YAML.
+
+    Raises:
+        ConfigError: when an item has no `=` or an empty key.
+    """
+    import yaml
+
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r} must look like key.sub=value, e.g. warmup_s=3.")
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = yaml.safe_load(value)
+    return out
 
 
 def run(cfg: EventsEvalConfig) -> dict[str, Any]:
@@ -72,15 +97,23 @@ def register(app: typer.Typer) -> None:
     @events_app.command("eval")
     def eval_cmd(
         out: Path = typer.Option(Path("runs/events/eval.json"), help="JSON results (PNG beside)"),
-        quick: bool = typer.Option(False, help="small version: short routes (~2 min)"),
+        quick: bool = typer.Option(False, help="small version: short routes (~1 min)"),
         config: Path | None = typer.Option(None, help="YAML overlaid on the shipped eval.yaml"),
         route: str | None = typer.Option(None, help="route to score: test (default) or tuning"),
         cache_dir: Path | None = typer.Option(None, help="cache rendered traversals here"),
+        set_: list[str] = typer.Option(
+            [], "--set", help="dotted override, repeatable: --set controllers.slow.step=10"
+        ),
     ) -> None:
         """Score default, fast, slow, fast+slow and hysteresis bias control on place recognition."""
         try:
             cfg = EventsEvalConfig(
-                out=out, quick=quick, config=config, route=route, cache_dir=cache_dir
+                out=out,
+                quick=quick,
+                config=config,
+                route=route,
+                cache_dir=cache_dir,
+                overrides=parse_overrides(set_),
             )
             run(cfg)
         except CorrigibleError as exc:

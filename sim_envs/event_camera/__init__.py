@@ -18,7 +18,12 @@ from corrigible.sim_envs.event_camera.biases import (
     libcaer_to_jaer_coarse,
     pixel_params,
 )
-from corrigible.sim_envs.event_camera.emulator import EmulatorConfig, EventEmulator
+from corrigible.sim_envs.event_camera.emulator import (
+    EmulatorConfig,
+    EventEmulator,
+    emulate_video,
+    iter_video_frames,
+)
 from corrigible.sim_envs.event_camera.events_io import EVENT_DTYPE, read_events, write_events
 
 __all__ = [
@@ -31,6 +36,8 @@ __all__ = [
     "EmulatorConfig",
     "EventEmulator",
     "PixelParams",
+    "emulate_video",
+    "iter_video_frames",
     "jaer_to_libcaer_coarse",
     "libcaer_to_jaer_coarse",
     "pixel_params",

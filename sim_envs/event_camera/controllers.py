@@ -8,7 +8,8 @@ what the chip received rather than what the controller wished for.
 * Fast loop (Nair, Milford, Fischer, IROS 2024): every window map the rate linearly onto a
   RefrBp fine code, `s = clamp(int(f_max - (f_max - f_min)(rate - lo)/(hi - lo)), f_min, f_max)`;
   a low rate gives a large code (short refractory period, more events).
-* Slow loop: when the fast loop sits at a limit for `count_threshold` consecutive windows, step
+* Slow loop: when the fast loop sits at a limit (within `saturation_margin` codes; the paper
+  uses 0) for `count_threshold` consecutive windows, step
   PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes, clamped to each
   bias's limits, then pause the counting for `settle_windows` windows. Without a fast loop the
   slow loop counts windows whose rate lies outside the band instead.
@@ -55,9 +56,20 @@ class FastLoopConfig:
     rate_high: float = 2.5e6  # events/s at 346x260 where the code reaches fine_min
     fine_min: int = 4  # RefrBp fine lower limit (longest refractory period)
     fine_max: int = 57  # RefrBp fine upper limit (shortest refractory period)
+    # Fraction of the way from the last code to the mapped code moved per window (paper: 1.0,
+    # purely proportional). Below 1 it damps the period-2 chatter a one-window-late
+    # proportional loop shows when the rate is very sensitive to the code.
+    gain: float = 1.0
+    # RefrBp coarse range (jAER numbering) the loop writes once before its first fine code;
+    # None keeps the initial coarse, as the paper does.
+    coarse_jaer: int | None = None
 
     def __post_init__(self) -> None:
         _check_band("fast", self.rate_low, self.rate_high)
+        if self.coarse_jaer is not None and self.coarse_jaer not in range(8):
+            raise ConfigError(f"fast.coarse_jaer={self.coarse_jaer!r} must be None or 0..7.")
+        if not 0 < self.gain <= 1:
+            raise ConfigError(f"fast.gain={self.gain!r} must be in (0, 1]; 1 is the paper's loop.")
         if not 0 <= self.fine_min < self.fine_max <= FINE_MAX:
             raise ConfigError(
                 f"fast.fine_min={self.fine_min!r}, fast.fine_max={self.fine_max!r} must satisfy "
@@ -72,6 +84,10 @@ class SlowLoopConfig:
     count_threshold: int = 2  # consecutive saturated windows before a step (paper: 2)
     step: int = 5  # fine codes per step on PrBp, PrSFBp, OnBn, OffBn (paper: 5)
     settle_windows: int = 1  # windows to wait after a step before counting again
+    # Fast-loop codes within this many fine codes of a limit count as saturated (paper: 0,
+    # i.e. exactly at the limit). With 0 a proportional fast loop that chatters between the
+    # limit and a nearby code resets the counter every other window and never triggers.
+    saturation_margin: int = 0
     rate_low: float = 5e5  # band used only when there is no fast loop (events/s at 346x260)
     rate_high: float = 2.5e6  # upper edge of that band (events/s at 346x260)
     # Fine-code limits per stepped bias. OnBn stays well above 0 so that its current keeps
@@ -92,6 +108,10 @@ class SlowLoopConfig:
             raise ConfigError(f"slow.step={self.step!r} must be an int in 1..{FINE_MAX}.")
         if not (isinstance(self.settle_windows, int) and self.settle_windows >= 0):
             raise ConfigError(f"slow.settle_windows={self.settle_windows!r} must be an int >= 0.")
+        if not (isinstance(self.saturation_margin, int) and self.saturation_margin >= 0):
+            raise ConfigError(
+                f"slow.saturation_margin={self.saturation_margin!r} must be an int >= 0 (codes)."
+            )
         _check_band("slow", self.rate_low, self.rate_high)
         needed = {"PrBp", "PrSFBp", "OnBn", "OffBn"}
         if set(self.limits) != needed:
@@ -193,18 +213,18 @@ class FastLoop(BiasController):
         raw = c.fine_max - (c.fine_max - c.fine_min) * (rate_hz - lo) / (hi - lo)
         return int(min(max(int(raw), c.fine_min), c.fine_max))
 
-    def is_at_upper(self) -> bool:
-        """True when the last code is the upper limit (too few events)."""
-        return self.code == self.cfg.fine_max
-
-    def is_at_lower(self) -> bool:
-        """True when the last code is the lower limit (too many events)."""
-        return self.code == self.cfg.fine_min
+    def next_code(self, rate_hz: float, current: int) -> int:
+        """The code the loop writes after a window at `rate_hz`, starting from `current`."""
+        target = self.code_for(rate_hz)
+        if self.cfg.gain >= 1.0:
+            return target
+        return int(round(current + self.cfg.gain * (target - current)))
 
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
         """Writes RefrBp fine (every window, as `setif_RefrBp s`)."""
-        self.code = self.code_for(rate_hz)
-        biases.set("RefrBp", fine=self.code)
+        self.code = self.next_code(rate_hz, biases["RefrBp"].fine)
+        coarse = self.cfg.coarse_jaer
+        biases.set("RefrBp", coarse=coarse, fine=self.code, jaer=coarse is not None)
         return {"RefrBp": self.code}
 
 
@@ -278,21 +298,27 @@ class FastSlowController(BiasController):
         super().__init__(n_pixels=n_pixels)
         self.fast = FastLoop(fast, n_pixels=n_pixels)
         self.slow = SlowLoop(slow, n_pixels=n_pixels, saturation=self._fast_saturation)
+        self._pending_code = fast.fine_max
 
     def band(self) -> tuple[float, float]:
         """The fast loop's band."""
         return self.fast.band()
 
     def _fast_saturation(self, rate_hz: float) -> int:
-        code = self.fast.code_for(rate_hz)
-        if code == self.fast.cfg.fine_max:
+        code = self._pending_code
+        margin = self.slow.cfg.saturation_margin
+        if code >= self.fast.cfg.fine_max - margin:
             return +1
-        if code == self.fast.cfg.fine_min:
+        if code <= self.fast.cfg.fine_min + margin:
             return -1
         return 0
 
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
-        """Slow step first (same call, as in the reference node), then the RefrBp command."""
+        """Slow step first (same call, as in the reference node), then the RefrBp command.
+
+        The slow loop judges saturation on the code the fast loop is about to write.
+        """
+        self._pending_code = self.fast.next_code(rate_hz, biases["RefrBp"].fine)
         written = self.slow.on_window(rate_hz, biases)
         written.update(self.fast.on_window(rate_hz, biases))
         return written
@@ -394,9 +420,7 @@ CONTROLLER_KINDS: dict[str, Callable[[ControllersConfig, DavisBiases, int], Bias
     "fast": lambda cfg, nominal, n: FastLoop(cfg.fast, n_pixels=n),
     "slow": lambda cfg, nominal, n: SlowLoop(cfg.slow, n_pixels=n),
     "fast_slow": lambda cfg, nominal, n: FastSlowController(cfg.fast, cfg.slow, n_pixels=n),
-    "hysteresis": lambda cfg, nominal, n: HysteresisController(
-        cfg.hysteresis, nominal, n_pixels=n
-    ),
+    "hysteresis": lambda cfg, nominal, n: HysteresisController(cfg.hysteresis, nominal, n_pixels=n),
 }
 
 

@@ -3,7 +3,8 @@
 Per pixel and per frame (all pixels at once):
 
 1. `lin_log`: linear below `lin_log_dn` DN, natural log above (v2e), so dark pixels respond to
-   absolute rather than relative changes and the log does not blow up at zero.
+   absolute rather than relative changes and the log does not blow up at zero. (Computed
+   offset by the constant ln(lin_log_dn), which no difference the model takes can see.)
 2. Photoreceptor low-pass whose corner falls with brightness: `tau = 1/(2 pi f_c inten01)`
    with `inten01 = (DN + 20)/275` as in v2e. v2e uses `eps = dt/tau` clipped to 1; here the
    exact zero-order-hold form `eps = 1 - exp(-dt/tau)` is used, which equals v2e's for small
@@ -32,7 +33,9 @@ new/old (v2e), and the refractory period and cutoff are read from the new `Pixel
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -106,9 +109,13 @@ class EventEmulator:
         self._lp = np.zeros(shape, np.float32)  # low-passed log intensity
         self._base = np.zeros(shape, np.float32)  # memorised level at the last event
         self._last_t = np.full(self._n_pixels, -np.inf)  # last emitted event time, s
-        self._buf = [np.empty(shape, np.float32) for _ in range(3)]
+        self._buf = [np.empty(shape, np.float32) for _ in range(4)]
+        self._fire = np.empty(shape, bool), np.empty(shape, bool)
         self._t_prev: float | None = None
         self._slope = math.log(config.lin_log_dn) / config.lin_log_dn
+        pixel = np.arange(self._n_pixels)
+        self._x_of = (pixel % config.width).astype(np.uint16)  # pixel index -> column
+        self._y_of = (pixel // config.width).astype(np.uint16)  # pixel index -> row
 
     # ----------------------------------------------------------------------------- parameters
     def _draw_mismatch(self, theta: float, shape: tuple[int, int]) -> np.ndarray:
@@ -127,6 +134,8 @@ class EventEmulator:
         # Shot-noise acceptance weight theta_nom/theta_pixel (v2e), per polarity.
         self._shot_w_on = (p.theta_on / self._thr_on).ravel()
         self._shot_w_off = (p.theta_off / self._thr_off).ravel()
+        self._neg_thr_off = -self._thr_off
+        self._shot_w_max = float(max(self._shot_w_on.max(), self._shot_w_off.max()))
 
     @property
     def params(self) -> PixelParams:
@@ -147,12 +156,16 @@ class EventEmulator:
 
     # ------------------------------------------------------------------------------ emulation
     def _lin_log(self, frame: np.ndarray, out: np.ndarray) -> np.ndarray:
-        lin = self.config.lin_log_dn
+        # v2e's lin_log plus the constant ln(lin_log_dn), computed without a mask:
+        # slope * min(x, lin) + ln(max(x, lin)). The pixel model only ever uses differences of
+        # this signal, so the constant offset changes nothing and saves a pass.
+        lin = np.float32(self.config.lin_log_dn)
+        scratch = self._buf[3]
+        np.minimum(frame, lin, out=scratch)
+        scratch *= np.float32(self._slope)
         np.maximum(frame, lin, out=out)
         np.log(out, out=out)
-        dark = frame < lin
-        if dark.any():
-            out[dark] = frame[dark] * self._slope
+        out += scratch
         return out
 
     def reset(self, frame: np.ndarray, t_s: float) -> None:
@@ -197,7 +210,7 @@ class EventEmulator:
         if not dt > 0:
             raise ConfigError(f"frame time {t_s} s is not after the previous frame time {t0} s.")
         p = self._params
-        logx, tmp, diff = self._buf
+        logx, tmp, diff = self._buf[:3]
         self._lin_log(frame, logx)
 
         # inten01 = (DN + 20)/275 (v2e), clipped to [0, 1] so over-bright pixels cannot speed
@@ -206,11 +219,11 @@ class EventEmulator:
             k = -dt * 2.0 * math.pi * p.cutoff_hz / 275.0
             np.add(frame, 20.0, out=tmp)
             np.minimum(tmp, 275.0, out=tmp)
-            tmp *= k
-            np.expm1(tmp, out=tmp)  # -eps
-            np.subtract(self._lp, logx, out=diff)  # lp - x
-            diff *= tmp  # -eps (lp - x) = eps (x - lp)
-            self._lp += diff
+            tmp *= np.float32(k)
+            np.exp(tmp, out=tmp)  # 1 - eps (float32 exp is vectorised; expm1 is not)
+            np.subtract(logx, self._lp, out=diff)  # x - lp
+            diff *= tmp  # (1 - eps)(x - lp)
+            np.subtract(logx, diff, out=self._lp)  # lp + eps (x - lp)
         else:
             self._lp[...] = logx
         base = self._base
@@ -223,72 +236,72 @@ class EventEmulator:
             base -= tmp
 
         np.subtract(self._lp, base, out=diff)
-        on = diff > 0
-        thr = np.where(on, self._thr_on, self._thr_off)
-        np.abs(diff, out=tmp)
-        tmp /= thr
-        np.floor(tmp, out=tmp)
-        idx = np.flatnonzero(tmp)
-        events = self._threshold_events(idx, tmp, thr, on, t0, dt)
+        # Dense test of every pixel against its own thresholds; the counting then runs on the
+        # pixels that fire only.
+        fire_on, fire_off = self._fire
+        np.greater_equal(diff, self._thr_on, out=fire_on)
+        np.less_equal(diff, self._neg_thr_off, out=fire_off)
+        np.logical_or(fire_on, fire_off, out=fire_on)
+        cand = np.flatnonzero(fire_on)
+        cols = self._threshold_events(cand, diff, t0, dt)
         noise = self._shot_noise(frame, t0, dt)
         self._t_prev = float(t_s)
-        if len(noise):
-            events = np.concatenate([events, noise])
-            events = events[np.argsort(events["t"], kind="stable")]
-        return events
+        if noise is not None:
+            cols = _merge_sorted(cols, noise)
+        return _pack(cols)
 
     def _threshold_events(
-        self,
-        idx: np.ndarray,
-        counts: np.ndarray,
-        thr: np.ndarray,
-        on: np.ndarray,
-        t0: float,
-        dt: float,
-    ) -> np.ndarray:
-        if len(idx) == 0:
-            return empty_events()
-        n = counts.ravel()[idx].astype(np.int64)
-        pol = on.ravel()[idx]
-        step_level = n * thr.ravel()[idx]
+        self, cand: np.ndarray, diff: np.ndarray, t0: float, dt: float
+    ) -> _Columns:
+        if len(cand) == 0:
+            return _EMPTY
+        d = diff.ravel()[cand]
+        pol = d > 0
+        thr = np.where(pol, self._thr_on.ravel()[cand], self._thr_off.ravel()[cand])
+        # |d| >= thr for every candidate, so truncation is the floor and n >= 1 (float32
+        # rounding of the ratio could give 0.99999; clamp to 1 as the dense test decided).
+        n = np.maximum((np.abs(d) / thr).astype(np.int64), 1)
+        step_level = n * thr
         base = self._base.ravel()
-        base[idx] += np.where(pol, step_level, -step_level)
+        base[cand] += np.where(pol, step_level, -step_level)
+        idx = cand
 
         n_max = int(n.max())
         step = dt / (n_max + 1)  # sub-frame spacing shared by all pixels this frame (v2e)
         refr = self._params.refractory_s
         if refr > 0:
             gap = t0 - self._last_t[idx]  # time since last emitted event at the frame start
-            with np.errstate(invalid="ignore"):
-                first = np.ceil((refr - gap) / step - 1e-9)
-            first = np.clip(np.nan_to_num(first, nan=1.0, neginf=1.0), 1, n_max + 1)
+            first = np.ceil((refr - gap) / step - 1e-9)  # -inf where the pixel never fired
+            np.clip(first, 1, n_max + 1, out=first)
             first = first.astype(np.int64)
             stride = max(1, math.ceil(refr / step - 1e-9))
         else:
             first = np.ones_like(n)
             stride = 1
-        n_pass = np.where(first <= n, (n - first) // stride + 1, 0)
+        n_pass = np.maximum((n - first) // stride + 1, 0)
         keep = n_pass > 0
-        if not keep.any():
-            return empty_events()
-        idx, n_pass, first, pol = idx[keep], n_pass[keep], first[keep], pol[keep]
+        if not keep.all():
+            idx, n_pass, first, pol = idx[keep], n_pass[keep], first[keep], pol[keep]
+        if len(idx) == 0:
+            return _EMPTY
         last_rank = first + (n_pass - 1) * stride
         self._last_t[idx] = t0 + last_rank * step
 
         total = int(n_pass.sum())
-        owner = np.repeat(np.arange(len(idx)), n_pass)
-        starts = np.cumsum(n_pass) - n_pass
-        within = np.arange(total) - starts[owner]
-        rank = first[owner] + within * stride
-        # Rank order is time order; a stable radix sort on small integers is cheap.
-        order = np.argsort(rank.astype(np.int16) if n_max < 32000 else rank, kind="stable")
-        owner, rank = owner[order], rank[order]
+        if n_max == 1 or (stride == 1 and (first == 1).all() and (n_pass == 1).all()):
+            owner = np.arange(len(idx))  # one event per pixel: already in rank order
+            rank = first
+        else:
+            owner = np.repeat(np.arange(len(idx)), n_pass)
+            starts = np.cumsum(n_pass) - n_pass
+            within = np.arange(total) - starts[owner]
+            rank = first[owner] + within * stride
+            # Rank order is time order; a stable radix sort on small integers is cheap.
+            order = np.argsort(rank.astype(np.int16) if n_max < 32000 else rank, kind="stable")
+            owner, rank = owner[order], rank[order]
         pix = idx[owner]
-        events = np.empty(total, dtype=EVENT_DTYPE)
-        events["t"] = self._to_us(t0 + rank * step, t0, dt)
-        events["y"], events["x"] = np.divmod(pix, self.config.width)
-        events["p"] = pol[owner]
-        return events
+        t_of_rank = self._to_us(t0 + np.arange(n_max + 2) * step, t0, dt)  # tiny lookup table
+        return t_of_rank[rank], self._x_of[pix], self._y_of[pix], pol[owner].view(np.uint8)
 
     def _to_us(self, t_s: np.ndarray | float, t0: float, dt: float) -> np.ndarray:
         # Integer microseconds, kept strictly inside the frame interval so that a consumer
@@ -297,28 +310,110 @@ class EventEmulator:
         hi = math.ceil((t0 + dt) * 1e6) - 1
         return np.clip(np.rint(np.asarray(t_s) * 1e6).astype(np.int64), lo, max(lo, hi))
 
-    def _shot_noise(self, frame: np.ndarray, t0: float, dt: float) -> np.ndarray:
+    def _shot_noise(self, frame: np.ndarray, t0: float, dt: float) -> _Columns | None:
         rate = self.config.shot_noise_rate_hz
         if rate <= 0:
-            return empty_events()
+            return None
         rng = self._rng
-        parts = []
-        for polarity, weight in ((1, self._shot_w_on), (0, self._shot_w_off)):
-            w_max = float(weight.max())
-            p_bound = 0.5 * rate * dt * w_max  # per-pixel upper bound of the firing probability
-            m = rng.poisson(p_bound * self._n_pixels)
-            if m == 0:
-                continue
-            cand = rng.integers(0, self._n_pixels, size=m)
-            inten01 = np.clip((frame.ravel()[cand] + 20.0) / 275.0, 0.0, 1.0)
-            accept = (1.0 - 0.75 * inten01) * weight[cand] / w_max
-            cand = np.unique(cand[rng.random(m) < accept])
-            if len(cand) == 0:
-                continue
-            ev = np.empty(len(cand), dtype=EVENT_DTYPE)
-            ev["t"] = self._to_us(t0 + dt * rng.random(len(cand)), t0, dt)
-            ev["y"], ev["x"] = np.divmod(cand, self.config.width)
-            ev["p"] = polarity
-            parts.append(ev)
-            self._base.ravel()[cand] = self._lp.ravel()[cand]
-        return np.concatenate(parts) if parts else empty_events()
+        # Both polarities at once by Poisson thinning: candidates at the bound rate for either
+        # polarity, a fair coin for the polarity, then acceptance by the exact v2e probability.
+        w_max = self._shot_w_max
+        m = rng.poisson(rate * dt * w_max * self._n_pixels)  # (rate/2) per polarity, two of them
+        if m == 0:
+            return None
+        cand = rng.integers(0, self._n_pixels, size=m)
+        pol = rng.random(m) < 0.5
+        weight = np.where(pol, self._shot_w_on[cand], self._shot_w_off[cand])
+        inten01 = np.clip((frame.ravel()[cand] + 20.0) / 275.0, 0.0, 1.0)
+        accept = rng.random(m) < (1.0 - 0.75 * inten01) * weight / w_max
+        pix, first = np.unique(cand[accept], return_index=True)
+        if len(pix) == 0:
+            return None
+        pol = pol[accept][first]
+        self._base.ravel()[pix] = self._lp.ravel()[pix]
+        t_us = self._to_us(t0 + dt * rng.random(len(pix)), t0, dt)
+        order = np.argsort(t_us, kind="stable")
+        pix = pix[order]
+        return t_us[order], self._x_of[pix], self._y_of[pix], pol[order].view(np.uint8)
+
+
+# Column form of events (t_us int64, x uint16, y uint16, p uint8), each sorted by time.
+_Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+_EMPTY: _Columns = (
+    np.empty(0, np.int64),
+    np.empty(0, np.uint16),
+    np.empty(0, np.uint16),
+    np.empty(0, np.uint8),
+)
+
+
+def _merge_sorted(a: _Columns, b: _Columns) -> _Columns:
+    """Merges two time-sorted column sets (stable: `a` first on ties) without a full sort."""
+    pos_a = np.arange(len(a[0])) + np.searchsorted(b[0], a[0], "left")
+    pos_b = np.arange(len(b[0])) + np.searchsorted(a[0], b[0], "right")
+    out = []
+    for col_a, col_b in zip(a, b, strict=True):
+        col = np.empty(len(col_a) + len(col_b), col_a.dtype)
+        col[pos_a] = col_a
+        col[pos_b] = col_b
+        out.append(col)
+    return out[0], out[1], out[2], out[3]
+
+
+def _pack(cols: _Columns) -> np.ndarray:
+    events = np.empty(len(cols[0]), dtype=EVENT_DTYPE)
+    if len(events):
+        events["t"], events["x"], events["y"], events["p"] = cols
+    return events
+
+
+def iter_video_frames(
+    path: str | Path, *, width: int = 346, height: int = 260, fps: float | None = None
+) -> Iterator[tuple[float, np.ndarray]]:
+    """Reads a video file as (time s, grayscale float32 frame in DN) pairs for `emulate`.
+
+    Frames are converted to grayscale and resized (area interpolation) to the sensor size.
+    8-bit video is gamma-encoded; like v2e's default, the DN values are used as they are.
+
+    Args:
+        path: any file OpenCV can decode.
+        width: sensor width to resize to, pixels.
+        height: sensor height to resize to, pixels.
+        fps: frame rate to assume; None reads it from the file.
+
+    Raises:
+        ConfigError: when the file cannot be opened or has no usable frame rate.
+    """
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise ConfigError(f"cannot open video {path}; check the path and that OpenCV decodes it.")
+    try:
+        rate = fps or capture.get(cv2.CAP_PROP_FPS)
+        if not rate or rate <= 0:
+            raise ConfigError(f"video {path} reports no frame rate; pass fps=... explicitly.")
+        k = 0
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            gray = cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY) if frame.ndim == 3 else frame
+            if gray.shape != (height, width):
+                gray = cv2.resize(gray, (width, height), interpolation=cv2.INTER_AREA)
+            yield k / rate, gray.astype(np.float32)
+            k += 1
+    finally:
+        capture.release()
+
+
+def emulate_video(
+    path: str | Path, emulator: EventEmulator, *, fps: float | None = None
+) -> np.ndarray:
+    """Runs a whole video file through an emulator and returns all events, time-sorted."""
+    cfg = emulator.config
+    parts = [
+        emulator.emulate(frame, t)
+        for t, frame in iter_video_frames(path, width=cfg.width, height=cfg.height, fps=fps)
+    ]
+    return np.concatenate(parts) if parts else empty_events()

@@ -87,9 +87,7 @@ def write_events(
             for key, value in attrs.items():
                 f.attrs[key] = json.dumps(value) if isinstance(value, dict | list) else value
     elif suffix == ".npz":
-        np.savez(
-            path, **{name: events[name] for name in _FIELDS}, meta=np.array(json.dumps(attrs))
-        )
+        np.savez(path, **{name: events[name] for name in _FIELDS}, meta=np.array(json.dumps(attrs)))
     else:
         raise ConfigError(f"unknown event file suffix {suffix!r} in {path}; use .h5 or .npz.")
     return path

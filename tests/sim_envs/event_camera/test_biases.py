@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from corrigible.errors import ConfigError, UnknownNameError
 from corrigible.sim_envs.event_camera.biases import (
     BIAS_NAMES,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from corrigible.errors import ConfigError, UnknownNameError
 from corrigible.sim_envs.event_camera.biases import DavisBiases
 from corrigible.sim_envs.event_camera.controllers import (
@@ -127,3 +128,12 @@ def test_fast_loop_gain_moves_part_of_the_way():
     assert loop.on_window(3e6, biases) == {"RefrBp": round(57 + 0.5 * (4 - 57))}
     with pytest.raises(ConfigError, match="gain"):
         FastLoopConfig(gain=0.0)
+
+
+def test_fast_loop_can_move_refrbp_to_another_coarse_range():
+    loop = FastLoop(FastLoopConfig(coarse_jaer=7))
+    biases = DavisBiases.from_jaer()
+    loop.on_window(1e5, biases)
+    assert biases["RefrBp"].jaer_coarse == 7 and biases["RefrBp"].fine == 57
+    with pytest.raises(ConfigError, match="coarse_jaer"):
+        FastLoopConfig(coarse_jaer=8)

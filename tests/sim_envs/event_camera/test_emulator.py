@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError
 from corrigible.sim_envs.event_camera.biases import DavisBiases, pixel_params
 from corrigible.sim_envs.event_camera.emulator import EmulatorConfig, EventEmulator
@@ -135,3 +136,22 @@ def test_mujoco_rendered_route_produces_events():
     emulator = EventEmulator(EmulatorConfig(), DavisBiases.from_jaer())
     counts = [len(emulator.emulate(f.astype(np.float32), k / 100.0)) for k, f in enumerate(frames)]
     assert sum(counts[1:]) > 1000
+
+
+def test_video_file_to_events(tmp_path):
+    import cv2
+
+    from corrigible.sim_envs.event_camera.emulator import emulate_video
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 200.0, (_W, _H))
+    for frame in _grating(20, speed_px=2.0):
+        writer.write(cv2.cvtColor(frame.astype(np.uint8), cv2.COLOR_GRAY2BGR))
+    writer.release()
+    events = emulate_video(path, EventEmulator(_quiet_config(), DavisBiases.from_jaer()))
+    assert len(events) > 100
+    assert np.all(np.diff(events["t"]) >= 0) and events["t"].max() < 20 / 200.0 * 1e6
+    with pytest.raises(ConfigError, match="cannot open"):
+        emulate_video(
+            tmp_path / "missing.avi", EventEmulator(_quiet_config(), DavisBiases.from_jaer())
+        )

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from corrigible.errors import ConfigError, UnknownNameError
 from corrigible.launch.events import EventsEvalConfig, run
 from corrigible.sim_envs.event_camera.evaluate import load_eval_config
@@ -43,3 +44,16 @@ def test_eval_config_is_validated():
         load_eval_config(overrides={"emulate_fps": 75})
     with pytest.raises(ConfigError, match=".json"):
         EventsEvalConfig(out=Path("results.txt"))
+
+
+def test_dotted_overrides_parse_into_nested_yaml_values():
+    from corrigible.launch.events import parse_overrides
+
+    got = parse_overrides(["controllers.slow.step=10", "conditions=[low, high]", "warmup_s=3"])
+    assert got == {
+        "controllers": {"slow": {"step": 10}},
+        "conditions": ["low", "high"],
+        "warmup_s": 3,
+    }
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        parse_overrides(["oops"])

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError
 from corrigible.sim_envs.event_camera.events_io import EVENT_DTYPE, read_events, write_events
 
