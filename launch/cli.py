@@ -26,6 +26,7 @@ _VERB_MODULES: tuple[str, ...] = (
     "kb",
     "events",
     "route",
+    "learn",
 )
 
 

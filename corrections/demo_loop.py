@@ -1,0 +1,183 @@
+"""The learning experiment: rounds of scenario tasks under each memory condition.
+
+For each condition ("none", "text", "text+visual") an EMPTY in-memory knowledge base is
+opened; round 1's tasks run with the simulated corrector on hand, their corrections are
+distilled at each episode's end, and later rounds run new instances of the tasks with whatever
+the condition lets the robot retrieve. The same corrector policy runs in every condition.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from corrigible.corrections.corrector import SimulatedCorrector
+from corrigible.corrections.distill import distill
+from corrigible.corrections.onthefly import CorrectionLoop
+from corrigible.corrections.retrieval import MEMORY_MODES, Retriever
+from corrigible.corrections.router import CorrectionRouter, GrammarEmbeddingRouter
+from corrigible.corrections.scenarios.schema import Scenario, TaskInstance
+from corrigible.memory import KnowledgeBase
+from corrigible.policies.episode import Episode
+
+
+@dataclass(kw_only=True)
+class TaskRecord:
+    """One task instance under one condition."""
+
+    condition: str
+    scenario: str
+    round: int  # 1-based
+    instruction: str
+    seed: int
+    control: bool
+    success: bool
+    corrections: int
+    correction_texts: list[str] = field(default_factory=list)
+    latencies_s: list[float] = field(default_factory=list)
+    knowledge_used: list[dict[str, Any]] = field(default_factory=list)
+    false_applications: int = 0
+    distilled: list[str] = field(default_factory=list)  # entry texts written
+    wall_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-friendly form."""
+        return dict(self.__dict__)
+
+
+def run_task(
+    scenario: Scenario,
+    task: TaskInstance,
+    *,
+    kb: KnowledgeBase,
+    mode: str,
+    router: CorrectionRouter,
+    rng: np.random.Generator,
+    engine: str = "mujoco",
+    episode: str = "ep-0",
+    round_index: int = 1,
+    max_corrections: int = 3,
+) -> TaskRecord:
+    """Runs one task with the corrector watching; distils into `kb` unless mode is "none"."""
+    t0 = time.perf_counter()
+    ep = Episode(
+        task.instruction,
+        engine=engine,
+        seed=task.seed,
+        expect=task.expect,
+        layout=scenario.layout(task),
+    )
+    try:
+        ep.api.locator.bias = np.asarray(scenario.camera_bias, dtype=np.float64)
+        loop = CorrectionLoop(
+            ep.controller,
+            SimulatedCorrector(scenario, rng),
+            router,
+            Retriever(kb, mode),  # type: ignore[arg-type]
+            episode=episode,
+            max_corrections=max_corrections,
+        )
+        loop.install()
+        result = ep.run()
+        success = bool(result.expect_holds)
+        written = []
+        if mode != "none":
+            sizes = {o.name: o.size_class for o in ep.env.scene.objects}
+            written = distill(
+                loop.records,
+                kb,
+                episode=episode,
+                sizes=sizes,
+                visuals=loop.visuals,
+                task_succeeded=success,
+            )
+        return TaskRecord(
+            condition=mode,
+            scenario=scenario.name,
+            round=round_index,
+            instruction=task.instruction,
+            seed=task.seed,
+            control=task.control,
+            success=success,
+            corrections=len(loop.records),
+            correction_texts=[r.correction.text for r in loop.records],
+            latencies_s=[r.latency_s for r in loop.records if r.latency_s is not None],
+            knowledge_used=loop.knowledge_used,
+            false_applications=len(loop.false_applications),
+            distilled=[d.text for d in written],
+            wall_s=time.perf_counter() - t0,
+        )
+    finally:
+        ep.close()
+
+
+def summarise(records: list[TaskRecord]) -> list[dict[str, Any]]:
+    """Per condition and round: success rate, corrections per task, false applications."""
+    rows = []
+    keys = sorted(
+        {(r.condition, r.round) for r in records}, key=lambda k: (MEMORY_MODES.index(k[0]), k[1])
+    )
+    for condition, rnd in keys:
+        group = [r for r in records if r.condition == condition and r.round == rnd]
+        lat = [x for r in group for x in r.latencies_s]
+        controls = [r for r in group if r.control]
+        rows.append(
+            {
+                "condition": condition,
+                "round": rnd,
+                "tasks": len(group),
+                "success_rate": sum(r.success for r in group) / len(group),
+                "corrections_per_task": sum(r.corrections for r in group) / len(group),
+                "control_tasks": len(controls),
+                "false_applications": sum(r.false_applications for r in controls),
+                "false_applications_all": sum(r.false_applications for r in group),
+                "mean_latency_ms": None if not lat else 1000 * float(np.mean(lat)),
+            }
+        )
+    return rows
+
+
+def run_learning(
+    scenarios: list[Scenario],
+    *,
+    engine: str = "mujoco",
+    rounds: int | None = None,
+    conditions: tuple[str, ...] = MEMORY_MODES,
+    seed: int = 0,
+    on_task: Callable[[TaskRecord], None] | None = None,
+) -> list[TaskRecord]:
+    """Runs every scenario's rounds under each condition, each from an empty knowledge base.
+
+    Each (condition, scenario) pair gets its own empty knowledge base: a scenario is a
+    different user and world, and one user's "red things go in the blue bowl" must not decide
+    another scenario's expected outcome.
+    """
+    router = GrammarEmbeddingRouter()
+    records: list[TaskRecord] = []
+    for condition in conditions:
+        n = 0
+        for scenario in scenarios:
+            rng = np.random.default_rng(seed)  # same phrasing stream in every condition
+            with KnowledgeBase.open(None) as kb:
+                for r_index, tasks in enumerate(scenario.rounds[:rounds], start=1):
+                    for task in tasks:
+                        n += 1
+                        rec = run_task(
+                            scenario,
+                            task,
+                            kb=kb,
+                            mode=condition,
+                            router=router,
+                            rng=rng,
+                            engine=engine,
+                            episode=f"{condition}-{scenario.name}-r{r_index}-{n}",
+                            round_index=r_index,
+                        )
+                        records.append(rec)
+                        if on_task is not None:
+                            on_task(rec)
+    return records

@@ -1,0 +1,130 @@
+"""Looks up distilled knowledge before a skill runs on an object and turns hits into overrides.
+
+The query is "<skill> the <object name>" plus, in "text+visual" mode, the appearance of the
+object's camera crop. Accepted `skill_params` entries become parameter overrides for that call
+only; accepted `preference` entries whose pattern matches the object's perceived attributes
+become target substitutions. Every use is traced ("knowledge.used") with the hit's reason.
+Whether an applied entry was right is judged separately with privileged attributes
+(`is_false_application`), never by the retriever itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from corrigible.errors import ConfigError
+from corrigible.memory import KnowledgeBase, KnowledgeEntry
+from corrigible.memory.knowledge_base import RetrievalHit
+from corrigible.memory.visual_embedder import embed_crop
+from corrigible.policies.robot_api import RobotAPI
+
+MemoryMode = Literal["none", "text", "text+visual"]
+MEMORY_MODES: tuple[str, ...] = ("none", "text", "text+visual")
+_SHAPE_OF_NOUN = {"block": "cube", "cylinder": "cylinder", "bowl": "bowl", "drawer": "drawer"}
+
+
+def perceived_attributes(name: str) -> dict[str, str]:
+    """Colour and shape as the robot knows them: from the perceived name ("red block")."""
+    words = name.split()
+    if len(words) == 2:
+        return {"color": words[0], "shape": _SHAPE_OF_NOUN.get(words[1], words[1])}
+    return {}
+
+
+def true_attributes(api: RobotAPI, name: str) -> dict[str, str]:
+    """Privileged attributes from the scene spec (for judging only)."""
+    spec = api.env.scene.object(name)
+    return {"color": spec.color, "shape": spec.shape, "size_class": spec.size_class}
+
+
+def is_false_application(entry: KnowledgeEntry, api: RobotAPI, obj: str) -> bool:
+    """True when `entry` was applied to an object outside its scope (privileged judgement)."""
+    return not entry.scope.matches(attributes=true_attributes(api, obj))
+
+
+def crop_embedding(api: RobotAPI, obj: str) -> np.ndarray | None:
+    """Appearance descriptor of the object's camera crop, or None if the camera lacks it."""
+    dets = api.locator.detections()
+    det = dets.get(obj)
+    camera = getattr(api.locator, "camera", None)
+    if det is None or camera is None:
+        return None
+    u0, v0, u1, v1 = det.pixel_bbox
+    pad = 6
+    rgb, _ = api.env.backend.render(camera)
+    h, w = rgb.shape[:2]
+    crop = rgb[max(0, v0 - pad) : min(h, v1 + pad), max(0, u0 - pad) : min(w, u1 + pad)]
+    extent = float(max(det.bbox[3] - det.bbox[0], det.bbox[4] - det.bbox[1]))
+    mpp = extent / max(1, max(u1 - u0, v1 - v0))
+    try:
+        return embed_crop(crop, metres_per_pixel=mpp)
+    except ConfigError:
+        return None
+
+
+def _use(skill: str, obj: str, mode: str, hit: RetrievalHit) -> dict[str, Any]:
+    """The trace record of one applied hit ("kind" is the trace event's own key)."""
+    trace = hit.to_trace()
+    trace["entry_kind"] = trace.pop("kind")
+    return {"skill": skill, "obj": obj, "mode": mode, **trace}
+
+
+@dataclass(kw_only=True)
+class Retrieved:
+    """What memory contributes to one skill call."""
+
+    overrides: dict[str, dict[str, float]] = field(default_factory=dict)  # skill -> params
+    target: str | None = None  # substituted place target
+    used: list[dict[str, Any]] = field(default_factory=list)  # trace records
+    entries: list[KnowledgeEntry] = field(default_factory=list)
+
+
+class Retriever:
+    """Queries the knowledge base before skills.
+
+    Args:
+        kb: the knowledge base (None or mode "none": retrieval is off).
+        mode: "none", "text" or "text+visual".
+    """
+
+    def __init__(self, kb: KnowledgeBase | None, mode: MemoryMode) -> None:
+        if mode not in MEMORY_MODES:
+            raise ConfigError(f"memory mode must be one of {MEMORY_MODES}, got {mode!r}")
+        self.kb = kb
+        self.mode = mode
+
+    @property
+    def is_on(self) -> bool:
+        """Whether retrieval runs at all."""
+        return self.kb is not None and self.mode != "none" and len(self.kb) > 0
+
+    def lookup(self, skills: tuple[str, ...], obj: str, visual: np.ndarray | None) -> Retrieved:
+        """Overrides for each skill in `skills` acting on `obj`, and any preferred target."""
+        out = Retrieved()
+        if not self.is_on:
+            return out
+        assert self.kb is not None
+        mode = self.mode if (self.mode == "text" or visual is not None) else "text"
+        for skill in skills:
+            hits = self.kb.search(
+                f"{skill} the {obj}", visual=visual, mode=mode, skill=skill, kind="skill_params"
+            )
+            for hit in hits[:1]:  # the best entry for this skill
+                out.overrides[skill] = dict(hit.entry.params)
+                out.entries.append(hit.entry)
+                out.used.append(_use(skill, obj, mode, hit))
+        if "place" in skills:
+            attrs = perceived_attributes(obj)
+            hits = self.kb.search(f"where to put the {obj}", mode="text", kind="preference")
+            for hit in hits:
+                form = hit.entry.plan_form
+                if form is not None and form.form == "preference_mapping":
+                    if form.matches(obj, attrs):
+                        out.target = form.target
+                        out.entries.append(hit.entry)
+                        out.used.append(_use("place", obj, "text", hit))
+                        break
+        return out
