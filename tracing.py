@@ -36,7 +36,9 @@ class EpisodeTrace:
         flush_every: events buffered before a write.
     """
 
-    def __init__(self, path: Path | None = None, *, episode: str = "0", flush_every: int = 256) -> None:
+    def __init__(
+        self, path: Path | None = None, *, episode: str = "0", flush_every: int = 256
+    ) -> None:
         self.path = Path(path) if path is not None else None
         self.episode = episode
         self.events: list[dict[str, Any]] = []
@@ -50,7 +52,12 @@ class EpisodeTrace:
 
     def emit(self, kind: str, **fields: Any) -> dict[str, Any]:
         """Records one event; NumPy values are converted on write, not here."""
-        event = {"kind": kind, "episode": self.episode, "wall_s": time.perf_counter() - self._t0, **fields}
+        event = {
+            "kind": kind,
+            "episode": self.episode,
+            "wall_s": time.perf_counter() - self._t0,
+            **fields,
+        }
         self.events.append(event)
         if self.path is not None and len(self.events) - self._written >= self._flush_every:
             self.flush()

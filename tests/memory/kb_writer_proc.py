@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
 from corrigible.memory.schema import KnowledgeEntry, Provenance
 

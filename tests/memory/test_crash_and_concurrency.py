@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+
 from corrigible.memory.knowledge_base import KnowledgeBase
 from corrigible.memory.store import LOG_NAME
 

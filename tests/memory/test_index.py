@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError
 from corrigible.memory.index import IndexFormatError, VectorIndex
 

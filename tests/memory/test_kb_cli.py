@@ -9,6 +9,7 @@ import sys
 
 import cv2
 import pytest
+
 from corrigible.memory.knowledge_base import KnowledgeBase
 from corrigible.memory.store import LOG_NAME
 from corrigible.memory.visual_embedder import render_crop

@@ -7,6 +7,7 @@ import logging
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError, CorrigibleError
 from corrigible.memory.kb_errors import (
     CorruptStoreError,

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
+
 from corrigible.memory import schema
 from corrigible.memory.kb_errors import SchemaVersionError
 from corrigible.memory.schema import (
@@ -12,7 +14,6 @@ from corrigible.memory.schema import (
     Provenance,
     TargetSubstitution,
 )
-from pydantic import ValidationError
 
 
 @pytest.mark.parametrize(

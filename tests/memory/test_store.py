@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from corrigible.memory.kb_errors import (
     CorruptStoreError,
     KnowledgeBaseClosedError,
@@ -19,8 +22,6 @@ from corrigible.memory.store import (
     decode_record,
     encode_record,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 
 def write_records(path, n):

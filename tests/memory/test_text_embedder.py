@@ -4,6 +4,7 @@ import sys
 
 import numpy as np
 import pytest
+
 from corrigible.errors import DependencyNotInstalled
 from corrigible.memory import text_embedder
 from corrigible.memory.text_embedder import MINILM_DIM, TextEmbedder, get_text_embedder

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from corrigible.errors import ConfigError
 from corrigible.memory.visual_embedder import (
     DESCRIPTOR_DIM,
