@@ -10,6 +10,7 @@ multiplicative combination gives with fingers and table at friction 1.0.
 from __future__ import annotations
 
 import os
+import threading
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 
@@ -59,7 +60,7 @@ class MujocoBackend(Backend):
             raise BackendError(f"MuJoCo could not build the scene: {exc}") from exc
         self.data = mujoco.MjData(self.model)
         self._index()
-        self._renderers: dict[tuple[int, int], tuple[mujoco.Renderer, mujoco.Renderer]] = {}
+        self._renderers: dict[tuple[int, int, int], tuple[mujoco.Renderer, mujoco.Renderer]] = {}
         self.reset()
 
     # -- building ------------------------------------------------------------------------
@@ -293,7 +294,9 @@ class MujocoBackend(Backend):
         return {name: len(bodies) for name, bodies in touching.items()}
 
     def render(self, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-        key = (camera.width, camera.height)
+        # An offscreen GL context belongs to the thread that made it, so renderers are kept
+        # per thread (a controller may perceive from a worker thread).
+        key = (camera.width, camera.height, threading.get_ident())
         if key not in self._renderers:
             rgb_r = mujoco.Renderer(self.model, camera.height, camera.width)
             depth_r = mujoco.Renderer(self.model, camera.height, camera.width)
@@ -305,7 +308,10 @@ class MujocoBackend(Backend):
         return rgb_r.render().copy(), depth_r.render().astype(np.float32)
 
     def _close(self) -> None:
-        for rgb_r, depth_r in self._renderers.values():
+        me = threading.get_ident()
+        for (_, _, owner), (rgb_r, depth_r) in self._renderers.items():
+            if owner != me:
+                continue  # another thread's GL context cannot be freed here; exit frees it
             rgb_r.close()
             depth_r.close()
         self._renderers.clear()

@@ -68,8 +68,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_entry(tmp_path, embedder):
             ids = {entry.id for entry in kb.list()}
             missing = [i for i in acknowledged if i not in ids]
             assert not missing, f"round {round_no}: acknowledged ids lost: {missing[:3]}"
-            # Anything beyond the acknowledged ids is the one add in flight at the kill.
-            assert len(ids) - len(acknowledged) <= 1
+            # Anything beyond the acknowledged ids is at most the one add in flight at each kill
+            # so far (each round's kill can leave one durable but unacknowledged entry).
+            assert len(ids) - len(acknowledged) <= round_no + 1
             torn_tails += kb.open_report.torn_tail_bytes > 0
             assert (path / LOG_NAME).stat().st_size <= log_size
             assert not list(path.glob(".*.tmp"))  # orphaned snapshot temporaries cleaned

@@ -44,7 +44,8 @@ def test_infinite_loop_is_stopped_and_episode_ends_cleanly(state_env):
         RobotAPI(state_env), GrammarPlanner(), limits=SandboxLimits(wall_time_s=3.0, cpu_time_s=1.0)
     )
     result = controller.execute(Program(source="while True:\n    x = 1\n", planner="test"))
-    assert result.status == "error" and result.error_class == "timeout" and result.line == 2
+    assert result.status == "error" and result.error_class == "timeout"
+    assert result.line in (1, 2)  # the loop header or its body, wherever the limit struck
     assert controller.run("put the purple block in the gray bowl").status == "ok"  # still usable
 
 
