@@ -72,7 +72,7 @@ _NOUNS: dict[str, str] = {
 }
 _PICK = r"(?:pick up|pick|grab|grasp|take|lift|get|hold)"
 _PUT = r"(?:put|place|drop|set|move|bring|transfer|stack|carry)"
-_PREP = r"(?:in|into|inside|on|onto|on top of|over|to|at|in the middle of)"
+_PREP = r"(?:on top of|in the middle of|inside|into|onto|over|in|on|to|at)"
 _FILLER = re.compile(r"\b(please|now|can you|could you|would you|robot|then|just|okay|ok)\b[,]?\s*")
 
 
@@ -122,6 +122,30 @@ def parse_magnitude(text: str) -> tuple[float, str]:
     return DEFAULT_MAGNITUDE, text
 
 
+# Words that make a noun phrase relational ("the block next to the bowl"), never part of a name.
+_RELATION_WORDS = frozenset(
+    {
+        "next",
+        "beside",
+        "near",
+        "behind",
+        "left",
+        "right",
+        "front",
+        "closest",
+        "nearest",
+        "farthest",
+        "furthest",
+        "between",
+        "under",
+        "above",
+        "below",
+        "and",
+        "of",
+    }
+)
+
+
 class ObjectResolver:
     """Maps noun phrases ("the red cube") to scene object names ("red block")."""
 
@@ -138,8 +162,17 @@ class ObjectResolver:
         clean = " ".join(words)
         if clean in self.names:
             return clean
-        color = next((w for w in words if w in COLORS), None)
-        noun = next((_NOUNS[w.rstrip("s")] for w in words if w.rstrip("s") in _NOUNS), None)
+        colors = list(dict.fromkeys(w for w in words if w in COLORS))
+        nouns = list(dict.fromkeys(_NOUNS[w.rstrip("s")] for w in words if w.rstrip("s") in _NOUNS))
+        extra = [w for w in words if w in _RELATION_WORDS]
+        if len(colors) > 1 or len(nouns) > 1 or extra:
+            # Never drop words silently: "the green block next to the bowl" is not "green block".
+            raise UnknownObjectError(
+                f"{phrase!r} names more than one object or a relation; "
+                "name one object, e.g. 'the red block'"
+            )
+        color = colors[0] if colors else None
+        noun = nouns[0] if nouns else None
         if noun == "drawer":
             drawers = [n for n in self.names if "drawer" in n]
             if drawers:

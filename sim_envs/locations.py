@@ -45,6 +45,8 @@ def location_names() -> list[str]:
 def canonical_location(name: str) -> str:
     """Normalises a phrase ("top-left corner", "the centre") to a canonical location name."""
     raw = " ".join(name.lower().replace("-", " ").split())
+    for suffix in (" of the table", " of the workspace", " of the tabletop"):
+        raw = raw.removesuffix(suffix)
     key = " ".join(raw.replace("the ", " ").split())
     key = _ALIASES.get(raw.removeprefix("the "), _ALIASES.get(key, key))
     if key in _PHRASES:

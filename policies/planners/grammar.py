@@ -45,7 +45,7 @@ _FILLERS = re.compile(
 )
 _OBJ = r"(?:the\s+)?([a-z]+(?:\s+[a-z]+)?)"
 _PLACE_VERB = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get|take)"
-_PREP = r"(in|into|inside|on|onto|on top of|to|at|over|in the|inside of)"
+_PREP = r"(on top of|inside of|inside|into|onto|over|in|on|to|at)"
 _RELATIONS = {
     "left of": "left",
     "to the left of": "left",
@@ -108,10 +108,91 @@ class GrammarPlanner(Planner):
     name = "grammar"
 
     def plan(self, instruction: str, context: PlanContext) -> Program:
-        """Writes the program for the first family that parses the instruction (else ParseError)."""
+        """Writes the program for the first family that parses the instruction (else ParseError).
+
+        An instruction no family reads whole is tried as a sequence of clauses ("open the
+        drawer and put the red block inside", "put X in Y, then Z in W"), each planned in turn
+        with the previous clause as context for "it" and "inside".
+        """
         text = _normalise(instruction)
         if not text:
             raise ParseError("empty instruction; try 'put the red block in the blue bowl'")
+        try:
+            program = self._plan_text(text, context)
+        except (ParseError, UnknownObjectError) as whole_error:
+            program = self._plan_clauses(instruction, context, whole_error)
+        program.source = f"# {instruction.strip()}\n{program.source}"
+        return program
+
+    def _plan_clauses(self, instruction: str, ctx: PlanContext, whole_error: Exception) -> Program:
+        marked = re.sub(
+            r"\s*(?:,|;|\band then\b|\bthen\b|\bafter that\b|\band\b)\s*",
+            " ; ",
+            instruction.lower(),
+        )
+        parts = [_normalise(p) for p in marked.split(";")]
+        parts = [p for p in parts if p]
+        if len(parts) < 2:
+            raise whole_error
+        verb = None
+        for i, part in enumerate(parts):  # "put X in Y and the Z in W": carry the verb over
+            first = part.split()[0]
+            if re.fullmatch(_PLACE_VERB, first) or first in (
+                "pick",
+                "grab",
+                "open",
+                "close",
+                "stack",
+                "push",
+            ):
+                verb = first
+            elif verb is not None and re.match(
+                r"(?:the\s+)?[a-z]+\s+(?:block|cube|cylinder)", part
+            ):
+                parts[i] = f"{verb} {part}"
+        history = list(ctx.history)
+        programs: list[Program] = []
+        for part in parts:
+            sub = PlanContext(
+                object_names=ctx.object_names,
+                positions=ctx.positions,
+                history=history,
+                knowledge=ctx.knowledge,
+                corrections=ctx.corrections,
+            )
+            if programs and programs[-1].family == "skill" and "open_drawer" in programs[-1].source:
+                part = re.sub(r"\b(inside|in it|in there|into it)$", "in the drawer", part)
+            try:
+                program = self._plan_text(part, sub)
+            except (ParseError, UnknownObjectError) as exc:
+                raise type(whole_error)(
+                    f"{whole_error} (as clauses, {part!r} failed: {exc})"
+                ) from exc
+            programs.append(program)
+            history = [
+                *history,
+                HistoryItem(
+                    instruction=part,
+                    program=program.source,
+                    subject=program.subject,
+                    target=program.target,
+                ),
+            ]
+        last = programs[-1]
+        lines: list[str] = []
+        for line in "".join(p.source for p in programs).splitlines():
+            if line == "open_drawer('drawer')" and line in lines:
+                continue  # already opened by an earlier clause
+            lines.append(line)
+        return Program(
+            source="\n".join(lines) + "\n",
+            planner=self.name,
+            family="+".join(dict.fromkeys(p.family for p in programs)),
+            subject=last.subject,
+            target=last.target,
+        )
+
+    def _plan_text(self, text: str, context: PlanContext) -> Program:
         for handler in (
             self._session,
             self._drawer,
@@ -120,15 +201,16 @@ class GrammarPlanner(Planner):
             self._line,
             self._stack_all,
             self._spatial,
+            self._all_into,
+            self._relative_move,
             self._pick_place,
             self._skill,
         ):
             program = handler(text, context)
             if program is not None:
-                program.source = f"# {instruction.strip()}\n{program.source}"
                 return program
         raise ParseError(
-            f"the grammar planner does not understand {instruction!r}; it knows {_FAMILIES_HELP}"
+            f"the grammar planner does not understand {text!r}; it knows {_FAMILIES_HELP}"
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -142,11 +224,45 @@ class GrammarPlanner(Planner):
             last = ctx.history[-1].subject
             if last:
                 return last
+        m = re.fullmatch(
+            r"(?:the\s+)?(leftmost|rightmost|farthest|furthest|closest|nearest|frontmost)\s+(block|cube|cylinder|bowl|object|one)",
+            phrase,
+        )
+        if m:
+            return self._extreme(m.group(1), m.group(2), ctx)
         return self._resolver(ctx).resolve(phrase)
+
+    @staticmethod
+    def _extreme(word: str, noun: str, ctx: PlanContext) -> str:
+        """The leftmost (largest y), rightmost, farthest (largest x) or closest (smallest x) one."""
+        kind = {"cube": "block", "object": None, "one": None}.get(noun, noun)
+        pool = [
+            n
+            for n in ctx.object_names
+            if n in ctx.positions and n != "drawer" and (kind is None or n.endswith(" " + kind))
+        ]
+        if not pool:
+            raise UnknownObjectError(
+                f"there is no {kind or 'object'} on the table; objects: {ctx.object_names}"
+            )
+        key = {
+            "leftmost": 1,
+            "rightmost": 1,
+            "farthest": 0,
+            "furthest": 0,
+            "closest": 0,
+            "nearest": 0,
+            "frontmost": 0,
+        }[word]
+        sign = -1 if word in ("rightmost", "closest", "nearest", "frontmost") else 1
+        return max(pool, key=lambda n: sign * ctx.positions[n][key])
 
     def _destination(self, phrase: str, ctx: PlanContext) -> tuple[Any, str | None]:
         """(target for put_first_on_second, predicate for the checkpoint or None)."""
         phrase = phrase.strip()
+        m = re.fullmatch(r"(?:next to|beside|near|by|close to|alongside)\s+(?:the\s+)?(.+)", phrase)
+        if m:
+            return self._beside(self._object(m.group(1), ctx), ctx), None
         for rel, kind in sorted(_RELATIONS.items(), key=lambda kv: -len(kv[0])):
             m = re.fullmatch(rf"(?:the\s+)?{rel}\s+(?:the\s+)?(.+)", phrase)
             if m and kind in _DEST_OFFSETS:
@@ -159,6 +275,29 @@ class GrammarPlanner(Planner):
             pass
         target = self._object(phrase, ctx)
         return target, None
+
+    @staticmethod
+    def _beside(ref: str, ctx: PlanContext) -> list[float]:
+        """A table spot next to `ref` on the side with the most free space."""
+        from corrigible.sim_envs.locations import WORKSPACE_XY
+
+        (x0, x1), (y0, y1) = WORKSPACE_XY
+        base = np.asarray(ctx.positions[ref][:2])
+        gap = 0.13 if ref.endswith("bowl") else 0.08
+        others = [np.asarray(p[:2]) for n, p in ctx.positions.items() if n not in (ref, "drawer")]
+        best, best_clear = None, -np.inf
+        for offset in ((0.0, gap), (0.0, -gap), (gap, 0.0), (-gap, 0.0)):
+            spot = base + np.asarray(offset)
+            if not (x0 + 0.03 <= spot[0] <= x1 - 0.03 and y0 + 0.03 <= spot[1] <= y1 - 0.03):
+                continue
+            clear = min((float(np.linalg.norm(spot - o)) for o in others), default=1.0)
+            if clear > best_clear:
+                best, best_clear = spot, clear
+        if best is None:
+            raise UnknownObjectError(
+                f"there is no free spot next to the {ref} inside the workspace"
+            )
+        return [float(v) for v in best]
 
     @staticmethod
     def _expect(obj: str, target: Any, ctx: PlanContext) -> str | None:
@@ -250,7 +389,7 @@ class GrammarPlanner(Planner):
 
     def _mentions(self, phrase: str, ctx: PlanContext) -> bool:
         try:
-            self._resolver(ctx).resolve(phrase)
+            self._object(phrase, ctx)
             return True
         except UnknownObjectError:
             return False
@@ -274,6 +413,8 @@ class GrammarPlanner(Planner):
         )
         if not m:
             return None
+        if re.match(r"(all|every|each)\b|\w+s$", m.group(1)):
+            return None  # several objects: _all_into
         obj = self._object(m.group(1), ctx)
         program = self._put(obj, "drawer", ctx, "drawer")
         if m.group(2):
@@ -457,7 +598,94 @@ class GrammarPlanner(Planner):
         dist = lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - r))  # noqa: E731
         return max(chosen, key=dist) if relation == "farthest" else min(chosen, key=dist)
 
+    def _all_into(self, text: str, ctx: PlanContext) -> Program | None:
+        """'put all the blocks in the red bowl', 'put the red and blue blocks in the drawer'."""
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+(blocks?|cubes?|cylinders?)\s+{_PREP}\s+(?:the\s+)?(.+)",
+            text,
+        )
+        names: list[str] = []
+        if m:
+            kind = {"cube": "block"}.get(m.group(1).rstrip("s"), m.group(1).rstrip("s"))
+            names = [n for n in ctx.object_names if n.endswith(" " + kind)]
+            dest = m.group(3)
+        else:
+            m = re.fullmatch(
+                rf"{_PLACE_VERB}\s+(?:the\s+)?((?:[a-z]+\s*,\s*)*[a-z]+\s+and\s+(?:the\s+)?[a-z]+)\s+(blocks|cubes|cylinders)\s+{_PREP}\s+(?:the\s+)?(.+)",
+                text,
+            )
+            if not m:
+                return None
+            kind = {"cubes": "block", "blocks": "block", "cylinders": "cylinder"}[m.group(2)]
+            colors = [c for c in re.split(r"\s*,\s*|\s+and\s+(?:the\s+)?", m.group(1)) if c]
+            names = [self._object(f"{c} {kind}", ctx) for c in colors]
+            dest = m.group(4)
+        if not names:
+            raise UnknownObjectError(
+                f"there are no such objects on the table; objects: {ctx.object_names}"
+            )
+        target, _ = self._destination(dest, ctx)
+        if (
+            not isinstance(target, str)
+            or target not in ctx.object_names
+            or not (target.endswith("bowl") or target == "drawer")
+        ):
+            raise ParseError(f"several objects can go into a bowl or the drawer, not onto {dest!r}")
+        lines = ["open_drawer('drawer')"] if target == "drawer" else []
+        for name in names:
+            lines.append(f"put_first_on_second({_q(name)}, {_q(target)})")
+        expect = " and ".join(f"in({n}, {target})" for n in names)
+        lines.append(f"checkpoint('all placed', expect={_q(expect)})")
+        return Program(
+            source="\n".join(lines) + "\n",
+            planner=self.name,
+            family="pick_place",
+            subject=names[-1],
+            target=target,
+        )
+
+    def _relative_move(self, text: str, ctx: PlanContext) -> Program | None:
+        """'move the red block a bit to the left', 'slide the blue cube 5 cm forward'."""
+        from corrigible.policies.language import _DIRECTION_WORDS, parse_magnitude
+        from corrigible.policies.skills.library import DIRECTIONS
+
+        m = re.fullmatch(rf"(?:move|shift|slide|nudge|bring|put|place)\s+{_OBJ}\s+(.*)", text)
+        if not m or not self._mentions(m.group(1), ctx):
+            return None
+        rest = m.group(2)
+        if re.search(r"\b(side|corner|edge|middle|center|centre|of)\b", rest):
+            return None  # a named location or a relation, handled elsewhere
+        distance, rest = parse_magnitude(rest)
+        rest = " " + re.sub(r"\b(to the|to|towards?|the|a|more|bit|further|by)\b", " ", rest) + " "
+        words = " ".join(rest.split())
+        if words in (
+            "closer to the robot",
+            "closer to me",
+            "toward the robot",
+            "towards me",
+            "robot",
+        ):
+            words = "closer"
+        direction = _DIRECTION_WORDS.get(words.replace(" robot", "").strip())
+        if direction is None or direction in ("up", "down"):
+            return None
+        obj = self._object(m.group(1), ctx)
+        start = np.asarray(ctx.positions[obj][:2])
+        goal = start + np.asarray(DIRECTIONS[direction][:2]) * distance
+        program = self._put(obj, [float(goal[0]), float(goal[1])], ctx, "pick_place")
+        program.notes.append(f"moved {distance * 100:.0f} cm {direction}")
+        return program
+
     def _pick_place(self, text: str, ctx: PlanContext) -> Program | None:
+        rel_prep = (
+            r"(to the left of|to the right of|left of|right of|in front of|behind|next to|"
+            r"beside|near|close to|by)"
+        )
+        m = re.fullmatch(rf"{_PLACE_VERB}\s+{_OBJ}\s+{rel_prep}\s+(.+)", text)
+        if m and self._mentions(m.group(1), ctx):
+            obj = self._object(m.group(1), ctx)
+            target, _ = self._destination(f"{m.group(2)} {m.group(3)}", ctx)
+            return self._put(obj, target, ctx, "pick_place")
         patterns = [
             rf"(?:pick up|pick|grab|take|lift|grasp)\s+(?:up\s+)?{_OBJ}\s+(?:up\s+)?and\s+"
             rf"(?:put|place|drop|set|move|stack)\s+(?:it|that)\s+{_PREP}\s+(.+)",

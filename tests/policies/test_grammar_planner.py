@@ -124,3 +124,50 @@ def test_errors_are_clear():
                 object_names=list(POS), positions=dict(POS, **{"blue bowl": [0.7, 0.2, 0]})
             ),
         )
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            "put the red block in the blue bowl and the green block in the red bowl",
+            ["'red block', 'blue bowl'", "'green block', 'red bowl'"],
+        ),
+        (
+            "put the red block in the blue bowl, then put the blue block in the red bowl",
+            ["'red block', 'blue bowl'", "'blue block', 'red bowl'"],
+        ),
+        (
+            "open the drawer and put the red block inside",
+            ["open_drawer('drawer')", "'red block', 'drawer'"],
+        ),
+        (
+            "put all the blocks in the red bowl",
+            ["'blue block', 'red bowl'", "'green block', 'red bowl'"],
+        ),
+        (
+            "put the red and blue blocks in the yellow bowl",
+            ["'red block', 'yellow bowl'", "'blue block', 'yellow bowl'"],
+        ),
+        ("put every block in the drawer", ["open_drawer('drawer')", "'green block', 'drawer'"]),
+        ("put the leftmost block in the yellow bowl", ["'red block', 'yellow bowl'"]),
+        (
+            "move the red block a bit to the left",
+            ["put_first_on_second('red block', [0.5000, 0.1300])"],
+        ),
+        ("put the green block next to the blue bowl", ["put_first_on_second('green block', ["]),
+    ],
+)
+def test_sequences_sets_relative_moves_and_relations(text, fragments):
+    program = GrammarPlanner().plan(text, ctx())
+    for fragment in fragments:
+        assert fragment in program.source, program.source
+    assert validate_program(program.source, API_NAMES).ok
+
+
+@pytest.mark.parametrize(
+    "text", ["put the red block in the bowl", "put the green block next to the bowl and the"]
+)
+def test_never_silently_misreads(text):
+    with pytest.raises((ParseError, UnknownObjectError)):
+        GrammarPlanner().plan(text, ctx())
