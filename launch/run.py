@@ -43,6 +43,12 @@ def run(cfg: RunConfig) -> int:
     from corrigible.errors import CorrigibleError
     from corrigible.policies.episode import Episode
 
+    if cfg.expect is not None and not cfg.expect.strip():
+        print("error: --expect is empty; write e.g. 'in(red block, blue bowl)'", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if cfg.seed < 0:
+        print(f"error: --seed must be >= 0, got {cfg.seed}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     trace = cfg.trace or Path("runs") / f"run-{time.strftime('%Y%m%d-%H%M%S')}" / "trace.jsonl"
     try:
         episode = Episode(

@@ -236,10 +236,11 @@ def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
     if not text or not text.strip():
         raise ParseError("empty predicate; write e.g. 'in(red block, blue bowl)'")
     atoms: list[Atom] = []
-    for part in re.split(r"\)\s*(?:and|&|,)\s*(?=[a-z_]+\s*\()", text.strip(), flags=re.IGNORECASE):
+    parts = re.split(r"\)\s*(?:and|&|,)\s*(?=[a-z_]+\s*\()", text.strip(), flags=re.IGNORECASE)
+    for i, part in enumerate(parts):
         part = part.strip()
-        if not part.endswith(")"):
-            part += ")"
+        if i < len(parts) - 1:
+            part += ")"  # the split consumed this atom's closing parenthesis
         m = _ATOM.match(part.lower())
         if not m:
             raise ParseError(
