@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
     def exec_cmd(
         file: Path = typer.Argument(..., help="Python program written against the robot API"),
         sim: str = typer.Option("mujoco", "--sim", help="mujoco | pybullet"),
-        seed: int = typer.Option(0, help="layout seed"),
+        seed: int = typer.Option(0, min=0, help="layout seed"),
         perception: str = typer.Option("camera", help="camera | privileged"),
         wall_time_s: float = typer.Option(60.0, help="wall-clock limit, s"),
         cpu_time_s: float = typer.Option(10.0, help="CPU limit, s"),
