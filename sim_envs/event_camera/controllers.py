@@ -11,8 +11,11 @@ what the chip received rather than what the controller wished for.
 * Slow loop: when the fast loop sits at a limit (within `saturation_margin` codes; the paper
   uses 0) for `count_threshold` consecutive windows, step
   PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes, clamped to each
-  bias's limits, then pause the counting for `settle_windows` windows. Without a fast loop the
-  slow loop counts windows whose rate lies outside the band instead.
+  bias's limits, then pause the counting for `settle_windows` windows and ask the rate
+  measurement to ignore the first `holdoff_s` of the next window (jAER's hold-off). Saturation is
+  judged on the code the fast loop writes or, with `saturation_source: target`, on the code its
+  proportional map asks for. Without a fast loop the slow loop counts windows whose rate lies
+  outside the band instead.
 * Hysteresis baseline (jAER DVSBiasController, Delbruck et al. CVPRW 2021): LOW/MEDIUM/HIGH
   states with a x`hysteresis` band, one tweak in [-1, 1] moved by `tweak_step` per command
   (commands at most every window). The tweak scales the chosen bias currents by
@@ -88,6 +91,15 @@ class SlowLoopConfig:
     # i.e. exactly at the limit). With 0 a proportional fast loop that chatters between the
     # limit and a nearby code resets the counter every other window and never triggers.
     saturation_margin: int = 0
+    # Which fast-loop code counts for saturation: "written" (the code after the fast loop's
+    # `gain` damping) or "target" (the proportional map of the rate, the paper's `s`; with gain
+    # 1 the two agree). With gain < 1 the written code creeps towards a limit for several
+    # windows after a lighting step, delaying the slow loop by as much.
+    saturation_source: str = "written"
+    # Hold-off after a slow step (jAER DVSBiasController `ignoreEventsAfterBiasChangeMs`, 100 ms):
+    # the first `holdoff_s` of the next window are left out of its rate, so the burst of events
+    # that a threshold step releases is not mistaken for the new operating point. 0 disables.
+    holdoff_s: float = 0.0
     rate_low: float = 5e5  # band used only when there is no fast loop (events/s at 346x260)
     rate_high: float = 2.5e6  # upper edge of that band (events/s at 346x260)
     # Fine-code limits per stepped bias. OnBn stays well above 0 so that its current keeps
@@ -112,6 +124,13 @@ class SlowLoopConfig:
             raise ConfigError(
                 f"slow.saturation_margin={self.saturation_margin!r} must be an int >= 0 (codes)."
             )
+        if self.saturation_source not in ("written", "target"):
+            raise ConfigError(
+                f"slow.saturation_source={self.saturation_source!r}; use 'written' or 'target'."
+                + did_you_mean(self.saturation_source, ("written", "target"))
+            )
+        if not self.holdoff_s >= 0:
+            raise ConfigError(f"slow.holdoff_s={self.holdoff_s!r} must be >= 0 s.")
         _check_band("slow", self.rate_low, self.rate_high)
         needed = {"PrBp", "PrSFBp", "OnBn", "OffBn"}
         if set(self.limits) != needed:
@@ -164,6 +183,9 @@ class BiasController(ABC):
 
     def __init__(self, *, n_pixels: int = DAVIS346_PIXELS) -> None:
         self.scale = n_pixels / DAVIS346_PIXELS  # rate bands scale with the pixel count
+        # Seconds at the start of the next window whose events the rate measurement should
+        # ignore (set by `on_window`; the evaluation loop honours it, see `holdoff_s`).
+        self.ignore_s = 0.0
 
     @abstractmethod
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
@@ -260,6 +282,7 @@ class SlowLoop(BiasController):
 
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
         """Counts saturated windows and steps the four biases when the count is reached."""
+        self.ignore_s = 0.0
         if self.settle > 0:
             self.settle -= 1
             return {}
@@ -284,6 +307,7 @@ class SlowLoop(BiasController):
                 written[name] = new
         if written:
             self.steps_taken += 1
+            self.ignore_s = self.cfg.holdoff_s
         return written
 
 
@@ -306,6 +330,8 @@ class FastSlowController(BiasController):
 
     def _fast_saturation(self, rate_hz: float) -> int:
         code = self._pending_code
+        if self.slow.cfg.saturation_source == "target":
+            code = self.fast.code_for(rate_hz)
         margin = self.slow.cfg.saturation_margin
         if code >= self.fast.cfg.fine_max - margin:
             return +1
@@ -321,6 +347,7 @@ class FastSlowController(BiasController):
         self._pending_code = self.fast.next_code(rate_hz, biases["RefrBp"].fine)
         written = self.slow.on_window(rate_hz, biases)
         written.update(self.fast.on_window(rate_hz, biases))
+        self.ignore_s = self.slow.ignore_s
         return written
 
 
@@ -407,6 +434,11 @@ class ControllersConfig:
             self.hysteresis = HysteresisConfig(**self.hysteresis)
         if not self.window_s > 0:
             raise ConfigError(f"controllers.window_s={self.window_s!r} must be > 0 s.")
+        if not self.slow.holdoff_s < self.window_s:
+            raise ConfigError(
+                f"controllers.slow.holdoff_s={self.slow.holdoff_s!r} must be shorter than "
+                f"window_s={self.window_s!r}, or no events would be left to measure."
+            )
         for name in self.enabled:
             if name not in CONTROLLER_KINDS:
                 raise UnknownNameError(

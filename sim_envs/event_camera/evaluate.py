@@ -273,12 +273,16 @@ def run_controller(
         n_frames: int, t_offset: float, gain_of: Callable[[float], float], acc: Any
     ) -> list[tuple[float, float, int, int, int]]:
         windows = []
-        count = 0
+        count = 0  # events in the window (scored)
+        seen = 0  # events after the hold-off (what the controller measures)
+        skip = 0  # frames at the start of this window left out of its rate (hold-off)
         emulator.reset(_frame_at(frames, k, 0, gain_of(0.0), buf), t_offset)
         for j in range(1, n_frames):
             t = j * dt
             events = emulator.emulate(_frame_at(frames, k, j, gain_of(t), buf), t_offset + t)
             count += len(events)
+            if (j - 1) % per_window >= skip:
+                seen += len(events)
             if acc is not None:
                 acc.add(events)
             if j % per_window == 0:
@@ -286,9 +290,13 @@ def run_controller(
                 windows.append(
                     (t, rate, biases["RefrBp"].fine, biases["PrSFBp"].fine, biases["OnBn"].fine)
                 )
-                count = 0
-                controller.on_window(rate, biases)
+                measured = seen / (cfg.controllers.window_s * (per_window - skip) / per_window)
+                count = seen = 0
+                controller.on_window(measured, biases)
                 emulator.set_biases(biases)
+                # The controller's hold-off, in whole frames (events of frame j lie in
+                # (t_{j-1}, t_j], so skipping the first `skip` frames ignores skip * dt).
+                skip = min(per_window - 1, int(round(controller.ignore_s / dt)))
         return windows
 
     if cfg.warmup_s > 0:

@@ -137,3 +137,43 @@ def test_fast_loop_can_move_refrbp_to_another_coarse_range():
     assert biases["RefrBp"].jaer_coarse == 7 and biases["RefrBp"].fine == 57
     with pytest.raises(ConfigError, match="coarse_jaer"):
         FastLoopConfig(coarse_jaer=8)
+
+
+def test_target_saturation_steps_before_the_damped_code_reaches_the_limit():
+    """With fast.gain < 1 the written code creeps up; the mapped code saturates at once."""
+    fast = FastLoopConfig(gain=0.4, coarse_jaer=7)
+    steps = {}
+    for source in ("written", "target"):
+        ctrl = FastSlowController(
+            fast, SlowLoopConfig(saturation_margin=4, saturation_source=source)
+        )
+        biases = DavisBiases.from_jaer()  # RefrBp fine 25: far from the limit 57
+        n = 0
+        while ctrl.slow.steps_taken == 0:
+            ctrl.on_window(1e5, biases)  # far too few events
+            n += 1
+        steps[source] = n
+    assert steps["target"] == 2  # count_threshold windows, as in the paper (gain 1)
+    assert steps["written"] > steps["target"] + 2
+
+
+def test_holdoff_is_requested_only_after_a_slow_step():
+    ctrl = FastSlowController(
+        FastLoopConfig(), SlowLoopConfig(count_threshold=2, settle_windows=0, holdoff_s=0.1)
+    )
+    biases = DavisBiases.from_jaer()
+    ctrl.on_window(1e5, biases)
+    assert ctrl.ignore_s == 0.0  # fast-loop write only: a refractory change releases no burst
+    assert "PrBp" in ctrl.on_window(1e5, biases)
+    assert ctrl.ignore_s == pytest.approx(0.1)
+    ctrl.on_window(1.5e6, biases)
+    assert ctrl.ignore_s == 0.0
+
+
+def test_new_slow_options_are_validated():
+    with pytest.raises(ConfigError, match="saturation_source"):
+        SlowLoopConfig(saturation_source="damped")
+    with pytest.raises(ConfigError, match="holdoff_s"):
+        SlowLoopConfig(holdoff_s=-0.1)
+    with pytest.raises(ConfigError, match="shorter than"):
+        ControllersConfig(window_s=0.3, slow={"holdoff_s": 0.3})

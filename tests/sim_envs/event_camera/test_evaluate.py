@@ -57,3 +57,45 @@ def test_dotted_overrides_parse_into_nested_yaml_values():
     }
     with pytest.raises(ConfigError, match="key.sub=value"):
         parse_overrides(["oops"])
+
+
+def test_run_controller_leaves_holdoff_events_out_of_the_measured_rate(monkeypatch):
+    """Events only in the first 0.1 s of each window: scored, but hidden by a 0.1 s hold-off."""
+    import numpy as np
+
+    from corrigible.sim_envs.event_camera import evaluate
+    from corrigible.sim_envs.event_camera.controllers import BiasController
+
+    class Recorder(BiasController):
+        kind = "recorder_for_test"
+
+        def __init__(self) -> None:
+            super().__init__(n_pixels=16 * 8)
+            self.seen: list[float] = []
+
+        def on_window(self, rate_hz, biases):
+            self.seen.append(rate_hz)
+            self.ignore_s = 0.1
+            return {}
+
+    rec = Recorder()
+    monkeypatch.setattr(evaluate, "make_controller", lambda *a, **k: rec)
+    cfg = load_eval_config(
+        overrides={
+            "warmup_s": 0.0,
+            "workers": 1,
+            "emulator": {"width": 16, "height": 8, "leak_rate_hz": 0.0, "shot_noise_rate_hz": 0.0},
+        }
+    )
+    # Render frames at 50 Hz = emulator frames 0, 2, 4, ...; window = 30 emulator frames.
+    n = 46  # 0.9 s of renders: 3 windows
+    level = np.full(n, 100.0)
+    for i in range(n):
+        j = 2 * i  # emulator frame
+        if j % 30 and (j - 1) % 30 < 4:  # brightness steps early in each window only
+            level[i] = 100.0 * (1.5 if i % 2 else 0.6)
+    frames = np.repeat(level[:, None, None], 8 * 16, axis=1).reshape(n, 8, 16)
+    run = evaluate.run_controller(cfg, "recorder_for_test", frames, cfg.lighting["high"])
+    assert len(rec.seen) == 3 and np.all(run.rates_hz > 0)
+    assert rec.seen[0] == pytest.approx(run.rates_hz[0])  # no hold-off before the first write
+    assert rec.seen[1] == 0.0 and rec.seen[2] == 0.0  # the hold-off hides every event
