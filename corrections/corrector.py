@@ -37,7 +37,7 @@ CARRY_PHRASES: tuple[str, ...] = (
 )
 # Offsets: y (left/right) and x (forward/back) in separate pools; magnitudes 2-3 cm.
 OFFSET_Y_PHRASES: tuple[str, ...] = (
-    "you missed, a bit more to the {d}",
+    "you missed, just a bit more to the {d}",
     "aim slightly more to the {d}",
     "a little further to the {d}, you're off",
     "shift a bit to the {d} when you grab it",
@@ -60,20 +60,40 @@ DRAWER_PHRASES: tuple[str, ...] = (
 )
 
 
+PERSONAS: tuple[str, ...] = ("plain", "terse", "polite")
+# Leading remarks a terse person leaves out; what follows the comma carries the correction.
+_REMARKS = frozenset({"you missed", "careful", "it slipped", "gently now", "no", "wrong bowl"})
+
+
+def in_persona(text: str, persona: str) -> str:
+    """The same correction in a persona's style.
+
+    "plain" says it as written; "terse" drops a leading remark ("you missed, a bit more to the
+    left" -> "a bit more to the left"); "polite" adds "please". The content words, and so the
+    route and the effect, stay the same (tests/corrections/test_corrector.py checks).
+    """
+    head, _, tail = text.partition(", ")
+    if persona == "terse" and tail and head in _REMARKS:
+        return tail
+    if persona == "polite" and "please" not in text:
+        return f"{text} please"
+    return text
+
+
 def all_phrases() -> list[str]:
-    """Every phrasing the corrector can say, templates filled, for the disjointness test."""
+    """Every phrasing the corrector can say, templates filled, in every persona."""
     out = list(SLIP_PHRASES) + list(CARRY_PHRASES) + list(DRAWER_PHRASES)
     out += [p.format(d=d) for p in OFFSET_Y_PHRASES for d in ("left", "right")]
     out += [p for pool in OFFSET_X_PHRASES.values() for p in pool]
     out += [p.format(color="red", target="blue bowl") for p in PREFERENCE_PHRASES]
-    return out
+    return list(dict.fromkeys(in_persona(p, persona) for persona in PERSONAS for p in out))
 
 
 @dataclass(kw_only=True)
 class Problem:
     """What the corrector saw go wrong (privileged diagnosis)."""
 
-    kind: str  # "slip" | "dropped" | "missed_grasp" | "wrong_target" | "drawer_stuck"
+    kind: str  # slip | dropped | missed_grasp | wrong_target | drawer_stuck | missed_handle
     skill: str
     obj: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
@@ -103,7 +123,10 @@ class SimulatedCorrector:
     def _say(self, text: str, problem: Problem, episode: str, api: RobotAPI) -> Correction:
         self.problems.append(problem)
         return Correction(
-            text=text, time=float(api.env.backend.time), episode=episode, source="scripted"
+            text=in_persona(text, self.scenario.persona),
+            time=float(api.env.backend.time),
+            episode=episode,
+            source="scripted",
         )
 
     # -- reacting to failures --------------------------------------------------------------
@@ -127,9 +150,24 @@ class SimulatedCorrector:
             problem = Problem(kind="dropped", skill=skill, obj=obj)
             return self._say(self._pick(CARRY_PHRASES), problem, episode, api)
         if skill == "open_drawer":
-            problem = Problem(kind="drawer_stuck", skill=skill, obj=obj)
-            return self._say(self._pick(DRAWER_PHRASES), problem, episode, api)
+            return self._drawer(api, episode, obj)
         return None
+
+    def _drawer(self, api: RobotAPI, episode: str, obj: str | None) -> Correction:
+        """A missed handle gets a sideways nudge; a drawer that moved too little, "further"."""
+        hidden = self.scenario.drawer.handle_offset_y if self.scenario.drawer else 0.0
+        used = api.skill_results[-1].params.get("grasp_offset_y", 0.0) if api.skill_results else 0.0
+        err = hidden - float(used)  # + = the handle's middle is further to the robot's left
+        if abs(err) > 0.035:  # the fingers closed beside the bar or on a post
+            problem = Problem(
+                kind="missed_handle", skill="open_drawer", obj=obj, details={"err_y": err}
+            )
+            # No grasp verb: "grab" would send the change to `pick`, not to the drawer skill.
+            pool = tuple(p for p in OFFSET_Y_PHRASES if "grab" not in p)
+            text = self._pick(pool).format(d="left" if err > 0 else "right")
+            return self._say(text, problem, episode, api)
+        problem = Problem(kind="drawer_stuck", skill="open_drawer", obj=obj)
+        return self._say(self._pick(DRAWER_PHRASES), problem, episode, api)
 
     @staticmethod
     def _dropped(obj: str, target: Any, api: RobotAPI) -> bool:

@@ -141,6 +141,51 @@ def summarise(records: list[TaskRecord]) -> list[dict[str, Any]]:
     return rows
 
 
+def run_scenario(
+    scenario: Scenario,
+    condition: str,
+    *,
+    router: CorrectionRouter,
+    engine: str = "mujoco",
+    rounds: int | None = None,
+    tasks_per_round: int | None = None,
+    seed: int = 0,
+    on_task: Callable[[TaskRecord], None] | None = None,
+) -> list[TaskRecord]:
+    """One scenario's rounds under one condition, from an EMPTY knowledge base.
+
+    Args:
+        scenario: the scenario.
+        condition: "none", "text" or "text+visual".
+        router: routes the corrector's words.
+        engine: "mujoco" or "pybullet".
+        rounds: the first `rounds` rounds (None: all).
+        tasks_per_round: the first tasks of each round (None: all; `--quick` uses fewer).
+        seed: the corrector's phrasing seed; the same stream in every condition.
+        on_task: called after each task.
+    """
+    rng = np.random.default_rng(seed)  # same phrasing stream in every condition
+    records: list[TaskRecord] = []
+    with KnowledgeBase.open(None) as kb:
+        for r_index, tasks in enumerate(scenario.rounds[:rounds], start=1):
+            for i, task in enumerate(tasks[:tasks_per_round], start=1):
+                rec = run_task(
+                    scenario,
+                    task,
+                    kb=kb,
+                    mode=condition,
+                    router=router,
+                    rng=rng,
+                    engine=engine,
+                    episode=f"{condition}-{scenario.name}-r{r_index}-{i}",
+                    round_index=r_index,
+                )
+                records.append(rec)
+                if on_task is not None:
+                    on_task(rec)
+    return records
+
+
 def run_learning(
     scenarios: list[Scenario],
     *,
@@ -149,35 +194,105 @@ def run_learning(
     conditions: tuple[str, ...] = MEMORY_MODES,
     seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
+    tasks_per_round: int | None = None,
 ) -> list[TaskRecord]:
     """Runs every scenario's rounds under each condition, each from an empty knowledge base.
 
     Each (condition, scenario) pair gets its own empty knowledge base: a scenario is a
     different user and world, and one user's "red things go in the blue bowl" must not decide
-    another scenario's expected outcome.
+    another scenario's expected outcome. `run_parallel` runs the same pairs in processes.
     """
     router = GrammarEmbeddingRouter()
     records: list[TaskRecord] = []
     for condition in conditions:
-        n = 0
         for scenario in scenarios:
-            rng = np.random.default_rng(seed)  # same phrasing stream in every condition
-            with KnowledgeBase.open(None) as kb:
-                for r_index, tasks in enumerate(scenario.rounds[:rounds], start=1):
-                    for task in tasks:
-                        n += 1
-                        rec = run_task(
-                            scenario,
-                            task,
-                            kb=kb,
-                            mode=condition,
-                            router=router,
-                            rng=rng,
-                            engine=engine,
-                            episode=f"{condition}-{scenario.name}-r{r_index}-{n}",
-                            round_index=r_index,
-                        )
-                        records.append(rec)
-                        if on_task is not None:
-                            on_task(rec)
+            records += run_scenario(
+                scenario,
+                condition,
+                router=router,
+                engine=engine,
+                rounds=rounds,
+                tasks_per_round=tasks_per_round,
+                seed=seed,
+                on_task=on_task,
+            )
     return records
+
+
+# -- the same pairs in worker processes ---------------------------------------------------------
+_WORKER: dict[str, Any] = {}  # per worker process: the router and the progress queue
+
+
+def _init_worker(queue: Any) -> None:
+    import os
+
+    # Workers share the parent's terminal: keep model-loading bars off the progress display.
+    for key, value in (("TQDM_DISABLE", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    _WORKER["queue"] = queue
+
+
+def _run_pair(scenario: Scenario, condition: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
+    if "router" not in _WORKER:
+        _WORKER["router"] = GrammarEmbeddingRouter()  # MiniLM once per process
+    queue = _WORKER.get("queue")
+
+    def report(rec: TaskRecord) -> None:
+        if queue is not None:
+            queue.put(rec.to_dict())
+
+    recs = run_scenario(scenario, condition, router=_WORKER["router"], on_task=report, **kwargs)
+    return [r.to_dict() for r in recs]
+
+
+def run_parallel(
+    scenarios: list[Scenario],
+    *,
+    workers: int,
+    engine: str = "mujoco",
+    rounds: int | None = None,
+    conditions: tuple[str, ...] = MEMORY_MODES,
+    seed: int = 0,
+    on_task: Callable[[TaskRecord], None] | None = None,
+    tasks_per_round: int | None = None,
+) -> list[TaskRecord]:
+    """`run_learning` with the (condition, scenario) pairs spread over `workers` processes.
+
+    Every pair is independent (its own empty knowledge base and phrasing stream), so the
+    records equal the serial run's; they come back in the serial order. Processes are spawned
+    (not forked) so no GL context or MiniLM thread pool is inherited; each loads MiniLM once.
+    """
+    if workers <= 1:
+        return run_learning(
+            scenarios,
+            engine=engine,
+            rounds=rounds,
+            conditions=conditions,
+            seed=seed,
+            on_task=on_task,
+            tasks_per_round=tasks_per_round,
+        )
+    import multiprocessing as mp
+    import queue as queue_mod
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = mp.get_context("spawn")
+    progress = ctx.Manager().Queue() if on_task is not None else None
+    kwargs = {"engine": engine, "rounds": rounds, "tasks_per_round": tasks_per_round, "seed": seed}
+    pairs = [(c, s) for c in conditions for s in scenarios]
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,)
+    ) as pool:
+        futures = [pool.submit(_run_pair, s, c, kwargs) for c, s in pairs]
+        while not all(f.done() for f in futures) or (progress is not None and not progress.empty()):
+            if progress is None:
+                time.sleep(0.2)
+                continue
+            try:
+                rec = progress.get(timeout=0.2)
+            except queue_mod.Empty:
+                continue
+            on_task(TaskRecord(**rec))  # type: ignore[misc]
+        results = [f.result() for f in futures]  # re-raises a worker's error
+    return [TaskRecord(**d) for chunk in results for d in chunk]

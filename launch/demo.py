@@ -1,33 +1,217 @@
-"""`corrigible demo`: the pick-and-place suite on both engines, with progress and a success table.
+"""`corrigible demo`: corrections applied on the fly, remembered, and reused on new instances.
 
 Example:
-    corrigible demo --episodes 10 --out runs/demo.json
+    corrigible demo --out runs/demo.json
 
-Results JSON schema (launch/README.md#demo): {"suite": "pickplace", "engines": [...],
-"episodes": [{engine, seed, instruction, expect, success, details, wall_s}], "summary":
-{engine: {"episodes", "successes", "success_rate"}}}.
+Runs every scenario (default: the built-in ones in corrections/scenarios/builtin; `--scenarios
+DIR` for any folder of scenario YAML) round by round under three memory conditions, each from
+an empty knowledge base: "none" (the planner plus on-the-fly corrections), "text" (text-only
+retrieval of distilled knowledge) and "text+visual" (text plus the object's appearance). Round 1
+runs one set of task and object instances; later rounds run new ones. The simulated corrector
+(corrections/corrector.py) watches every task. Prints one table row per round and condition:
+success rate, corrections per task, false applications (knowledge applied to an object outside
+its scope, counted on the control tasks) and correction latency; writes the results JSON (schema
+in launch/README.md#demo) and a PNG plot next to it.
+
+`corrigible demo --suite pickplace [--episodes N] [--sim mujoco --sim pybullet]` runs the older
+pick-and-place suite on both engines instead.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from corrigible.errors import ConfigError
+
+_ENGINES = ("mujoco", "pybullet")
+_SUITES = ("corrections", "pickplace")
+_CONDITIONS = ("none", "text", "text+visual")
+_QUICK_TASKS = 2  # --quick: the first two tasks of each round
+
+
+def _default_workers() -> int:
+    return max(1, min(3, os.cpu_count() or 1))
 
 
 @dataclass(kw_only=True)
 class DemoConfig:
     """What the demo runs."""
 
-    episodes: int = 10  # seeded layouts per engine (10 covers every colour)
-    engines: list[str] = field(default_factory=lambda: ["mujoco", "pybullet"])
-    out: Path | None = Path("runs/demo.json")  # results JSON
+    suite: str = "corrections"  # corrections | pickplace (the older suite)
+    scenarios: Path | None = None  # directory (or file) of scenario YAML; None = built-in
+    sim: str = "mujoco"  # physics engine for the corrections suite: mujoco | pybullet
+    rounds: int | None = None  # rounds per scenario; None = every round in the files
+    quick: bool = False  # two rounds, the first two tasks of each (a smoke run)
+    conditions: tuple[str, ...] = _CONDITIONS  # memory conditions, in table order
+    workers: int = field(default_factory=_default_workers)  # processes (condition x scenario)
+    seed: int = 0  # corrector phrasing seed (the same stream in every condition)
+    out: Path | None = Path("runs/demo.json")  # results JSON; the plot goes next to it (.png)
+    episodes: int = 10  # pickplace suite: seeded layouts per engine
+    engines: list[str] = field(default_factory=lambda: list(_ENGINES))  # pickplace suite
+
+    def __post_init__(self) -> None:
+        if self.suite not in _SUITES:
+            raise ConfigError(f"DemoConfig.suite must be one of {_SUITES}, got {self.suite!r}")
+        for engine in [self.sim, *self.engines]:
+            if engine not in _ENGINES:
+                raise ConfigError(f"--sim must be one of {_ENGINES}, got {engine!r}")
+        if self.rounds is not None and self.rounds < 1:
+            raise ConfigError(f"DemoConfig.rounds must be >= 1, got {self.rounds}")
+        if self.workers < 1:
+            raise ConfigError(f"DemoConfig.workers must be >= 1, got {self.workers}")
+        bad = [c for c in self.conditions if c not in _CONDITIONS]
+        if bad or not self.conditions:
+            raise ConfigError(f"DemoConfig.conditions must be among {_CONDITIONS}, got {bad}")
 
 
-def run(cfg: DemoConfig) -> dict:
-    """Runs the suite and returns (and writes) the results."""
+# -- the corrections suite ------------------------------------------------------------------------
+def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    panels = (
+        ("success_rate", "success rate", "Success"),
+        ("corrections_per_task", "corrections per task", "Corrections needed"),
+        ("false_applications", "count", "False applications (control tasks)"),
+    )
+    styles = {"none": ("o", "-"), "text": ("s", "--"), "text+visual": ("^", ":")}  # overlaps
+    for condition in dict.fromkeys(r["condition"] for r in rows):
+        rs = [r for r in rows if r["condition"] == condition]
+        x = [r["round"] for r in rs]
+        marker, line = styles.get(condition, ("o", "-"))
+        for ax, (key, _, _) in zip(axes, panels, strict=True):
+            ax.plot(x, [r[key] for r in rs], marker=marker, ls=line, label=condition)
+    axes[0].set_ylim(0, 1.05)
+    for ax, (_, ylabel, name) in zip(axes, panels, strict=True):
+        ax.set(xlabel="round", ylabel=ylabel, title=name)
+        ax.set_xticks(sorted({r["round"] for r in rows}))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _table(rows: list[dict[str, Any]], title: str) -> Any:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for col in ("round", "condition", "tasks", "success", "corr/task", "false (ctrl)", "lat ms"):
+        table.add_column(col, justify="right")
+    for r in sorted(rows, key=lambda r: (r["round"], _CONDITIONS.index(r["condition"]))):
+        lat = "-" if r["mean_latency_ms"] is None else f"{r['mean_latency_ms']:.0f}"
+        table.add_row(
+            str(r["round"]),
+            r["condition"],
+            str(r["tasks"]),
+            f"{r['success_rate']:.2f}",
+            f"{r['corrections_per_task']:.2f}",
+            f"{r['false_applications']}/{r['control_tasks']}",
+            lat,
+        )
+    return table
+
+
+def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
+    """The corrections evaluation; returns (and writes) the results."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from corrigible.corrections.demo_loop import TaskRecord, run_parallel, summarise
+    from corrigible.corrections.scenarios import load_scenarios
+
+    console = Console()
+    scenarios = load_scenarios(cfg.scenarios)
+    rounds = cfg.rounds if cfg.rounds is not None else (2 if cfg.quick else None)
+    per_round = _QUICK_TASKS if cfg.quick else None
+    total = len(cfg.conditions) * sum(
+        len(tasks[:per_round]) for s in scenarios for tasks in s.rounds[:rounds]
+    )
+    console.print(
+        f"corrigible demo: {len(scenarios)} scenarios, {total} task runs "
+        f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es)"
+    )
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description:<48}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("starting workers", total=total)
+
+        def on_task(rec: TaskRecord) -> None:
+            mark = "ok" if rec.success else "FAIL"
+            progress.update(
+                bar,
+                advance=1,
+                description=f"{rec.condition} {rec.scenario} r{rec.round} {mark}"[:48],
+            )
+
+        records = run_parallel(
+            scenarios,
+            workers=cfg.workers,
+            engine=cfg.sim,
+            rounds=rounds,
+            conditions=tuple(cfg.conditions),
+            seed=cfg.seed,
+            on_task=on_task,
+            tasks_per_round=per_round,
+        )
+    wall = time.perf_counter() - t0
+    rows = summarise(records)
+    title = f"corrigible demo ({cfg.sim}): corrections, memory and reuse"
+    console.print(_table(rows, title))
+    console.print(
+        "success: task predicate holds at the end; corr/task: corrections the person had to "
+        "give; false (ctrl): stored knowledge applied outside its scope on control tasks / "
+        f"control tasks; lat ms: correction -> first motion of the redo.  wall {wall:.0f} s"
+    )
+    result = {
+        "version": 2,
+        "suite": "corrections",
+        "engine": cfg.sim,
+        "scenarios": [s.name for s in scenarios],
+        "rounds": rounds,
+        "tasks_per_round": per_round,
+        "conditions": list(cfg.conditions),
+        "workers": cfg.workers,
+        "wall_s": round(wall, 1),
+        "summary": rows,
+        "tasks": [r.to_dict() for r in records],
+    }
+    if cfg.out is not None:
+        cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        cfg.out.write_text(json.dumps(result, indent=2, default=str))
+        _plot(rows, cfg.out.with_suffix(".png"), title)
+        console.print(f"wrote {cfg.out} and {cfg.out.with_suffix('.png')}")
+    return result
+
+
+# -- the pick-and-place suite -------------------------------------------------------------------
+def run_pickplace(cfg: DemoConfig) -> dict[str, Any]:
+    """The pick-and-place suite on each engine; returns (and writes) the results."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -86,19 +270,56 @@ def run(cfg: DemoConfig) -> dict:
     return results
 
 
+def run(cfg: DemoConfig) -> dict[str, Any]:
+    """Runs the configured suite and returns (and writes) its results."""
+    return run_pickplace(cfg) if cfg.suite == "pickplace" else run_corrections(cfg)
+
+
 def register(app: typer.Typer) -> None:
     """Adds the `demo` verb."""
 
     @app.command("demo")
     def demo_cmd(
-        episodes: int = typer.Option(10, min=1, help="seeded layouts per engine"),
-        sim: list[str] = typer.Option(
-            ["mujoco", "pybullet"], "--sim", help="engines to run (repeatable)"
+        scenarios: Path | None = typer.Option(
+            None, help="directory of scenario YAML files (default: the built-in ones)"
         ),
-        out: Path = typer.Option(Path("runs/demo.json"), help="results JSON"),
+        sim: list[str] | None = typer.Option(
+            None,
+            "--sim",
+            help="engine: mujoco (default) | pybullet; pickplace suite: repeatable, default both",
+        ),
+        rounds: int | None = typer.Option(None, min=1, help="rounds per scenario (default: all)"),
+        quick: bool = typer.Option(False, help="two rounds, two tasks each (smoke run)"),
+        workers: int = typer.Option(
+            _default_workers(), min=1, help="worker processes (condition x scenario pairs)"
+        ),
+        conditions: str = typer.Option(
+            ",".join(_CONDITIONS), help="comma-separated memory conditions to run"
+        ),
+        out: Path = typer.Option(Path("runs/demo.json"), help="results JSON (+ .png plot)"),
+        suite: str = typer.Option("corrections", help="corrections | pickplace (older suite)"),
+        episodes: int = typer.Option(10, min=1, help="pickplace suite: layouts per engine"),
     ) -> None:
-        """Run the offline demo: pick and place on both engines, with a success table."""
-        for engine in sim:
-            if engine not in ("mujoco", "pybullet"):
-                raise typer.BadParameter(f"--sim must be mujoco or pybullet, got {engine!r}")
-        run(DemoConfig(episodes=episodes, engines=list(sim), out=out))
+        """Correct the robot in plain language, let it remember, measure reuse (offline)."""
+        engines = list(sim or [])
+        try:
+            if suite == "pickplace":
+                cfg = DemoConfig(suite=suite, episodes=episodes, engines=engines or list(_ENGINES))
+                cfg.out = out
+            else:
+                if len(engines) > 1:
+                    raise ConfigError("the corrections suite runs one engine: give --sim once")
+                cfg = DemoConfig(
+                    suite=suite,
+                    scenarios=scenarios,
+                    sim=engines[0] if engines else "mujoco",
+                    rounds=rounds,
+                    quick=quick,
+                    workers=workers,
+                    conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()),
+                    out=out,
+                )
+            run(cfg)
+        except ConfigError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc

@@ -6,6 +6,7 @@ the engine; the engines then build the same `SceneSpec`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -61,13 +62,18 @@ class LayoutConfig:
     required: list[ObjectRequest] = field(default_factory=list)  # always present; random fill
     include_drawer: bool = True  # add the cabinet with its drawer
     drawer_handle_offset_y: float = 0.0  # m; an off-centre handle
-    drawer_frictionloss: float = 0.5  # N; a stiffer drawer
+    drawer_frictionloss: float = 0.5  # N; dry friction (MuJoCo: a soft constraint, weak)
+    drawer_damping: float = 2.0  # N*s/m; a stiff drawer that lags the pulling hand
     min_gap: float = 0.02  # m, clearance between object footprints
 
     def __post_init__(self) -> None:
         if not 0 <= self.n_blocks <= 6 or not 0 <= self.n_bowls <= 4:
             raise ConfigError(
                 f"LayoutConfig needs 0-6 blocks and 0-4 bowls, got {self.n_blocks}, {self.n_bowls}"
+            )
+        if self.drawer_damping < 0:
+            raise ConfigError(
+                f"LayoutConfig.drawer_damping must be >= 0 N*s/m, got {self.drawer_damping}"
             )
 
 
@@ -125,13 +131,15 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
         )
     result = [o for o in objects if o is not None]
     if cfg.include_drawer:
-        result.append(
-            make_drawer(
-                DRAWER_XY,
-                handle_offset_y=cfg.drawer_handle_offset_y,
-                frictionloss=cfg.drawer_frictionloss,
-            )
+        drawer = make_drawer(
+            DRAWER_XY,
+            handle_offset_y=cfg.drawer_handle_offset_y,
+            frictionloss=cfg.drawer_frictionloss,
         )
+        if drawer.joint is not None and cfg.drawer_damping != drawer.joint.damping:
+            joint = dataclasses.replace(drawer.joint, damping=cfg.drawer_damping)
+            drawer = dataclasses.replace(drawer, joint=joint)
+        result.append(drawer)
     return SceneSpec(objects=tuple(result), seed=seed)
 
 

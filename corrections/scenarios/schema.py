@@ -55,8 +55,9 @@ class ObjectModel(_Model):
 class DrawerModel(_Model):
     """The cabinet drawer's hidden mechanics."""
 
-    handle_offset_y: float = Field(default=0.0, ge=-0.1, le=0.1)  # m, off-centre handle
-    frictionloss: float = Field(default=0.5, ge=0.0, le=50.0)  # N, a stiffer slide
+    handle_offset_y: float = Field(default=0.0, ge=-0.1, le=0.1)  # m, off-centre handle, +y = left
+    frictionloss: float = Field(default=0.5, ge=0.0, le=50.0)  # N, dry friction (weak in MuJoCo)
+    damping: float = Field(default=2.0, ge=0.0, le=10000.0)  # N*s/m, a stiff slide
 
 
 class PreferenceModel(_Model):
@@ -81,12 +82,19 @@ class TaskInstance(_Model):
     control: bool = False  # stored knowledge must NOT be applied here
 
 
+Persona = Literal["plain", "terse", "polite"]
+
+
 class Scenario(_Model):
     """A scenario file."""
 
     version: Literal[1] = 1  # file format version
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
     description: str = ""
+    family: Literal["preference", "hidden_property", "camera_bias", "lookalike", "other"] = (
+        "other"  # what kind of problem it hides (for grouping results)
+    )
+    persona: Persona = "plain"  # the corrector's phrasing style: plain | terse | polite
     objects: list[ObjectModel] = Field(min_length=1)
     drawer: DrawerModel | None = None  # None: no cabinet in the scene
     camera_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m added to perceived positions
@@ -102,6 +110,7 @@ class Scenario(_Model):
             include_drawer=self.drawer is not None,
             drawer_handle_offset_y=drawer.handle_offset_y,
             drawer_frictionloss=drawer.frictionloss,
+            drawer_damping=drawer.damping,
         )
 
 

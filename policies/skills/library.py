@@ -399,7 +399,11 @@ class SkillLibrary:
         opening = self.world().articulations[drawer]
         axis = np.asarray(spec.joint.axis)
         bar = spec.link_geoms[-1]  # the handle bar is the link's last geom
-        handle = np.asarray(spec.pos) + np.asarray(bar.pos) + axis * opening
+        # Aim at the drawer front's centre line: the robot assumes a centred handle, so an
+        # off-centre one (sim_envs make_drawer's handle_offset_y) is hidden from it and is
+        # corrected through `grasp_offset_y`, as the parameter is meant to be.
+        nominal = np.array([bar.pos[0], 0.0, bar.pos[2]])
+        handle = np.asarray(spec.pos) + nominal + axis * opening
         handle = handle + np.array([0.0, p.grasp_offset_y, p.grasp_height])
         return handle, axis
 

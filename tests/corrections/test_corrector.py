@@ -41,3 +41,14 @@ def test_every_phrase_routes_and_interprets(router) -> None:
         decision = router.route(text)
         assert decision.label in ("skill", "plan", "preference"), text
         assert interpret(text, decision.label, ctx).effects, text
+
+
+@pytest.mark.parametrize("persona", ["terse", "polite"])
+def test_persona_keeps_route_and_effect(router, persona) -> None:
+    """A persona changes the words, not what the correction means."""
+    from corrigible.corrections.corrector import in_persona
+
+    plain = [p for p in all_phrases() if in_persona(p, "plain") == p]
+    for text in plain:
+        styled = in_persona(text, persona)
+        assert router.route(styled).label == router.route(text).label, (text, styled)

@@ -22,8 +22,43 @@ rounds:
 
 
 def test_builtin_scenarios_load() -> None:
-    names = {s.name for s in load_scenarios()}
-    assert {"slippery_cylinder", "camera_bias", "red_in_blue"} <= names
+    scenarios = load_scenarios()
+    names = {s.name for s in scenarios}
+    assert {
+        "slippery_cylinder",
+        "slippery_lookalike",
+        "camera_bias",
+        "camera_bias_left",
+        "red_in_blue",
+        "purple_in_green",
+        "stiff_drawer",
+        "offcentre_handle",
+    } <= names
+    assert {s.persona for s in scenarios} == {"plain", "terse", "polite"}
+    assert {"preference", "hidden_property", "camera_bias", "lookalike"} <= {
+        s.family for s in scenarios
+    }
+
+
+def test_builtin_full_run_size() -> None:
+    """The issue's scale: >= 30 task instances per round, >= 2 rounds, controls in each."""
+    scenarios = load_scenarios()
+    n_rounds = min(len(s.rounds) for s in scenarios)
+    assert n_rounds >= 2
+    for r in range(n_rounds):
+        tasks = [t for s in scenarios for t in s.rounds[r]]
+        assert len(tasks) >= 30 and sum(t.control for t in tasks) >= 4
+    for s in scenarios:  # later rounds are new instances (new layout seeds)
+        seen = {t.seed for t in s.rounds[0]}
+        assert all(t.seed not in seen for rnd in s.rounds[1:] for t in rnd), s.name
+
+
+def test_drawer_mechanics_reach_the_layout() -> None:
+    by_name = {s.name: s for s in load_scenarios()}
+    stiff = by_name["stiff_drawer"]
+    handle = by_name["offcentre_handle"]
+    assert stiff.layout(stiff.rounds[0][0]).drawer_damping == 3000.0
+    assert handle.layout(handle.rounds[0][0]).drawer_handle_offset_y == 0.06
 
 
 @pytest.mark.parametrize(
@@ -32,14 +67,16 @@ def test_builtin_scenarios_load() -> None:
         ("color: red}", "objects[0].color"),
         ("seed: 1", "rounds[0][0].seed"),
         ("version: 1", "version"),
+        ("name: tiny", "persona"),
     ],
-    ids=["bad-colour", "bad-seed", "bad-version"],
+    ids=["bad-colour", "bad-seed", "bad-version", "bad-persona"],
 )
 def test_invalid_field_is_named(tmp_path: Path, replace: str, field: str) -> None:
     bad = {
         "color: red}": "color: rde}",
         "seed: 1": "seed: -3",
         "version: 1": "version: 7",
+        "name: tiny": "name: tiny\npersona: rude",
     }[replace]
     path = tmp_path / "broken.yaml"
     path.write_text(_GOOD.replace(replace, bad))

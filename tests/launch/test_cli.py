@@ -73,8 +73,59 @@ def test_bench_sim_prints_ratio_for_both_backends():
         assert row["ratio"] > 0 and row["render_fps"] > 0
 
 
+_TINY_SCENARIO = """\
+version: 1
+name: tiny_preference
+family: preference
+persona: terse
+objects:
+  - {kind: block, color: red}
+  - {kind: bowl, color: blue}
+  - {kind: bowl, color: yellow}
+preferences:
+  - {color: red, target: blue bowl}
+rounds:
+  - - instruction: put the red block in the yellow bowl
+      expect: "in(red block, blue bowl)"
+      seed: 1
+  - - instruction: put the red block in the yellow bowl
+      expect: "in(red block, blue bowl)"
+      seed: 2
+"""
+
+
 def test_demo_writes_results(tmp_path):
-    out = corrigible("demo", "--episodes", "1", "--out", str(tmp_path / "demo.json"))
+    """The default demo (corrections suite) on a one-task-per-round scenario, two workers."""
+    (tmp_path / "scen").mkdir()
+    (tmp_path / "scen" / "tiny.yaml").write_text(_TINY_SCENARIO)
+    out = corrigible(
+        "demo", "--scenarios", str(tmp_path / "scen"), "--workers", "2",
+        "--out", str(tmp_path / "demo.json"),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    results = json.loads((tmp_path / "demo.json").read_text())
+    assert results["suite"] == "corrections" and results["engine"] == "mujoco"
+    assert (tmp_path / "demo.png").stat().st_size > 0
+    rows = {(r["condition"], r["round"]): r for r in results["summary"]}
+    assert set(rows) == {(c, r) for c in ("none", "text", "text+visual") for r in (1, 2)}
+    assert len(results["tasks"]) == 6
+    assert all(isinstance(t["success"], bool) for t in results["tasks"])
+    # the preference is corrected in round 1 and remembered in round 2, except with no memory
+    assert rows[("none", 2)]["corrections_per_task"] == 1.0
+    assert rows[("text+visual", 2)]["corrections_per_task"] == 0.0
+
+
+def test_demo_rejects_an_invalid_scenario(tmp_path):
+    (tmp_path / "bad.yaml").write_text(_TINY_SCENARIO.replace("persona: terse", "persona: rude"))
+    out = corrigible("demo", "--scenarios", str(tmp_path), "--out", str(tmp_path / "d.json"))
+    assert out.returncode == 2
+    assert "bad.yaml" in out.stderr and "persona" in out.stderr
+
+
+def test_demo_pickplace_suite_writes_results(tmp_path):
+    out = corrigible(
+        "demo", "--suite", "pickplace", "--episodes", "1", "--out", str(tmp_path / "demo.json")
+    )
     assert out.returncode == 0, out.stderr
     results = json.loads((tmp_path / "demo.json").read_text())
     assert set(results["summary"]) == {"mujoco", "pybullet"}
