@@ -30,6 +30,7 @@ from typing import Any
 import typer
 
 from corrigible.errors import ConfigError
+from corrigible.launch.progress import progress_bar
 
 _ENGINES = ("mujoco", "pybullet")
 _SUITES = ("corrections", "pickplace")
@@ -127,14 +128,6 @@ def _table(rows: list[dict[str, Any]], title: str) -> Any:
 def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     """The corrections evaluation; returns (and writes) the results."""
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     from corrigible.corrections.demo_loop import TaskRecord, run_parallel, summarise
     from corrigible.corrections.scenarios import load_scenarios
@@ -151,14 +144,7 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
         f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es)"
     )
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description:<48}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, label="[bold]{task.description:<48}", eta=True) as progress:
         bar = progress.add_task("starting workers", total=total)
 
         def on_task(rec: TaskRecord) -> None:
@@ -213,7 +199,6 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
 def run_pickplace(cfg: DemoConfig) -> dict[str, Any]:
     """The pick-and-place suite on each engine; returns (and writes) the results."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from corrigible.policies.eval_pickplace import pickplace_cases, run_case
@@ -221,13 +206,7 @@ def run_pickplace(cfg: DemoConfig) -> dict[str, Any]:
     console = Console()
     cases = pickplace_cases(cfg.episodes)
     rows = []
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console, label="[bold]{task.description}") as progress:
         task = progress.add_task("pick and place", total=len(cases) * len(cfg.engines))
         for engine in cfg.engines:
             for case in cases:

@@ -22,6 +22,8 @@ from typing import Any
 
 import typer
 
+from corrigible.launch.progress import progress_bar
+
 
 @dataclass(kw_only=True)
 class EvalConfig:
@@ -39,7 +41,6 @@ class EvalConfig:
 def run(cfg: EvalConfig) -> dict[str, Any]:
     """Runs the suite; prints a table; writes and returns the results."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
 
     from corrigible.policies.episode import Episode
@@ -55,13 +56,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text("")
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with progress_bar(console) as progress:
         task = progress.add_task("eval", total=len(episodes) * len(cfg.engines))
         for engine in cfg.engines:
             for ep in episodes:
