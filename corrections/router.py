@@ -20,6 +20,7 @@ router subclasses `CorrectionRouter` the same way and reports `method="llm"`.
 from __future__ import annotations
 
 import abc
+import importlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -87,6 +88,10 @@ class RouterConfig:
 
 
 _ROUTERS: dict[str, type[CorrectionRouter]] = {}
+# Routers whose modules import this one, so they cannot be imported at its top: name -> module,
+# imported on first lookup (which registers the class). The LLM router also pulls in the LLM
+# backends, which offline routing never needs.
+_LAZY_ROUTERS: dict[str, str] = {"llm": "corrigible.corrections.llm_router"}
 
 
 class CorrectionRouter(abc.ABC):
@@ -130,16 +135,18 @@ class CorrectionRouter(abc.ABC):
 
 def router_names() -> list[str]:
     """Registered router names."""
-    return sorted(_ROUTERS)
+    return sorted(set(_ROUTERS) | set(_LAZY_ROUTERS))
 
 
 def _lookup(name: str) -> type[CorrectionRouter]:
+    if name not in _ROUTERS and name in _LAZY_ROUTERS:
+        importlib.import_module(_LAZY_ROUTERS[name])
     try:
         return _ROUTERS[name]
     except KeyError:
         raise UnknownNameError(
             f"unknown router type {name!r}; registered: {router_names()}."
-            + did_you_mean(name, _ROUTERS)
+            + did_you_mean(name, router_names())
         ) from None
 
 
@@ -470,6 +477,18 @@ class GrammarEmbeddingRouter(CorrectionRouter):
                 [embedding_text(t) for t in self._example_texts]
             )
         return self._matrix
+
+    def warm_up(self) -> float:
+        """Loads MiniLM and embeds the examples now; returns the seconds it took.
+
+        Otherwise the first correction that needs embeddings pays the model load (~0.3 s), which
+        would be reported as that correction's latency.
+        """
+        import time
+
+        t0 = time.perf_counter()
+        self._example_matrix()
+        return time.perf_counter() - t0
 
     def route(self, text: str) -> RouteDecision:
         """Routes one correction text (see the class docstring for the scoring)."""

@@ -8,6 +8,10 @@ an unknown label exits with status 2 and a message naming the line number.
 Example:
     corrigible route --text "a bit more to the left"
     corrigible route --file corrections/data/labelled_corrections.jsonl --out route.json
+    corrigible route --router llm --llm openai:qwen2.5:1.5b --file F.jsonl  # an LLM router
+
+With `--router llm` the file score also counts the decisions the offline fallback made, by
+reason (`fallbacks`), so a weak model cannot hide behind the grammar.
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from corrigible.errors import ConfigError, CorrigibleError, ParseError
+
+if TYPE_CHECKING:
+    from corrigible.corrections.router import CorrectionRouter
 
 # The scene `--text` interprets against unless `--visible` says otherwise.
 _DEFAULT_VISIBLE: tuple[str, ...] = (
@@ -48,6 +55,7 @@ class RouteConfig:
     router: str = "grammar_embedding"  # registered router type
     visible: tuple[str, ...] = _DEFAULT_VISIBLE  # scene object names for interpreting --text
     skill: str | None = None  # skill running when the --text correction arrived
+    llm: str | None = None  # LLM spec for `--router llm`: openai:<model>, local:<dir>, replay:<f>
 
     def __post_init__(self) -> None:
         if (self.file is None) == (self.text is None):
@@ -129,10 +137,35 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
     Raises:
         LabelledFileError: the labelled file is malformed.
     """
-    from corrigible.corrections.interpret import InterpretContext, interpret
     from corrigible.corrections.router import default_router_config, make_router
 
-    router = make_router(default_router_config(cfg.router))
+    router_cfg = default_router_config(cfg.router)
+    if cfg.llm is not None:
+        if not hasattr(router_cfg, "llm"):
+            raise ConfigError(
+                f"--llm {cfg.llm!r} only applies to an LLM router; router {cfg.router!r} uses "
+                "no LLM. Add --router llm."
+            )
+        router_cfg.llm = cfg.llm  # type: ignore[attr-defined]
+    router = make_router(router_cfg)
+    try:
+        result = _route(cfg, router)
+    finally:
+        close = getattr(router, "close", None)  # the LLM router owns its backend
+        if close is not None:
+            close()
+    text = json.dumps(result)
+    print(text, flush=True)
+    if cfg.out is not None:
+        cfg.out.parent.mkdir(parents=True, exist_ok=True)
+        cfg.out.write_text(text + "\n", encoding="utf-8")
+    return result
+
+
+def _route(cfg: RouteConfig, router: CorrectionRouter) -> dict[str, Any]:
+    """The JSON result of routing `cfg.text` or scoring `cfg.file` with `router`."""
+    from corrigible.corrections.interpret import InterpretContext, interpret
+
     if cfg.file is not None:
         rows = read_labelled(cfg.file)
         decisions = router.route_many([text for text, _ in rows])
@@ -141,6 +174,9 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
         result["methods"] = {
             m: sum(d.method == m for d in decisions) for m in sorted({d.method for d in decisions})
         }
+        kinds = [k for d in decisions if (k := getattr(d, "fallback_kind", None)) is not None]
+        if hasattr(router, "fallback_router"):  # an LLM router: say how often it fell back
+            result["fallbacks"] = {k: kinds.count(k) for k in sorted(set(kinds))}
     else:
         assert cfg.text is not None  # narrowed by RouteConfig.__post_init__
         decision = router.route(cfg.text)
@@ -151,11 +187,6 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
         except CorrigibleError as exc:  # still show the routing; say why it did not interpret
             result["interpretation"] = None
             result["interpretation_error"] = f"{type(exc).__name__}: {exc}"
-    text = json.dumps(result)
-    print(text, flush=True)
-    if cfg.out is not None:
-        cfg.out.parent.mkdir(parents=True, exist_ok=True)
-        cfg.out.write_text(text + "\n", encoding="utf-8")
     return result
 
 
@@ -172,6 +203,11 @@ def register(app: typer.Typer) -> None:
             None, help="comma-separated scene object names for interpreting --text"
         ),
         skill: str | None = typer.Option(None, help="skill running when --text was said"),
+        llm: str | None = typer.Option(
+            None,
+            help="LLM spec for --router llm: openai:<model> (server from "
+            "CORRIGIBLE_LLM_BASE_URL), local:<dir>, local:bundled, replay:<file>",
+        ),
     ) -> None:
         """Route corrections; score a labelled file or route and interpret one text."""
         try:
@@ -186,6 +222,7 @@ def register(app: typer.Typer) -> None:
                     else _DEFAULT_VISIBLE
                 ),
                 skill=skill,
+                llm=llm,
             )
             run(cfg)
         except (ConfigError, ParseError, KeyError) as exc:
