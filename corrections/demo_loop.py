@@ -17,12 +17,15 @@ import numpy as np
 
 from corrigible.corrections.corrector import SimulatedCorrector
 from corrigible.corrections.distill import distill
+from corrigible.corrections.llm_distill import distill_with_llm
+from corrigible.corrections.llm_router import LLMRouter, LLMRouterConfig
 from corrigible.corrections.onthefly import CorrectionLoop
 from corrigible.corrections.retrieval import MEMORY_MODES, Retriever
 from corrigible.corrections.router import CorrectionRouter, GrammarEmbeddingRouter
 from corrigible.corrections.scenarios.schema import Scenario, TaskInstance
 from corrigible.memory import KnowledgeBase
 from corrigible.policies.episode import Episode
+from corrigible.policies.llm import LLMBackend, make_llm
 
 
 @dataclass(kw_only=True)
@@ -61,8 +64,13 @@ def run_task(
     episode: str = "ep-0",
     round_index: int = 1,
     max_corrections: int = 3,
+    llm: LLMBackend | None = None,
 ) -> TaskRecord:
-    """Runs one task with the corrector watching; distils into `kb` unless mode is "none"."""
+    """Runs one task with the corrector watching; distils into `kb` unless mode is "none".
+
+    With `llm`, distillation takes the LLM prompt path (`distill_with_llm`, checked against the
+    episode's facts, offline fallback); otherwise the offline `distill`.
+    """
     t0 = time.perf_counter()
     ep = Episode(
         task.instruction,
@@ -87,14 +95,16 @@ def run_task(
         written = []
         if mode != "none":
             sizes = {o.name: o.size_class for o in ep.env.scene.objects}
-            written = distill(
-                loop.records,
-                kb,
-                episode=episode,
-                sizes=sizes,
-                visuals=loop.visuals,
-                task_succeeded=success,
-            )
+            facts = {
+                "episode": episode,
+                "sizes": sizes,
+                "visuals": loop.visuals,
+                "task_succeeded": success,
+            }
+            if llm is not None:
+                written = distill_with_llm(loop.records, kb, llm=llm, **facts).written
+            else:
+                written = distill(loop.records, kb, **facts)
         return TaskRecord(
             condition=mode,
             scenario=scenario.name,
@@ -133,12 +143,60 @@ def summarise(records: list[TaskRecord]) -> list[dict[str, Any]]:
                 "success_rate": sum(r.success for r in group) / len(group),
                 "corrections_per_task": sum(r.corrections for r in group) / len(group),
                 "control_tasks": len(controls),
+                # Control tasks on which any stored knowledge was applied outside its scope.
+                "false_application_tasks": sum(r.false_applications > 0 for r in controls),
+                "false_application_rate": (
+                    None
+                    if not controls
+                    else sum(r.false_applications > 0 for r in controls) / len(controls)
+                ),
                 "false_applications": sum(r.false_applications for r in controls),
                 "false_applications_all": sum(r.false_applications for r in group),
                 "mean_latency_ms": None if not lat else 1000 * float(np.mean(lat)),
             }
         )
     return rows
+
+
+def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The issue's acceptance figures, computed from the summary rows (never asserted here).
+
+    Per memory condition: round-1 corrections per task relative to "none" (<= 0.5 wanted), the
+    last round's corrections per task (<= 0.1 wanted, from round 3 on), success at least the
+    no-memory condition's in every round, and false applications on control tasks (<= 5%).
+    """
+    by = {(r["condition"], r["round"]): r for r in rows}
+    rounds = sorted({r["round"] for r in rows})
+    out: dict[str, Any] = {}
+    for condition in dict.fromkeys(r["condition"] for r in rows):
+        if condition == "none" or ("none", rounds[0]) not in by:
+            continue
+        first, base = by[(condition, rounds[0])], by[("none", rounds[0])]
+        last = by[(condition, rounds[-1])]
+        ratio = (
+            None
+            if base["corrections_per_task"] == 0
+            else first["corrections_per_task"] / base["corrections_per_task"]
+        )
+        controls = sum(by[(condition, n)]["control_tasks"] for n in rounds)
+        false_tasks = sum(by[(condition, n)]["false_application_tasks"] for n in rounds)
+        success_ok = all(
+            by[(condition, n)]["success_rate"] >= by[("none", n)]["success_rate"]
+            for n in rounds
+            if ("none", n) in by
+        )
+        false_rate = None if not controls else false_tasks / controls
+        out[condition] = {
+            "round1_corrections_ratio_to_none": ratio,
+            "round1_ratio_ok": ratio is not None and ratio <= 0.5,
+            "last_round": rounds[-1],
+            "last_round_corrections_per_task": last["corrections_per_task"],
+            "last_round_ok": len(rounds) >= 3 and last["corrections_per_task"] <= 0.1,
+            "success_at_least_none_every_round": success_ok,
+            "false_application_rate": false_rate,
+            "false_application_ok": false_rate is not None and false_rate <= 0.05,
+        }
+    return out
 
 
 def run_scenario(
@@ -151,6 +209,7 @@ def run_scenario(
     tasks_per_round: int | None = None,
     seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
+    llm: LLMBackend | None = None,
 ) -> list[TaskRecord]:
     """One scenario's rounds under one condition, from an EMPTY knowledge base.
 
@@ -163,6 +222,7 @@ def run_scenario(
         tasks_per_round: the first tasks of each round (None: all; `--quick` uses fewer).
         seed: the corrector's phrasing seed; the same stream in every condition.
         on_task: called after each task.
+        llm: distil through this LLM (None: the offline path); routing is the router's.
     """
     rng = np.random.default_rng(seed)  # same phrasing stream in every condition
     records: list[TaskRecord] = []
@@ -179,11 +239,21 @@ def run_scenario(
                     engine=engine,
                     episode=f"{condition}-{scenario.name}-r{r_index}-{i}",
                     round_index=r_index,
+                    llm=llm,
                 )
                 records.append(rec)
                 if on_task is not None:
                     on_task(rec)
     return records
+
+
+def make_demo_router(llm: LLMBackend | None) -> CorrectionRouter:
+    """The offline router (MiniLM loaded now), or the LLM router over `llm` with its fallback."""
+    if llm is None:
+        router = GrammarEmbeddingRouter()
+        router.warm_up()  # model load is start-up, not correction latency
+        return router
+    return LLMRouter(LLMRouterConfig(llm=llm.name), llm=llm)
 
 
 def run_learning(
@@ -195,6 +265,7 @@ def run_learning(
     seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
     tasks_per_round: int | None = None,
+    llm: str | None = None,
 ) -> list[TaskRecord]:
     """Runs every scenario's rounds under each condition, each from an empty knowledge base.
 
@@ -202,21 +273,27 @@ def run_learning(
     different user and world, and one user's "red things go in the blue bowl" must not decide
     another scenario's expected outcome. `run_parallel` runs the same pairs in processes.
     """
-    router = GrammarEmbeddingRouter()
-    records: list[TaskRecord] = []
-    for condition in conditions:
-        for scenario in scenarios:
-            records += run_scenario(
-                scenario,
-                condition,
-                router=router,
-                engine=engine,
-                rounds=rounds,
-                tasks_per_round=tasks_per_round,
-                seed=seed,
-                on_task=on_task,
-            )
-    return records
+    backend = None if llm is None else make_llm(llm)
+    try:
+        router = make_demo_router(backend)
+        records: list[TaskRecord] = []
+        for condition in conditions:
+            for scenario in scenarios:
+                records += run_scenario(
+                    scenario,
+                    condition,
+                    router=router,
+                    engine=engine,
+                    rounds=rounds,
+                    tasks_per_round=tasks_per_round,
+                    seed=seed,
+                    on_task=on_task,
+                    llm=backend,
+                )
+        return records
+    finally:
+        if backend is not None:
+            backend.close()
 
 
 # -- the same pairs in worker processes ---------------------------------------------------------
@@ -234,15 +311,20 @@ def _init_worker(queue: Any) -> None:
 
 
 def _run_pair(scenario: Scenario, condition: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-    if "router" not in _WORKER:
-        _WORKER["router"] = GrammarEmbeddingRouter()  # MiniLM once per process
+    kwargs = dict(kwargs)
+    spec = kwargs.pop("llm", None)
+    if "router" not in _WORKER:  # once per process: MiniLM, or the LLM backend
+        _WORKER["llm"] = None if spec is None else make_llm(spec)  # closed at process exit
+        _WORKER["router"] = make_demo_router(_WORKER["llm"])
     queue = _WORKER.get("queue")
 
     def report(rec: TaskRecord) -> None:
         if queue is not None:
             queue.put(rec.to_dict())
 
-    recs = run_scenario(scenario, condition, router=_WORKER["router"], on_task=report, **kwargs)
+    recs = run_scenario(
+        scenario, condition, router=_WORKER["router"], on_task=report, llm=_WORKER["llm"], **kwargs
+    )
     return [r.to_dict() for r in recs]
 
 
@@ -256,6 +338,7 @@ def run_parallel(
     seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
     tasks_per_round: int | None = None,
+    llm: str | None = None,
 ) -> list[TaskRecord]:
     """`run_learning` with the (condition, scenario) pairs spread over `workers` processes.
 
@@ -272,6 +355,7 @@ def run_parallel(
             seed=seed,
             on_task=on_task,
             tasks_per_round=tasks_per_round,
+            llm=llm,
         )
     import multiprocessing as mp
     import queue as queue_mod
@@ -279,7 +363,13 @@ def run_parallel(
 
     ctx = mp.get_context("spawn")
     progress = ctx.Manager().Queue() if on_task is not None else None
-    kwargs = {"engine": engine, "rounds": rounds, "tasks_per_round": tasks_per_round, "seed": seed}
+    kwargs = {
+        "engine": engine,
+        "rounds": rounds,
+        "tasks_per_round": tasks_per_round,
+        "seed": seed,
+        "llm": llm,
+    }
     pairs = [(c, s) for c in conditions for s in scenarios]
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,)

@@ -19,10 +19,12 @@ from corrigible.errors import ConfigError
 from corrigible.memory import KnowledgeBase, KnowledgeEntry
 from corrigible.memory.knowledge_base import RetrievalHit
 from corrigible.memory.visual_embedder import embed_crop
+from corrigible.policies.perception import backproject
 from corrigible.policies.robot_api import RobotAPI
 
 MemoryMode = Literal["none", "text", "text+visual"]
 MEMORY_MODES: tuple[str, ...] = ("none", "text", "text+visual")
+_TOP_FACE_M = 0.005  # m: depth band around an object's top that counts as its top face
 _SHAPE_OF_NOUN = {"block": "cube", "cylinder": "cylinder", "bowl": "bowl", "drawer": "drawer"}
 
 
@@ -46,7 +48,13 @@ def is_false_application(entry: KnowledgeEntry, api: RobotAPI, obj: str) -> bool
 
 
 def crop_embedding(api: RobotAPI, obj: str) -> np.ndarray | None:
-    """Appearance descriptor of the object's camera crop, or None if the camera lacks it."""
+    """Appearance descriptor of the object's top face in the camera, or None if unseen.
+
+    The mask is the object's top face found in depth (pixels within a few millimetres of the
+    object's top, inside its footprint), not a colour segmentation of the whole crop: side faces
+    and shadows change with where the object stands in the image, the top face does not, so the
+    same object looks the same at every layout position (shape and size agree to >= 0.9).
+    """
     dets = api.locator.detections()
     det = dets.get(obj)
     camera = getattr(api.locator, "camera", None)
@@ -54,13 +62,25 @@ def crop_embedding(api: RobotAPI, obj: str) -> np.ndarray | None:
         return None
     u0, v0, u1, v1 = det.pixel_bbox
     pad = 6
-    rgb, _ = api.env.backend.render(camera)
+    rgb, depth = api.env.backend.render(camera)
     h, w = rgb.shape[:2]
-    crop = rgb[max(0, v0 - pad) : min(h, v1 + pad), max(0, u0 - pad) : min(w, u1 + pad)]
-    extent = float(max(det.bbox[3] - det.bbox[0], det.bbox[4] - det.bbox[1]))
-    mpp = extent / max(1, max(u1 - u0, v1 - v0))
+    rows = slice(max(0, v0 - pad), min(h, v1 + pad))
+    cols = slice(max(0, u0 - pad), min(w, u1 + pad))
+    xyz = backproject(depth, camera.intrinsics(), camera.pose())[rows, cols]
+    x0, y0, _, x1, y1, top = (float(v) for v in det.bbox)
+    margin = 0.01
+    mask = (
+        (xyz[..., 2] > top - _TOP_FACE_M)
+        & (xyz[..., 2] < top + _TOP_FACE_M)
+        & (xyz[..., 0] > x0 - margin)
+        & (xyz[..., 0] < x1 + margin)
+        & (xyz[..., 1] > y0 - margin)
+        & (xyz[..., 1] < y1 + margin)
+    )
     try:
-        return embed_crop(crop, metres_per_pixel=mpp)
+        return embed_crop(
+            rgb[rows, cols], mask, depth=depth[rows, cols], focal_px=camera.intrinsics()[0, 0]
+        )
     except ConfigError:
         return None
 

@@ -54,6 +54,7 @@ class DemoConfig:
     conditions: tuple[str, ...] = _CONDITIONS  # memory conditions, in table order
     workers: int = field(default_factory=_default_workers)  # processes (condition x scenario)
     seed: int = 0  # corrector phrasing seed (the same stream in every condition)
+    llm: str | None = None  # route and distil through this LLM spec; None: offline (default)
     out: Path | None = Path("runs/demo.json")  # results JSON; the plot goes next to it (.png)
     episodes: int = 10  # pickplace suite: seeded layouts per engine
     engines: list[str] = field(default_factory=lambda: list(_ENGINES))  # pickplace suite
@@ -68,6 +69,8 @@ class DemoConfig:
             raise ConfigError(f"DemoConfig.rounds must be >= 1, got {self.rounds}")
         if self.workers < 1:
             raise ConfigError(f"DemoConfig.workers must be >= 1, got {self.workers}")
+        if self.llm is not None and not self.llm.strip():
+            raise ConfigError("--llm is empty; give a spec such as openai:<model> or leave it out")
         bad = [c for c in self.conditions if c not in _CONDITIONS]
         if bad or not self.conditions:
             raise ConfigError(f"DemoConfig.conditions must be among {_CONDITIONS}, got {bad}")
@@ -84,7 +87,7 @@ def _plot(rows: list[dict[str, Any]], path: Path, title: str) -> None:
     panels = (
         ("success_rate", "success rate", "Success"),
         ("corrections_per_task", "corrections per task", "Corrections needed"),
-        ("false_applications", "count", "False applications (control tasks)"),
+        ("false_application_tasks", "control tasks", "False applications (control tasks)"),
     )
     styles = {"none": ("o", "-"), "text": ("s", "--"), "text+visual": ("^", ":")}  # overlaps
     for condition in dict.fromkeys(r["condition"] for r in rows):
@@ -119,7 +122,7 @@ def _table(rows: list[dict[str, Any]], title: str) -> Any:
             str(r["tasks"]),
             f"{r['success_rate']:.2f}",
             f"{r['corrections_per_task']:.2f}",
-            f"{r['false_applications']}/{r['control_tasks']}",
+            f"{r['false_application_tasks']}/{r['control_tasks']}",
             lat,
         )
     return table
@@ -129,7 +132,7 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     """The corrections evaluation; returns (and writes) the results."""
     from rich.console import Console
 
-    from corrigible.corrections.demo_loop import TaskRecord, run_parallel, summarise
+    from corrigible.corrections.demo_loop import TaskRecord, acceptance, run_parallel, summarise
     from corrigible.corrections.scenarios import load_scenarios
 
     console = Console()
@@ -141,7 +144,8 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     )
     console.print(
         f"corrigible demo: {len(scenarios)} scenarios, {total} task runs "
-        f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es)"
+        f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es), "
+        f"{'offline router and distillation' if cfg.llm is None else 'LLM ' + cfg.llm}"
     )
     t0 = time.perf_counter()
     with progress_bar(console, label="[bold]{task.description:<48}", eta=True) as progress:
@@ -164,6 +168,7 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
             seed=cfg.seed,
             on_task=on_task,
             tasks_per_round=per_round,
+            llm=cfg.llm,
         )
     wall = time.perf_counter() - t0
     rows = summarise(records)
@@ -171,11 +176,23 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     console.print(_table(rows, title))
     console.print(
         "success: task predicate holds at the end; corr/task: corrections the person had to "
-        "give; false (ctrl): stored knowledge applied outside its scope on control tasks / "
-        f"control tasks; lat ms: correction -> first motion of the redo.  wall {wall:.0f} s"
+        "give; false (ctrl): control tasks on which stored knowledge was applied outside its "
+        f"scope / control tasks; lat ms: correction -> first motion of the redo.  wall {wall:.0f} s"
     )
+    checks = acceptance(rows)
+    for condition, c in checks.items():
+        ratio = c["round1_corrections_ratio_to_none"]
+        rate = c["false_application_rate"]
+        console.print(
+            f"{condition}: round-1 corrections vs none "
+            f"{'-' if ratio is None else f'{ratio:.2f}'} (<= 0.5: {c['round1_ratio_ok']}); "
+            f"round {c['last_round']} {c['last_round_corrections_per_task']:.2f}/task "
+            f"(<= 0.1 from round 3: {c['last_round_ok']}); success >= none: "
+            f"{c['success_at_least_none_every_round']}; false applications "
+            f"{'-' if rate is None else f'{rate:.1%}'} (<= 5%: {c['false_application_ok']})"
+        )
     result = {
-        "version": 2,
+        "version": 3,
         "suite": "corrections",
         "engine": cfg.sim,
         "scenarios": [s.name for s in scenarios],
@@ -183,8 +200,10 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
         "tasks_per_round": per_round,
         "conditions": list(cfg.conditions),
         "workers": cfg.workers,
+        "llm": cfg.llm,
         "wall_s": round(wall, 1),
         "summary": rows,
+        "acceptance": checks,
         "tasks": [r.to_dict() for r in records],
     }
     if cfg.out is not None:
@@ -278,6 +297,11 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/demo.json"), help="results JSON (+ .png plot)"),
         suite: str = typer.Option("corrections", help="corrections | pickplace (older suite)"),
         episodes: int = typer.Option(10, min=1, help="pickplace suite: layouts per engine"),
+        llm: str | None = typer.Option(
+            None,
+            help="route and distil through this LLM (openai:<model> | local:<dir> | "
+            "local:bundled | replay:<file>); default: offline",
+        ),
     ) -> None:
         """Correct the robot in plain language, let it remember, measure reuse (offline)."""
         engines = list(sim or [])
@@ -297,6 +321,7 @@ def register(app: typer.Typer) -> None:
                     workers=workers,
                     conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()),
                     out=out,
+                    llm=llm,
                 )
             run(cfg)
         except ConfigError as exc:

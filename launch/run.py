@@ -4,20 +4,39 @@ Example:
     corrigible run "put the red block in the blue bowl" \
         --expect "in(red block, blue bowl)" --sim mujoco
 
+Corrections, typed (the same `Correction` a console or speech will send later):
+    corrigible run "put the red block in the red bowl" --correct "no, the gray bowl" \
+        --expect "in(red block, gray bowl)" --kb runs/kb
+
+`--correct TEXT` (repeatable) is taken at the next point where a correction can act: before the
+next skill, or when one fails; `--interactive` reads lines from stdin while the episode runs.
+Each gets a one-line reply saying what it changed, or why it changed nothing. `--kb DIR`
+retrieves what earlier runs learned before each skill and distils this run's corrections into
+it at the end. Without these options the run is exactly the plain one.
+
 Exit status: 0 when `--expect` holds at the end, 1 when it does not, 2 for bad input (an
-instruction, object or predicate that cannot be understood), 3 for a clean run without
-`--expect` (its result is unverified).
+instruction, object or predicate that cannot be understood, an unusable option or knowledge
+base), 3 for a clean run without `--expect` (its result is unverified). A run the person
+stopped ("stop") is judged the same way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from corrigible.corrections.onthefly import CorrectionLoop
+    from corrigible.corrections.typed import TypedCorrector
+    from corrigible.memory import KnowledgeBase
+    from corrigible.policies.episode import Episode, EpisodeResult
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
 
@@ -36,6 +55,133 @@ class RunConfig:
     perception: str = "camera"  # camera | privileged
     out: Path | None = None  # results JSON (schema: launch/README.md#run)
     trace: Path | None = None  # JSONL trace; default runs/run-<time>/trace.jsonl
+    corrections: tuple[str, ...] = ()  # typed corrections, one per correction point, in order
+    interactive: bool = False  # also read corrections from stdin while the episode runs
+    correction_timeout_s: float = 60.0  # s a failed skill waits for a typed line (interactive)
+    kb: Path | None = None  # knowledge base directory: retrieval before skills, learning after
+    memory: str | None = None  # none | text | text+visual retrieval; default text+visual w/ kb
+
+    @property
+    def takes_corrections(self) -> bool:
+        """Whether the correction loop runs at all (else the run is the plain one)."""
+        return bool(self.corrections) or self.interactive or self.kb is not None
+
+
+def _check_correction_options(cfg: RunConfig) -> str | None:
+    """The first unusable correction option, as an error message (None: all usable)."""
+    if cfg.memory is not None:
+        from corrigible.corrections.retrieval import MEMORY_MODES
+
+        if cfg.kb is None:
+            return "--memory needs --kb DIR (the knowledge base to retrieve from)"
+        if cfg.memory not in MEMORY_MODES:
+            return f"--memory must be one of {', '.join(MEMORY_MODES)}, got {cfg.memory!r}"
+    if not cfg.correction_timeout_s > 0:
+        return f"--correction-timeout must be > 0 s, got {cfg.correction_timeout_s:g}"
+    if cfg.kb is not None and cfg.kb.exists() and not cfg.kb.is_dir():
+        return f"--kb {cfg.kb} is a file; give a directory (it is created if missing)"
+    return None
+
+
+class _Corrections:
+    """The typed-correction loop of one run: corrector, memory, and what it learned.
+
+    Args:
+        cfg: the run's options.
+        episode: the episode whose skill calls get corrected.
+        kb: the open knowledge base (None without `--kb`).
+        name: episode id for corrections and knowledge provenance.
+    """
+
+    def __init__(
+        self, cfg: RunConfig, episode: Episode, kb: KnowledgeBase | None, name: str
+    ) -> None:
+        from corrigible.corrections.onthefly import CorrectionLoop
+        from corrigible.corrections.retrieval import Retriever
+        from corrigible.corrections.router import GrammarEmbeddingRouter
+        from corrigible.corrections.typed import TypedCorrector
+
+        self.cfg = cfg
+        self.kb = kb
+        self.mode = (cfg.memory or "text+visual") if kb is not None else "none"
+        self.name = name
+        self.learned: list[dict[str, Any]] = []
+        self.corrector: TypedCorrector = TypedCorrector(
+            cfg.corrections, interactive=cfg.interactive, timeout_s=cfg.correction_timeout_s
+        )
+        self.loop: CorrectionLoop = CorrectionLoop(
+            episode.controller,
+            self.corrector,
+            GrammarEmbeddingRouter(),
+            Retriever(kb, self.mode),  # type: ignore[arg-type]
+            episode=name,
+        )
+
+    def start(self) -> None:
+        """Hooks the loop into the episode and, with `--interactive`, starts reading stdin."""
+        self.loop.install()
+        if self.cfg.interactive:
+            print(
+                "# interactive: type a correction and press Enter; it is taken before the next "
+                "skill, or when one fails (the run then waits up to "
+                f"{self.cfg.correction_timeout_s:g} s). 'stop' ends the run, 'pause'/'resume' "
+                "hold it; Ctrl-D ends input.",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.corrector.read_from(sys.stdin)
+
+    def finish(self, episode: Episode, result: EpisodeResult) -> None:
+        """Answers unused lines, reports a stop, and distils into the knowledge base.
+
+        Distillation is `demo_loop.run_task`'s: the applied corrections only, skill parameters
+        only when the expected predicate holds (a run without `--expect` is unverified, so it
+        teaches preferences but no parameters), and nothing in memory mode "none".
+        """
+        from corrigible.corrections.distill import distill
+
+        self.corrector.finish()
+        if self.loop.stopped is not None:
+            print(f"# {self.loop.stopped}; the program ended at that skill boundary")
+        counts = {s: 0 for s in ("applied", "control", "refused", "unused")}
+        for entry in self.corrector.log:
+            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+        if self.corrector.log:
+            print("# corrections: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        for use in self.loop.knowledge_used:
+            print(f"# recalled for {use['skill']} the {use['obj']} ({use['mode']}): {use['text']}")
+        if self.kb is None or self.mode == "none":
+            return
+        sizes = {o.name: o.size_class for o in episode.env.scene.objects}
+        written = distill(
+            self.loop.records,
+            self.kb,
+            episode=self.name,
+            sizes=sizes,
+            visuals=self.loop.visuals,
+            task_succeeded=bool(result.expect_holds),
+        )
+        self.learned = [
+            {"entry_id": d.entry_id, "kind": d.kind, "text": d.text, "superseded": d.superseded}
+            for d in written
+        ]
+        for d in written:
+            again = f" (replaces {d.superseded})" if d.superseded else ""
+            print(f"# learned: {d.kind} {d.entry_id}: {d.text}{again}")
+        if not written:
+            kept = "" if result.expect_holds else " (skill parameters need --expect to hold)"
+            print(f"# learned: nothing new{kept}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The result file's correction fields."""
+        return {
+            "corrections": self.corrector.log,
+            "stopped": self.loop.stopped,
+            "kb": None if self.cfg.kb is None else str(self.cfg.kb),
+            "memory": self.mode,
+            "knowledge_used": self.loop.knowledge_used,
+            "learned": self.learned,
+        }
 
 
 def run(cfg: RunConfig) -> int:
@@ -49,7 +195,12 @@ def run(cfg: RunConfig) -> int:
     if cfg.seed < 0:
         print(f"error: --seed must be >= 0, got {cfg.seed}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    trace = cfg.trace or Path("runs") / f"run-{time.strftime('%Y%m%d-%H%M%S')}" / "trace.jsonl"
+    problem = _check_correction_options(cfg)
+    if problem is not None:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    trace = cfg.trace or Path("runs") / f"run-{stamp}" / "trace.jsonl"
     try:
         episode = Episode(
             cfg.instruction,
@@ -63,7 +214,24 @@ def run(cfg: RunConfig) -> int:
     except (CorrigibleError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(episode.close)
+        corrections = None
+        if cfg.takes_corrections:
+            kb = None
+            if cfg.kb is not None:
+                from corrigible.memory import KnowledgeBase
+
+                try:
+                    kb = stack.enter_context(KnowledgeBase.open(cfg.kb))
+                except (CorrigibleError, OSError) as exc:
+                    print(
+                        f"error: cannot open the knowledge base --kb {cfg.kb}: {exc}",
+                        file=sys.stderr,
+                    )
+                    return EXIT_BAD_INPUT
+            corrections = _Corrections(cfg, episode, kb, f"run-{stamp}-seed{cfg.seed}")
+            corrections.start()
         print(
             f"# {cfg.sim}, layout seed {cfg.seed}: "
             f"{', '.join(o.name for o in episode.env.scene.objects)}"
@@ -71,6 +239,8 @@ def run(cfg: RunConfig) -> int:
         try:
             result = episode.run()
         except CorrigibleError as exc:
+            if corrections is not None:
+                corrections.corrector.finish()
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
         for step in result.steps:
@@ -84,14 +254,16 @@ def run(cfg: RunConfig) -> int:
                     f"{skill['message']}"
                 )
             if step["status"] == "plan_error":
+                if corrections is not None:
+                    corrections.corrector.finish()  # every typed line still gets its reply
                 print(f"error: {step['message']}", file=sys.stderr)
                 return EXIT_BAD_INPUT
             if step["status"] != "ok":
                 print(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
         for line in result.expect_details:
             print(f"[expect] {line}")
-    finally:
-        episode.close()
+        if corrections is not None:
+            corrections.finish(episode, result)
     if cfg.expect is None:
         status, verdict = EXIT_UNVERIFIED, "unverified: no --expect predicate was given"
     elif result.expect_holds:
@@ -100,7 +272,8 @@ def run(cfg: RunConfig) -> int:
         status, verdict = EXIT_FAILED, "failure: the expected predicate does not hold"
     from corrigible.tracing import to_jsonable
 
-    payload = to_jsonable({"result": verdict, "exit_status": status, **result.to_dict()})
+    extra = corrections.to_dict() if corrections is not None else {}
+    payload = to_jsonable({"result": verdict, "exit_status": status, **result.to_dict(), **extra})
     print(json.dumps(payload))
     if cfg.out is not None:
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
@@ -126,6 +299,28 @@ def register(app: typer.Typer) -> None:
             help="grammar | openai:<model> | local:<path> | local:bundled | replay:<file>",
         ),
         perception: str = typer.Option("camera", help="camera | privileged"),
+        correct: list[str] | None = typer.Option(
+            None,
+            "--correct",
+            help="a typed correction, e.g. 'no, the blue bowl'; repeatable, each taken at the "
+            "next point where it can act (before the next skill, or when one fails)",
+        ),
+        interactive: bool = typer.Option(
+            False, "--interactive", help="read corrections from stdin while the episode runs"
+        ),
+        correction_timeout: float = typer.Option(
+            60.0,
+            "--correction-timeout",
+            help="seconds a failed skill waits for a typed correction (--interactive)",
+        ),
+        kb: Path | None = typer.Option(
+            None,
+            "--kb",
+            help="knowledge base directory: retrieve before skills, learn from corrections",
+        ),
+        memory: str | None = typer.Option(
+            None, "--memory", help="none | text | text+visual (default with --kb: text+visual)"
+        ),
     ) -> None:
         """Run one instruction in simulation; exit 0 only if --expect holds."""
         if sim not in ("mujoco", "pybullet"):
@@ -146,5 +341,10 @@ def register(app: typer.Typer) -> None:
             trace=trace,
             planner=planner,
             perception=perception,
+            corrections=tuple(correct or ()),
+            interactive=interactive,
+            correction_timeout_s=correction_timeout,
+            kb=kb,
+            memory=memory,
         )
         raise typer.Exit(run(cfg))

@@ -15,12 +15,12 @@ from corrigible.corrections.scenarios import load_scenarios
 @pytest.fixture(scope="module")
 def slippery_records():
     scenario = next(s for s in load_scenarios() if s.name == "slippery_cylinder")
-    return run_learning([scenario], rounds=2, conditions=("text+visual",), tasks_per_round=2)
+    return run_learning([scenario], rounds=2, conditions=("text+visual",), tasks_per_round=4)
 
 
 def test_round_one_is_corrected_within_the_episode(slippery_records) -> None:
     first = [r for r in slippery_records if r.round == 1]
-    assert len(first) == 2
+    assert len(first) == 4
     assert first[0].corrections >= 1
     assert first[0].success
     assert first[0].distilled  # knowledge written at episode end
