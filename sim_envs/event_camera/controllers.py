@@ -7,7 +7,9 @@ what the chip received rather than what the controller wished for.
 
 * Fast loop (Nair, Milford, Fischer, IROS 2024): every window map the rate linearly onto a
   RefrBp fine code, `s = clamp(int(f_max - (f_max - f_min)(rate - lo)/(hi - lo)), f_min, f_max)`;
-  a low rate gives a large code (short refractory period, more events).
+  a low rate gives a large code (short refractory period, more events). Optional (not the
+  paper's): `gain` < 1 moves part of the way per window; `hold_band` is a dead band inside
+  which the loop writes nothing after its first write.
 * Slow loop: when the fast loop sits at a limit (within `saturation_margin` codes; the paper
   uses 0) for `count_threshold` consecutive windows, step
   PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes, clamped to each
@@ -66,9 +68,17 @@ class FastLoopConfig:
     # RefrBp coarse range (jAER numbering) the loop writes once before its first fine code;
     # None keeps the initial coarse, as the paper does.
     coarse_jaer: int | None = None
+    # Dead band (events/s at 346x260): after its first write the loop leaves RefrBp alone while
+    # the window's rate lies inside [low, high]. None: write every window (the paper).
+    hold_band: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         _check_band("fast", self.rate_low, self.rate_high)
+        if self.hold_band is not None:
+            if not (isinstance(self.hold_band, list | tuple) and len(self.hold_band) == 2):
+                raise ConfigError(f"fast.hold_band={self.hold_band!r} must be [low, high] or null.")
+            self.hold_band = (float(self.hold_band[0]), float(self.hold_band[1]))
+            _check_band("fast.hold_band", *self.hold_band)
         if self.coarse_jaer is not None and self.coarse_jaer not in range(8):
             raise ConfigError(f"fast.coarse_jaer={self.coarse_jaer!r} must be None or 0..7.")
         if not 0 < self.gain <= 1:
@@ -215,7 +225,7 @@ class FixedBiases(BiasController):
 
 
 class FastLoop(BiasController):
-    """Proportional map from event rate to the RefrBp fine code (no hysteresis, no smoothing)."""
+    """Proportional map from event rate to the RefrBp fine code (optionally damped, dead band)."""
 
     kind = "fast"
 
@@ -235,15 +245,26 @@ class FastLoop(BiasController):
         raw = c.fine_max - (c.fine_max - c.fine_min) * (rate_hz - lo) / (hi - lo)
         return int(min(max(int(raw), c.fine_min), c.fine_max))
 
+    def holds(self, rate_hz: float) -> bool:
+        """True when the loop leaves RefrBp as it is after a window at `rate_hz` (dead band)."""
+        hb = self.cfg.hold_band
+        if hb is None or self.code is None:  # the first window always writes
+            return False
+        return hb[0] * self.scale <= rate_hz <= hb[1] * self.scale
+
     def next_code(self, rate_hz: float, current: int) -> int:
         """The code the loop writes after a window at `rate_hz`, starting from `current`."""
+        if self.holds(rate_hz):
+            return current
         target = self.code_for(rate_hz)
         if self.cfg.gain >= 1.0:
             return target
         return int(round(current + self.cfg.gain * (target - current)))
 
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
-        """Writes RefrBp fine (every window, as `setif_RefrBp s`)."""
+        """Writes RefrBp fine (every window, as `setif_RefrBp s`, unless in the dead band)."""
+        if self.holds(rate_hz):
+            return {}
         self.code = self.next_code(rate_hz, biases["RefrBp"].fine)
         coarse = self.cfg.coarse_jaer
         biases.set("RefrBp", coarse=coarse, fine=self.code, jaer=coarse is not None)

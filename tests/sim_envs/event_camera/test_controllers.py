@@ -177,3 +177,45 @@ def test_new_slow_options_are_validated():
         SlowLoopConfig(holdoff_s=-0.1)
     with pytest.raises(ConfigError, match="shorter than"):
         ControllersConfig(window_s=0.3, slow={"holdoff_s": 0.3})
+
+
+def test_fast_loop_dead_band_holds_refrbp_while_the_rate_is_in_band():
+    loop = FastLoop(FastLoopConfig(gain=0.4, coarse_jaer=7, hold_band=(5e5, 2.5e6)))
+    biases = DavisBiases.from_jaer()
+    first = loop.on_window(1.5e6, biases)  # the first window always writes (takes RefrBp over)
+    assert set(first) == {"RefrBp"} and biases["RefrBp"].jaer_coarse == 7
+    held = biases["RefrBp"]
+    for rate in (6e5, 1.2e6, 2.4e6, 5e5, 2.5e6):  # anywhere in the band: nothing written
+        assert loop.on_window(rate, biases) == {}
+        assert biases["RefrBp"] == held
+    assert loop.on_window(3e6, biases) == {"RefrBp": round(held.fine + 0.4 * (4 - held.fine))}
+    before = biases["RefrBp"].fine
+    assert loop.on_window(4e5, biases)["RefrBp"] > before  # below the band: shorter period
+
+
+def test_dead_band_keeps_slow_loop_saturation_on_the_mapped_code():
+    fast = FastLoopConfig(gain=0.4, coarse_jaer=7, hold_band=(5e5, 2.5e6))
+    slow = SlowLoopConfig(saturation_margin=4, saturation_source="target", count_threshold=2)
+    ctrl = FastSlowController(fast, slow)
+    biases = DavisBiases.from_jaer()
+    ctrl.on_window(1.5e6, biases)
+    refr = biases["RefrBp"]
+    ctrl.on_window(5.5e5, biases)  # in band (held) but within 4 codes of 57: saturated
+    written = ctrl.on_window(5.5e5, biases)
+    assert "PrBp" in written and "RefrBp" not in written and biases["RefrBp"] == refr
+
+
+def test_dead_band_is_validated_and_off_by_default():
+    assert FastLoopConfig().hold_band is None
+    with pytest.raises(ConfigError, match="hold_band"):
+        FastLoopConfig(hold_band=(2e6, 1e6))
+    with pytest.raises(ConfigError, match="hold_band"):
+        FastLoopConfig(hold_band=(1e6,))
+
+
+def test_dead_band_comes_from_the_yaml_layout():
+    cfg = ControllersConfig(fast={"hold_band": ["5.0e+5", 2.5e6]}, enabled=["fast"])
+    assert cfg.fast.hold_band == (5e5, 2.5e6)
+    loop = make_controller("fast", cfg, DavisBiases.from_jaer(), n_pixels=346 * 260 // 2)
+    loop.on_window(1e6, DavisBiases.from_jaer())
+    assert loop.holds(1.2e6) and not loop.holds(1.3e6)  # the band scales with the pixel count
