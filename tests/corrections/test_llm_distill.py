@@ -24,16 +24,13 @@ from corrigible.corrections.llm_distill import (
     distill_with_llm,
     episode_json,
 )
-from corrigible.errors import ConfigError, DependencyNotInstalled
+from corrigible.errors import ConfigError
 from corrigible.memory import KnowledgeBase, KnowledgeEntry
 from corrigible.memory.text_embedder import MiniLMEmbedder
 from corrigible.memory.visual_embedder import embed_crop, render_crop
 from corrigible.policies.llm import LLMBackend, make_llm
 from corrigible.policies.llm.loopback import (
-    TINY_MODEL_NAME,
     LoopbackServer,
-    LoopbackServerConfig,
-    build_tiny_chat_model,
     free_loopback_port,
 )
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
@@ -284,21 +281,6 @@ def test_prompt_carries_the_episode_facts() -> None:
 
 
 # --------------------------------------------------------------------------- live loopback
-
-
-@pytest.fixture(scope="module")
-def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
-    """`transformers serve` with the tiny test model on 127.0.0.1 (as tests/policies/llm)."""
-    model_dir = build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
-    server = LoopbackServer(LoopbackServerConfig(model=model_dir, startup_timeout_s=120))
-    try:
-        server.start()
-    except DependencyNotInstalled as exc:
-        pytest.skip(f"no loopback server: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_live_server_junk_answer_falls_back_to_offline(

@@ -36,14 +36,11 @@ from corrigible.corrections.router import (
     make_router,
     router_names,
 )
-from corrigible.errors import ConfigError, DependencyNotInstalled, ParseError
+from corrigible.errors import ConfigError, ParseError
 from corrigible.memory.text_embedder import MiniLMEmbedder
 from corrigible.policies.llm import LLMOutputError
 from corrigible.policies.llm.loopback import (
-    TINY_MODEL_NAME,
     LoopbackServer,
-    LoopbackServerConfig,
-    build_tiny_chat_model,
     free_loopback_port,
 )
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
@@ -287,21 +284,6 @@ def test_unreachable_server_falls_back(embedder: MiniLMEmbedder) -> None:
 
 
 # --------------------------------------------------------------------------- live loopback
-
-
-@pytest.fixture(scope="module")
-def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
-    """`transformers serve` with the tiny test model on 127.0.0.1 (as tests/policies/llm)."""
-    model_dir = build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
-    server = LoopbackServer(LoopbackServerConfig(model=model_dir, startup_timeout_s=120))
-    try:
-        server.start()
-    except DependencyNotInstalled as exc:
-        pytest.skip(f"no loopback server: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_live_server_junk_answer_falls_back_with_reason(
