@@ -1,8 +1,9 @@
 """`corrigible events`: event-camera bias-controller evaluation on place recognition.
 
 Runs the emulator with each bias controller in the loop over MuJoCo-rendered traversals of a
-textured street under low, medium, high and changing light, then prints Recall@1/@5 and the
-in-band fractions, and writes the JSON results and a PNG plot beside them.
+textured street under low, medium, high and changing light (5 query traversals per condition,
+pooled), then prints Recall@1/@5, the in-band fractions and the issue's acceptance check, and
+writes the JSON results and a PNG plot beside them.
 
 Example:
     corrigible events eval --quick --out runs/events/eval_quick.json

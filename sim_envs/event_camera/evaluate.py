@@ -2,10 +2,10 @@
 
 For one route (`eval_route`, by default "test", which was not used for tuning):
 
-1. Render traversals with MuJoCo at `render_fps`: one reference traversal and one query
-   traversal per lighting condition, each with its own seeded wobble of speed, lateral offset
-   and yaw. Lighting is applied afterwards as a gain on linear intensity, so a condition never
-   needs a new render.
+1. Render traversals with MuJoCo at `render_fps`: one reference traversal and `repeats` query
+   traversals per lighting condition (the paper's repeated iterations), each with its own
+   seeded wobble of speed, lateral offset and yaw. Lighting is applied afterwards as a gain on
+   linear intensity, so a condition never needs a new render.
 2. For every controller, run the emulator over each traversal at `emulate_fps` (frames
    linearly interpolated between renders) with the controller in the loop: every control
    window (0.3 s) the window's event rate goes to the controller, which rewrites biases that
@@ -15,7 +15,10 @@ For one route (`eval_route`, by default "test", which was not used for tuning):
    state (not the biases) is then reset, and warm-up windows are not scored.
 3. Score the fraction of control windows whose rate lies inside the controller's own band
    and inside the common band, and Recall@N of query windows against the reference traversal
-   recorded with the same controller (reference lighting "high" by default).
+   recorded with the same controller (reference lighting "high" by default). A condition's
+   figures pool every window and every query of its repeats: one traversal decides a
+   one-query difference by chance (see the README), several do not.
+4. Check the issue's acceptance on those pooled figures (`acceptance` in the JSON).
 
 The configuration is `config/eval.yaml`; `load_eval_config` applies overrides on top of it.
 """
@@ -59,7 +62,8 @@ from corrigible.sim_envs.event_camera.vpr import (
     sad_matrix,
 )
 
-RESULTS_VERSION = 1
+RESULTS_VERSION = 2
+REPEAT_SEED_STRIDE = 1000  # repeat r of a condition uses traversal seed  base + r * stride
 
 
 @dataclass(kw_only=True)
@@ -75,6 +79,7 @@ class EvalConfig:
     reference_lighting: str = "high"  # lighting of the reference traversal
     conditions: list[str] = field(default_factory=lambda: ["low", "medium", "high", "changing"])
     traversal_seeds: dict[str, int] = field(default_factory=dict)  # "reference"/condition -> seed
+    repeats: int = 5  # query traversals per condition (repeat r: seed + r * REPEAT_SEED_STRIDE)
     common_band: tuple[float, float] = (5e5, 2.5e6)  # events/s at 346x260, scored for everyone
     initial_biases_jaer: dict[str, tuple[int, int]] = field(default_factory=dict)  # jAER codes
     emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
@@ -127,6 +132,8 @@ class EvalConfig:
             )
         if not (isinstance(self.workers, int) and self.workers >= 1):
             raise ConfigError(f"workers={self.workers!r} must be an int >= 1.")
+        if not (isinstance(self.repeats, int) and 1 <= self.repeats < REPEAT_SEED_STRIDE):
+            raise ConfigError(f"repeats={self.repeats!r} must be an int in 1..999.")
         if not self.warmup_s >= 0:
             raise ConfigError(f"warmup_s={self.warmup_s!r} must be >= 0 s.")
         if not 0 < self.common_band[0] < self.common_band[1]:
@@ -356,6 +363,56 @@ def _in_band(rates: np.ndarray, band: tuple[float, float]) -> float:
 
 
 # ----------------------------------------------------------------------------------- evaluation
+def traversal_plan(cfg: EvalConfig) -> list[tuple[str, int, int]]:
+    """(traversal name, repeat, seed) of every traversal: the reference once, conditions x repeats.
+
+    Raises:
+        ConfigError: when two traversals would share a seed (a query identical to another).
+    """
+    names = ["reference", *cfg.conditions]
+    plan = []
+    for index, tname in enumerate(names):
+        base = cfg.traversal_seeds.get(tname, 1000 + index)
+        for rep in range(1 if tname == "reference" else cfg.repeats):
+            plan.append((tname, rep, int(base) + rep * REPEAT_SEED_STRIDE))
+    seeds = [seed for _, _, seed in plan]
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError(
+            f"traversal_seeds {cfg.traversal_seeds} with repeats={cfg.repeats} give two "
+            f"traversals the same seed (repeat r adds r * {REPEAT_SEED_STRIDE}); choose seeds "
+            "further apart."
+        )
+    return plan
+
+
+def _pool_repeats(per_repeat: list[dict[str, Any]], rates: list[np.ndarray], bands: Any) -> dict:
+    """One condition's figures over all its repeats: every window and every query counts once."""
+    own, common = bands
+    all_rates = np.concatenate(rates)
+    pooled: dict[str, Any] = {
+        "in_own_band": _in_band(all_rates, own),
+        "in_common_band": _in_band(all_rates, common),
+        "mean_rate_hz": float(np.mean(all_rates)),
+        "median_rate_hz": float(np.median(all_rates)),
+        "n_windows": int(len(all_rates)),
+        "n_events": int(sum(e["n_events"] for e in per_repeat)),
+        "slow_steps": int(sum(e["slow_steps"] for e in per_repeat)),
+        "final_biases_jaer": per_repeat[-1]["final_biases_jaer"],
+    }
+    if "n_queries" in per_repeat[0]:
+        n_queries = sum(e["n_queries"] for e in per_repeat)
+        pooled["n_queries"] = n_queries
+        for key in [k for k in per_repeat[0] if k.startswith("correct@")]:
+            n = key.split("@")[1]
+            correct = sum(e[key] for e in per_repeat)
+            pooled[key] = correct
+            pooled[f"recall@{n}"] = correct / n_queries if n_queries else math.nan
+        pooled["repeats"] = per_repeat
+    else:
+        pooled.update({k: per_repeat[0][k] for k in ("seed",)})
+    return pooled
+
+
 def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Runs the whole evaluation and returns the JSON-able results (schema in the README)."""
     t_start = time.perf_counter()
@@ -373,21 +430,23 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
         bands[kind] = list(band) if band is not None else list(common)
 
     timing = {"render_s": 0.0, "emulate_s": 0.0, "vpr_s": 0.0}
-    traversal_names = ["reference", *cfg.conditions]
-    results: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
-    traces: dict[str, dict[str, Any]] = {kind: {} for kind in kinds}
+    plan = traversal_plan(cfg)
+    per_repeat: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in kinds}
+    rates: dict[str, dict[str, list[np.ndarray]]] = {kind: {} for kind in kinds}
+    traces: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in kinds}
     ref_features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     emulated_frames = 0
-    for tname in traversal_names:
-        seed = cfg.traversal_seeds.get(tname, 1000 + traversal_names.index(tname))
+    for tname, rep, seed in plan:
         trav = traversal(route, scene, seed=seed, fps=cfg.render_fps)
         t0 = time.perf_counter()
         frames = render_traversal(route, trav, width=width, height=height, cache_dir=cfg.cache_dir)
         timing["render_s"] += time.perf_counter() - t0
         frames = frames.astype(np.float32)  # once per traversal, shared by all controllers
         light = cfg.lighting[cfg.reference_lighting if tname == "reference" else tname]
+        label = tname if tname == "reference" else f"{tname} {rep + 1}/{cfg.repeats}"
         log(
-            f"[{tname}] {len(frames)} frames rendered ({trav.t_s[-1]:.1f} s, lighting {light.name})"
+            f"[{label}] {len(frames)} frames rendered ({trav.t_s[-1]:.1f} s, lighting "
+            f"{light.name}, seed {seed})"
         )
         t0 = time.perf_counter()
         runs = _run_all(cfg, kinds, frames, light)
@@ -399,6 +458,7 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
             feats = patch_normalise(run.count_frames, cfg.vpr.patch)
             xy = _positions(trav, run.vpr_t_s)
             entry: dict[str, Any] = {
+                "seed": seed,
                 "in_own_band": _in_band(run.rates_hz, tuple(bands[kind])),
                 "in_common_band": _in_band(run.rates_hz, common),
                 "mean_rate_hz": float(np.mean(run.rates_hz)),
@@ -417,16 +477,20 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
                     dist, xy, ref_xy, tolerance_m=cfg.vpr.tolerance_m, ns=cfg.vpr.recall_at
                 )
                 entry.update({f"recall@{n}": r for n, r in recall.items()})
+                entry.update({f"correct@{n}": int(round(r * len(xy))) for n, r in recall.items()})
                 entry["n_queries"] = len(xy)
             timing["vpr_s"] += time.perf_counter() - t0
-            results[kind][tname] = entry
-            traces[kind][tname] = {
-                "t_s": run.window_t_s.round(3).tolist(),
-                "rate_hz": run.rates_hz.round(1).tolist(),
-                "refr_fine": run.refr_fine.tolist(),
-                "prsfbp_fine": run.prsf_fine.tolist(),
-                "onbn_fine": run.onbn_fine.tolist(),
-            }
+            per_repeat[kind].setdefault(tname, []).append(entry)
+            rates[kind].setdefault(tname, []).append(run.rates_hz)
+            traces[kind].setdefault(tname, []).append(
+                {
+                    "t_s": run.window_t_s.round(3).tolist(),
+                    "rate_hz": run.rates_hz.round(1).tolist(),
+                    "refr_fine": run.refr_fine.tolist(),
+                    "prsfbp_fine": run.prsf_fine.tolist(),
+                    "onbn_fine": run.onbn_fine.tolist(),
+                }
+            )
             recall_txt = (
                 f" R@1 {entry['recall@1']:.3f} R@5 {entry.get('recall@5', math.nan):.3f}"
                 if "recall@1" in entry
@@ -436,9 +500,18 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
                 f"  {kind:<11s} in-own {entry['in_own_band']:.2f} in-common "
                 f"{entry['in_common_band']:.2f} mean {entry['mean_rate_hz']:.3g} ev/s{recall_txt}"
             )
+    results: dict[str, dict[str, Any]] = {
+        kind: {
+            tname: _pool_repeats(
+                per_repeat[kind][tname], rates[kind][tname], (tuple(bands[kind]), common)
+            )
+            for tname in per_repeat[kind]
+        }
+        for kind in kinds
+    }
     summary = {}
     for kind in kinds:
-        rates_all = np.concatenate([np.array(traces[kind][c]["rate_hz"]) for c in cfg.conditions])
+        rates_all = np.concatenate([r for c in cfg.conditions for r in rates[kind][c]])
         summary[kind] = {
             "in_own_band": _in_band(rates_all, tuple(bands[kind])),
             "in_common_band": _in_band(rates_all, common),
@@ -453,10 +526,11 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
     # over the worker processes; the emulator alone is measured by `corrigible bench events`.
     timing["closed_loop_frames_per_s"] = emulated_frames / max(timing["emulate_s"], 1e-9)
     timing["workers"] = cfg.workers
-    return {
+    res: dict[str, Any] = {
         "version": RESULTS_VERSION,
         "route": cfg.eval_route,
         "conditions": list(cfg.conditions),
+        "repeats": cfg.repeats,
         "reference_lighting": cfg.reference_lighting,
         "controllers": kinds,
         "bands": bands,
@@ -466,6 +540,89 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
         "timing": timing,
         "config": _jsonable(asdict(cfg)),
     }
+    res["acceptance"] = acceptance(res)
+    return res
+
+
+def acceptance(
+    res: Mapping[str, Any],
+    *,
+    controller: str = "fast_slow",
+    baseline: str = "default",
+    min_in_band: float = 0.9,
+) -> dict[str, Any] | None:
+    """The issue's acceptance on pooled figures, or None when either controller was not run.
+
+    In band: the controller's share of control windows inside the common band, over every
+    window of every condition and repeat, must reach `min_in_band` and exceed the baseline's
+    (per-condition shares are reported beside it). Recall: its pooled Recall@1 must be at least
+    the baseline's in every condition, compared as counts of correct queries.
+    """
+    results = res["results"]
+    if controller not in results or baseline not in results:
+        return None
+    conds = list(res["conditions"])
+    in_band = res["summary"][controller]["in_common_band"]
+    base_in_band = res["summary"][baseline]["in_common_band"]
+    recall = {}
+    for c in conds:
+        ours, theirs = results[controller][c], results[baseline][c]
+        same_queries = ours["n_queries"] == theirs["n_queries"] and "correct@1" in ours
+        met = (
+            ours["correct@1"] >= theirs["correct@1"]
+            if same_queries
+            else ours["recall@1"] >= theirs["recall@1"]
+        )
+        recall[c] = {
+            "value": ours["recall@1"],
+            "baseline": theirs["recall@1"],
+            "correct": ours.get("correct@1"),
+            "baseline_correct": theirs.get("correct@1"),
+            "n_queries": ours["n_queries"],
+            "met": bool(met),
+        }
+    band_met = bool(in_band >= min_in_band and in_band > base_in_band)
+    return {
+        "controller": controller,
+        "baseline": baseline,
+        "repeats": res.get("repeats", 1),
+        "in_band": {
+            "value": in_band,
+            "baseline": base_in_band,
+            "threshold": min_in_band,
+            "by_condition": {c: results[controller][c]["in_common_band"] for c in conds},
+            "met": band_met,
+        },
+        "recall@1": recall,
+        "met": band_met and all(r["met"] for r in recall.values()),
+    }
+
+
+def format_acceptance(acc: Mapping[str, Any] | None) -> list[str]:
+    """The acceptance as printed lines ("MET"/"NOT MET" with the figures behind it)."""
+    if acc is None:
+        return ["acceptance: not checked (needs the fast_slow and default controllers)"]
+    band = acc["in_band"]
+    by_cond = ", ".join(f"{c} {v:.2f}" for c, v in band["by_condition"].items())
+    lines = [
+        f"acceptance ({acc['controller']} vs {acc['baseline']}, pooled over "
+        f"{acc['repeats']} repeat(s) per condition):",
+        f"  in common band {band['value']:.3f} (>= {band['threshold']:.2f} and > "
+        f"{acc['baseline']} {band['baseline']:.3f}): {'met' if band['met'] else 'NOT met'}"
+        f"  [{by_cond}]",
+    ]
+    for c, r in acc["recall@1"].items():
+        counts = (
+            f" ({r['correct']} vs {r['baseline_correct']} of {r['n_queries']})"
+            if r["correct"] is not None
+            else ""
+        )
+        lines.append(
+            f"  Recall@1 {c}: {r['value']:.3f} vs {r['baseline']:.3f}{counts}: "
+            f"{'met' if r['met'] else 'NOT met'}"
+        )
+    lines.append(f"  overall: {'MET' if acc['met'] else 'NOT MET'}")
+    return lines
 
 
 def _jsonable(obj: Any) -> Any:
@@ -503,6 +660,17 @@ def format_table(res: Mapping[str, Any]) -> str:
             for c in conds
         ]
         lines.append(f"  {kind:<11s} " + "  ".join(parts))
+    if res.get("repeats", 1) > 1:
+        lines.append("")
+        lines.append("Recall@1 per repeat (queries correct of each traversal):")
+        for kind in res["controllers"]:
+            parts = [
+                f"{c}: " + " ".join(str(e["correct@1"]) for e in res["results"][kind][c]["repeats"])
+                for c in conds
+            ]
+            lines.append(f"  {kind:<11s} " + "  ".join(parts))
+    lines.append("")
+    lines.extend(format_acceptance(res.get("acceptance")))
     return "\n".join(lines)
 
 
@@ -521,12 +689,12 @@ def plot_results(res: Mapping[str, Any], path: str | Path) -> Path:
     lo, hi = res["bands"]["common"]
     ax.axhspan(lo, hi, color="0.9", label="common band")
     for kind in kinds:
-        tr = res["traces"][kind][trace_cond]
+        tr = res["traces"][kind][trace_cond][0]  # the first repeat
         ax.plot(tr["t_s"], tr["rate_hz"], label=kind, lw=1.2)
     ax.set_yscale("log")
     ax.set_xlabel("time (s)")
     ax.set_ylabel("events/s")
-    ax.set_title(f"event rate, '{trace_cond}' lighting")
+    ax.set_title(f"event rate, '{trace_cond}' lighting (repeat 1)")
     ax.legend(fontsize=8)
     width = 0.8 / max(1, len(kinds))
     x = np.arange(len(conds))

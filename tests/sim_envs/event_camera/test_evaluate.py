@@ -16,6 +16,7 @@ _TINY = {
     "lighting": {"changing": [[0.0, 1.0], [0.4, 1.0], [0.5, 0.035]]},
     "controllers": {"enabled": ["default", "fast_slow"]},
     "vpr": {"tolerance_m": 0.5},
+    "repeats": 2,
 }
 
 
@@ -32,7 +33,18 @@ def test_eval_end_to_end_writes_json_and_png(tmp_path, capsys):
             assert 0.0 <= entry["in_own_band"] <= 1.0 and entry["n_windows"] >= 3
     assert data["bands"]["fast_slow"] == pytest.approx([5e5, 2.5e6])
     assert results["timing"]["emulated_frames"] > 0
-    assert "R@1/R@5" in capsys.readouterr().out
+    # Two query traversals per condition, with their own seeds, pooled query by query.
+    entry = data["results"]["fast_slow"]["low"]
+    reps = entry["repeats"]
+    assert [r["seed"] for r in reps] == [101, 1101]
+    assert entry["n_queries"] == sum(r["n_queries"] for r in reps)
+    assert entry["correct@1"] == sum(r["correct@1"] for r in reps)
+    assert entry["recall@1"] == pytest.approx(entry["correct@1"] / entry["n_queries"])
+    assert entry["n_windows"] == sum(r["n_windows"] for r in reps)
+    assert len(data["traces"]["fast_slow"]["changing"]) == 2
+    assert set(data["acceptance"]["recall@1"]) == {"low", "changing"}
+    out = capsys.readouterr().out
+    assert "R@1/R@5" in out and "Recall@1 per repeat" in out and "acceptance (fast_slow" in out
 
 
 def test_eval_config_is_validated():
@@ -44,6 +56,60 @@ def test_eval_config_is_validated():
         load_eval_config(overrides={"emulate_fps": 75})
     with pytest.raises(ConfigError, match=".json"):
         EventsEvalConfig(out=Path("results.txt"))
+
+
+def test_repeats_get_distinct_seeds_or_a_clear_error():
+    from corrigible.sim_envs.event_camera.evaluate import traversal_plan
+
+    cfg = load_eval_config(overrides={"repeats": 3, "conditions": ["low"]})
+    assert traversal_plan(cfg) == [
+        ("reference", 0, 100),
+        ("low", 0, 101),
+        ("low", 1, 1101),
+        ("low", 2, 2101),
+    ]
+    with pytest.raises(ConfigError, match="same seed"):
+        traversal_plan(
+            load_eval_config(
+                overrides={"repeats": 2, "traversal_seeds": {"reference": 1100, "low": 100}}
+            )
+        )
+    with pytest.raises(ConfigError, match="repeats"):
+        load_eval_config(overrides={"repeats": 0})
+
+
+def _fake_results(ours: dict, theirs: dict, in_band: tuple[float, float]) -> dict:
+    results = {
+        kind: {
+            c: {"recall@1": k / 100, "correct@1": k, "n_queries": 100, "in_common_band": band}
+            for c, k in counts.items()
+        }
+        for kind, counts, band in (("fast_slow", ours, in_band[0]), ("default", theirs, in_band[1]))
+    }
+    summary = {
+        "fast_slow": {"in_common_band": in_band[0]},
+        "default": {"in_common_band": in_band[1]},
+    }
+    return {"conditions": list(ours), "results": results, "summary": summary, "repeats": 5}
+
+
+def test_acceptance_needs_the_band_and_recall_in_every_condition():
+    from corrigible.sim_envs.event_camera.evaluate import acceptance, format_acceptance
+
+    ok = acceptance(_fake_results({"low": 90, "high": 99}, {"low": 80, "high": 99}, (0.95, 0.4)))
+    assert ok["met"] and ok["recall@1"]["high"]["met"]  # a tie counts as "at least"
+    one_short = acceptance(
+        _fake_results({"low": 90, "high": 98}, {"low": 80, "high": 99}, (0.95, 0.4))
+    )
+    assert not one_short["met"] and not one_short["recall@1"]["high"]["met"]
+    assert "Recall@1 high: 0.980 vs 0.990 (98 vs 99 of 100): NOT met" in "\n".join(
+        format_acceptance(one_short)
+    )
+    low_band = acceptance(_fake_results({"low": 90}, {"low": 80}, (0.89, 0.4)))
+    assert not low_band["met"] and not low_band["in_band"]["met"]
+    res = _fake_results({"low": 90}, {"low": 80}, (0.95, 0.4))
+    del res["results"]["default"]
+    assert acceptance(res) is None
 
 
 def test_dotted_overrides_parse_into_nested_yaml_values():
