@@ -68,6 +68,10 @@ class FastLoopConfig:
     # RefrBp coarse range (jAER numbering) the loop writes once before its first fine code;
     # None keeps the initial coarse, as the paper does.
     coarse_jaer: int | None = None
+    # RefrBp coarse range (jAER numbering) used instead of `coarse_jaer` while the slow loop
+    # holds the pixel more sensitive than its initial biases (more up steps than down steps).
+    # Only meaningful in fast_slow. None: always `coarse_jaer`.
+    coarse_jaer_sensitized: int | None = None
     # Dead band (events/s at 346x260): after its first write the loop leaves RefrBp alone while
     # the window's rate lies inside [low, high]. None: write every window (the paper).
     hold_band: tuple[float, float] | None = None
@@ -79,8 +83,10 @@ class FastLoopConfig:
                 raise ConfigError(f"fast.hold_band={self.hold_band!r} must be [low, high] or null.")
             self.hold_band = (float(self.hold_band[0]), float(self.hold_band[1]))
             _check_band("fast.hold_band", *self.hold_band)
-        if self.coarse_jaer is not None and self.coarse_jaer not in range(8):
-            raise ConfigError(f"fast.coarse_jaer={self.coarse_jaer!r} must be None or 0..7.")
+        for name in ("coarse_jaer", "coarse_jaer_sensitized"):
+            value = getattr(self, name)
+            if value is not None and value not in range(8):
+                raise ConfigError(f"fast.{name}={value!r} must be None or 0..7.")
         if not 0 < self.gain <= 1:
             raise ConfigError(f"fast.gain={self.gain!r} must be in (0, 1]; 1 is the paper's loop.")
         if not 0 <= self.fine_min < self.fine_max <= FINE_MAX:
@@ -261,12 +267,19 @@ class FastLoop(BiasController):
             return target
         return int(round(current + self.cfg.gain * (target - current)))
 
-    def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
-        """Writes RefrBp fine (every window, as `setif_RefrBp s`, unless in the dead band)."""
+    def on_window(
+        self, rate_hz: float, biases: DavisBiases, *, sensitized: bool = False
+    ) -> dict[str, int]:
+        """Writes RefrBp fine (every window, as `setif_RefrBp s`, unless in the dead band).
+
+        `sensitized` (set by fast_slow) selects `coarse_jaer_sensitized` when configured.
+        """
         if self.holds(rate_hz):
             return {}
         self.code = self.next_code(rate_hz, biases["RefrBp"].fine)
         coarse = self.cfg.coarse_jaer
+        if sensitized and self.cfg.coarse_jaer_sensitized is not None:
+            coarse = self.cfg.coarse_jaer_sensitized
         biases.set("RefrBp", coarse=coarse, fine=self.code, jaer=coarse is not None)
         return {"RefrBp": self.code}
 
@@ -292,6 +305,7 @@ class SlowLoop(BiasController):
         self.downcount = 0
         self.settle = 0
         self.steps_taken = 0
+        self.net_steps = 0  # up steps minus down steps: > 0 while more sensitive than initially
 
     def band(self) -> tuple[float, float]:
         """The scaled band used when the slow loop runs alone."""
@@ -328,6 +342,7 @@ class SlowLoop(BiasController):
                 written[name] = new
         if written:
             self.steps_taken += 1
+            self.net_steps += sign
             self.ignore_s = self.cfg.holdoff_s
         return written
 
@@ -367,7 +382,8 @@ class FastSlowController(BiasController):
         """
         self._pending_code = self.fast.next_code(rate_hz, biases["RefrBp"].fine)
         written = self.slow.on_window(rate_hz, biases)
-        written.update(self.fast.on_window(rate_hz, biases))
+        sensitized = self.slow.net_steps > 0
+        written.update(self.fast.on_window(rate_hz, biases, sensitized=sensitized))
         self.ignore_s = self.slow.ignore_s
         return written
 

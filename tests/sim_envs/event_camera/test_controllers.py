@@ -139,6 +139,24 @@ def test_fast_loop_can_move_refrbp_to_another_coarse_range():
         FastLoopConfig(coarse_jaer=8)
 
 
+def test_fast_loop_moves_to_the_sensitized_coarse_range_while_the_slow_loop_is_up():
+    """Net up steps select `coarse_jaer_sensitized`; stepping back down returns to `coarse_jaer`."""
+    fast = FastLoopConfig(coarse_jaer=6, coarse_jaer_sensitized=7)
+    ctrl = FastSlowController(fast, SlowLoopConfig(count_threshold=1, settle_windows=0))
+    biases = DavisBiases.from_jaer()
+    ctrl.on_window(1.5e6, biases)  # in band: no slow step
+    assert biases["RefrBp"].jaer_coarse == 6 and ctrl.slow.net_steps == 0
+    ctrl.on_window(1e5, biases)  # too few events: one step up, now more sensitive
+    assert ctrl.slow.net_steps == 1 and biases["RefrBp"].jaer_coarse == 7
+    ctrl.on_window(1e8, biases)  # too many: one step down, back to the initial sensitivity
+    assert ctrl.slow.net_steps == 0 and biases["RefrBp"].jaer_coarse == 6
+    plain = FastLoop(fast)
+    plain.on_window(1e5, biases)  # the fast loop alone never counts as sensitized
+    assert biases["RefrBp"].jaer_coarse == 6
+    with pytest.raises(ConfigError, match="coarse_jaer_sensitized"):
+        FastLoopConfig(coarse_jaer_sensitized=9)
+
+
 def test_target_saturation_steps_before_the_damped_code_reaches_the_limit():
     """With fast.gain < 1 the written code creeps up; the mapped code saturates at once."""
     fast = FastLoopConfig(gain=0.4, coarse_jaer=7)
