@@ -1,8 +1,11 @@
-"""Shared fixtures: real engines, offline model loading, both backends as a parameter."""
+"""Shared fixtures: real engines, offline model loading, both backends as a parameter, and one
+loopback LLM server (the tiny test model behind `transformers serve`) for the whole session."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -28,3 +31,31 @@ def state_env(engine: str):
     env.reset(seed=0)
     yield env
     env.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~130 kB Llama trained to answer one ```python block; built in about a second."""
+    from corrigible.policies.llm.loopback import TINY_MODEL_NAME, build_tiny_chat_model
+
+    return build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
+
+
+@pytest.fixture(scope="session")
+def loopback_server(tiny_model_dir: Path) -> Iterator:
+    """`transformers serve` on 127.0.0.1:<free port>, serving the tiny model, for the session.
+
+    Shared by the LLM backend tests and the corrections LLM tests, so it starts once per run.
+    """
+    from corrigible.errors import DependencyNotInstalled
+    from corrigible.policies.llm.loopback import LoopbackServer, LoopbackServerConfig
+
+    server = LoopbackServer(LoopbackServerConfig(model=tiny_model_dir, startup_timeout_s=120))
+    try:
+        server.start()
+    except DependencyNotInstalled as exc:
+        pytest.skip(f"no loopback server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()

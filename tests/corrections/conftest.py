@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -12,14 +11,7 @@ import pytest  # noqa: E402
 
 from corrigible.corrections.interpret import InterpretContext  # noqa: E402
 from corrigible.corrections.router import GrammarEmbeddingRouter  # noqa: E402
-from corrigible.errors import DependencyNotInstalled  # noqa: E402
 from corrigible.memory.text_embedder import MiniLMEmbedder, get_text_embedder  # noqa: E402
-from corrigible.policies.llm.loopback import (  # noqa: E402
-    TINY_MODEL_NAME,
-    LoopbackServer,
-    LoopbackServerConfig,
-    build_tiny_chat_model,
-)
 
 VISIBLE = (
     "red block",
@@ -56,18 +48,3 @@ def ctx() -> InterpretContext:
         current_object="red block",
         current_target="red bowl",
     )
-
-
-@pytest.fixture(scope="session")
-def loopback_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LoopbackServer]:
-    """`transformers serve` with the tiny test model on 127.0.0.1, shared by the LLM tests."""
-    model_dir = build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
-    server = LoopbackServer(LoopbackServerConfig(model=model_dir, startup_timeout_s=120))
-    try:
-        server.start()
-    except DependencyNotInstalled as exc:
-        pytest.skip(f"no loopback server: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()

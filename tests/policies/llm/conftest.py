@@ -1,4 +1,4 @@
-"""Shared fixtures for the LLM backend tests: a tiny local model and a live loopback server.
+"""Fixtures for the LLM backend tests; the tiny model and server are in tests/conftest.py.
 
 Nothing here touches the network: the model is built in-process, the server binds 127.0.0.1 and
 runs with the Hub switched off, and `no_internet` makes any other connection attempt fail.
@@ -7,40 +7,13 @@ runs with the Hub switched off, and `no_internet` makes any other connection att
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from corrigible.errors import DependencyNotInstalled
-from corrigible.policies.llm.loopback import (
-    TINY_MODEL_NAME,
-    LoopbackServer,
-    LoopbackServerConfig,
-    build_tiny_chat_model,
-)
+from corrigible.policies.llm.loopback import LoopbackServer
 
 DATA_DIR = Path(__file__).parent / "data"
-
-
-@pytest.fixture(scope="session")
-def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A ~130 kB Llama trained to answer one ```python block; built in about a second."""
-    return build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
-
-
-@pytest.fixture(scope="session")
-def loopback_server(tiny_model_dir: Path) -> Iterator[LoopbackServer]:
-    """`transformers serve` on 127.0.0.1:<free port>, serving the tiny model, for the session."""
-    server = LoopbackServer(LoopbackServerConfig(model=tiny_model_dir, startup_timeout_s=120))
-    try:
-        server.start()
-    except DependencyNotInstalled as exc:
-        pytest.skip(f"no loopback server: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
