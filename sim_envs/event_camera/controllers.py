@@ -102,11 +102,23 @@ class SlowLoopConfig:
 
     count_threshold: int = 2  # consecutive saturated windows before a step (paper: 2)
     step: int = 5  # fine codes per step on PrBp, PrSFBp, OnBn, OffBn (paper: 5)
+    # Multiplicative steps instead: each step scales the four fine codes (so the currents, the
+    # coarse range being kept) by this factor, at least one code. A fixed code step is a fixed
+    # current step, so near the bottom of a fine range it is a huge relative change (PrSFBp
+    # 32 -> 22 -> 12 -> 2 cuts the photoreceptor cutoff 16x in three steps) while near the top
+    # it hardly moves (OffBn 168 -> 158 shifts the OFF threshold by 0.004). A ratio moves the
+    # thresholds by `THR_FAC ln(ratio)` and the cutoff by `ratio` per step, wherever the codes
+    # sit. None: `step` fine codes (the paper).
+    step_ratio: float | None = None
     settle_windows: int = 1  # windows to wait after a step before counting again
     # Fast-loop codes within this many fine codes of a limit count as saturated (paper: 0,
     # i.e. exactly at the limit). With 0 a proportional fast loop that chatters between the
     # limit and a nearby code resets the counter every other window and never triggers.
     saturation_margin: int = 0
+    # Margin at the fast loop's fine_min end (its longest refractory period) when it should
+    # differ from `saturation_margin`; None: the same. A wide margin here hands bright light to
+    # the thresholds earlier, so the refractory period clips fewer events on strong edges.
+    saturation_margin_min: int | None = None
     # Which fast-loop code counts for saturation: "written" (the code after the fast loop's
     # `gain` damping) or "target" (the proportional map of the rate, the paper's `s`; with gain
     # 1 the two agree). With gain < 1 the written code creeps towards a limit for several
@@ -134,11 +146,22 @@ class SlowLoopConfig:
             raise ConfigError(f"slow.count_threshold={self.count_threshold!r} must be an int >= 1.")
         if not (isinstance(self.step, int) and 1 <= self.step <= FINE_MAX):
             raise ConfigError(f"slow.step={self.step!r} must be an int in 1..{FINE_MAX}.")
+        if self.step_ratio is not None and not (
+            isinstance(self.step_ratio, int | float) and 1.0 < self.step_ratio <= 4.0
+        ):
+            raise ConfigError(
+                f"slow.step_ratio={self.step_ratio!r} must be null or a number in (1, 4]."
+            )
         if not (isinstance(self.settle_windows, int) and self.settle_windows >= 0):
             raise ConfigError(f"slow.settle_windows={self.settle_windows!r} must be an int >= 0.")
         if not (isinstance(self.saturation_margin, int) and self.saturation_margin >= 0):
             raise ConfigError(
                 f"slow.saturation_margin={self.saturation_margin!r} must be an int >= 0 (codes)."
+            )
+        m = self.saturation_margin_min
+        if m is not None and not (isinstance(m, int) and m >= 0):
+            raise ConfigError(
+                f"slow.saturation_margin_min={m!r} must be null or an int >= 0 (codes)."
             )
         if self.saturation_source not in ("written", "target"):
             raise ConfigError(
@@ -315,6 +338,14 @@ class SlowLoop(BiasController):
         lo, hi = self.band()
         return +1 if rate_hz <= lo else (-1 if rate_hz >= hi else 0)
 
+    def _stepped(self, fine: int, direction: int) -> int:
+        """`fine` moved one step up (+1) or down (-1): by `step` codes or by `step_ratio`."""
+        ratio = self.cfg.step_ratio
+        if ratio is None:
+            return fine + direction * self.cfg.step
+        scaled = round(fine * ratio) if direction > 0 else round(fine / ratio)
+        return max(scaled, fine + 1) if direction > 0 else min(scaled, fine - 1)
+
     def on_window(self, rate_hz: float, biases: DavisBiases) -> dict[str, int]:
         """Counts saturated windows and steps the four biases when the count is reached."""
         self.ignore_s = 0.0
@@ -336,7 +367,7 @@ class SlowLoop(BiasController):
         for name, up_sign in self._UP_SIGNS.items():
             lo, hi = self.cfg.limits[name]
             old = biases[name].fine
-            new = min(max(old + sign * up_sign * self.cfg.step, lo), hi)
+            new = min(max(self._stepped(old, sign * up_sign), lo), hi)
             if new != old:
                 biases.set(name, fine=new)
                 written[name] = new
@@ -369,9 +400,12 @@ class FastSlowController(BiasController):
         if self.slow.cfg.saturation_source == "target":
             code = self.fast.code_for(rate_hz)
         margin = self.slow.cfg.saturation_margin
+        margin_min = self.slow.cfg.saturation_margin_min
+        if margin_min is None:
+            margin_min = margin
         if code >= self.fast.cfg.fine_max - margin:
             return +1
-        if code <= self.fast.cfg.fine_min + margin:
+        if code <= self.fast.cfg.fine_min + margin_min:
             return -1
         return 0
 

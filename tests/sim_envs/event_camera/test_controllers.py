@@ -70,6 +70,35 @@ def test_saturation_margin_counts_codes_near_the_limit():
     assert "PrBp" in ctrl.on_window(2.4e6, biases)
 
 
+def test_saturation_margin_min_widens_only_the_long_refractory_end():
+    slow = SlowLoopConfig(saturation_margin=0, saturation_margin_min=20)
+    ctrl = FastSlowController(FastLoopConfig(), slow)
+    biases = DavisBiases.from_jaer()
+    ctrl.on_window(2.0e6, biases)  # code 17: within 20 of fine_min 4, so "too many events"
+    assert ctrl.on_window(2.0e6, biases)["OnBn"] == 63 + 5
+    up = FastSlowController(FastLoopConfig(), slow)
+    up.on_window(6e5, biases)  # code 54: 3 from fine_max, outside the margin 0 there
+    assert set(up.on_window(6e5, biases)) == {"RefrBp"}
+
+
+def test_ratio_steps_scale_the_codes_and_reverse_themselves():
+    cfg = SlowLoopConfig(count_threshold=1, settle_windows=0, step_ratio=1.25)
+    loop = SlowLoop(cfg)
+    biases = DavisBiases.from_jaer()
+    start = {n: biases[n].fine for n in ("PrBp", "PrSFBp", "OnBn", "OffBn")}
+    up = loop.on_window(1e4, biases)  # too few events: bandwidth up, thresholds down
+    assert up == {"PrBp": 149, "PrSFBp": 40, "OnBn": 50, "OffBn": 210}
+    loop.on_window(1e8, biases)  # too many: back by the same factor (to within rounding)
+    assert all(abs(biases[n].fine - start[n]) <= 1 for n in start)
+    low = SlowLoop(cfg)
+    small = DavisBiases.from_jaer()
+    small.set("PrSFBp", fine=2)
+    low.on_window(1e8, small)  # a small code still moves by at least one
+    assert small["PrSFBp"].fine == 1
+    with pytest.raises(ConfigError, match="step_ratio"):
+        SlowLoopConfig(step_ratio=0.8)
+
+
 def test_slow_steps_are_clamped_to_limits():
     limits = {"PrBp": (0, 121), "PrSFBp": (0, 255), "OnBn": (60, 255), "OffBn": (0, 170)}
     loop = SlowLoop(SlowLoopConfig(count_threshold=1, settle_windows=0, limits=limits))
