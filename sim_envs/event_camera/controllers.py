@@ -10,14 +10,15 @@ what the chip received rather than what the controller wished for.
   a low rate gives a large code (short refractory period, more events). Optional (not the
   paper's): `gain` < 1 moves part of the way per window; `hold_band` is a dead band inside
   which the loop writes nothing after its first write.
-* Slow loop: when the fast loop sits at a limit (within `saturation_margin` codes; the paper
-  uses 0) for `count_threshold` consecutive windows, step
-  PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes, clamped to each
-  bias's limits, then pause the counting for `settle_windows` windows and ask the rate
-  measurement to ignore the first `holdoff_s` of the next window (jAER's hold-off). Saturation is
-  judged on the code the fast loop writes or, with `saturation_source: target`, on the code its
-  proportional map asks for. Without a fast loop the slow loop counts windows whose rate lies
-  outside the band instead.
+* Slow loop: when the fast loop sits at a limit (within `saturation_margin` codes, or
+  `saturation_margin_min` at fine_min; the paper uses 0) for `count_threshold` consecutive
+  windows, step PrBp, PrSFBp (bandwidth) and OnBn, OffBn (thresholds) by `step` fine codes (or,
+  with `step_ratio`, multiply or divide the codes by that ratio), clamped to each bias's limits,
+  then pause the counting for `settle_windows` windows and ask the rate measurement to ignore
+  the first `holdoff_s` of the next window (jAER's hold-off). Saturation is judged on the code
+  the fast loop writes or, with `saturation_source: target`, on the code its proportional map
+  asks for. Without a fast loop the slow loop counts windows whose rate lies outside the band
+  instead.
 * Hysteresis baseline (jAER DVSBiasController, Delbruck et al. CVPRW 2021): LOW/MEDIUM/HIGH
   states with a x`hysteresis` band, one tweak in [-1, 1] moved by `tweak_step` per command
   (commands at most every window). The tweak scales the chosen bias currents by
