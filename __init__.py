@@ -11,3 +11,14 @@ import os as _os
 _os.environ.setdefault("MUJOCO_GL", "egl")
 
 __version__ = "0.1.0"
+
+# The public entry point, imported on first use so `import corrigible` stays light.
+__all__ = ["Session", "SessionConfig", "SessionEvent", "__version__"]
+
+
+def __getattr__(name: str) -> object:
+    if name in ("Session", "SessionConfig", "SessionEvent", "EpisodeResult"):
+        from corrigible import session
+
+        return getattr(session, name)
+    raise AttributeError(f"module 'corrigible' has no attribute {name!r}")

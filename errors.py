@@ -2,12 +2,16 @@
 
 Every error a user can cause derives from `CorrigibleError` *and* from the matching builtin, so
 callers can catch either. Messages say what was wrong, the value received and what to do next.
+All public exceptions live here, grouped by the part that raises them; errors that never leave
+their module (the sandbox wire protocol's, which its stdlib-only child loads by path) stay there.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable
+
+# --------------------------------------------------------------------------- general
 
 
 class CorrigibleError(Exception):
@@ -36,6 +40,24 @@ class ParseError(CorrigibleError, ValueError):
     """A phrase, predicate or file could not be understood."""
 
 
+class DependencyNotInstalled(CorrigibleError, ImportError):
+    """An optional dependency is missing; the message names the pip extra."""
+
+
+def did_you_mean(value: str, choices: Iterable[str]) -> str:
+    """Returns a " Did you mean 'x'?" suffix for `value`, or "" when nothing is close.
+
+    Args:
+        value: what the user typed.
+        choices: the valid names.
+    """
+    matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
+    return f" Did you mean {matches[0]!r}?" if matches else ""
+
+
+# --------------------------------------------------------------------------- robot and simulation
+
+
 class SafetyError(CorrigibleError, RuntimeError):
     """A command was refused by the safety envelope; no motion happened."""
 
@@ -52,28 +74,94 @@ class SkillError(CorrigibleError, RuntimeError):
     """A skill could not be carried out."""
 
 
-class RobotNotConnectedError(CorrigibleError, ConnectionError):
-    """A robot was used before `connect()` or after `close()`."""
-
-
-class DependencyNotInstalled(CorrigibleError, ImportError):
-    """An optional dependency is missing; the message names the pip extra."""
-
-
-def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """Returns a " Did you mean 'x'?" suffix for `value`, or "" when nothing is close.
-
-    Args:
-        value: what the user typed.
-        choices: the valid names.
-    """
-    matches = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f" Did you mean {matches[0]!r}?" if matches else ""
-
-
 class MotionError(CorrigibleError, RuntimeError):
     """A motion could not be planned or did not reach its target (e.g. out of reach)."""
 
 
-class InterruptedByHuman(CorrigibleError, RuntimeError):
-    """A person paused or stopped the robot mid-motion; the motion was abandoned."""
+class BiasRangeError(ConfigError):
+    """A bias write lies outside what the event camera's bias generator can produce."""
+
+
+# --------------------------------------------------------------------------- sandbox
+
+
+class SandboxInterrupted(CorrigibleError, RuntimeError):
+    """The operator interrupted a sandboxed program; raised by `SandboxControl.checkpoint`."""
+
+
+# --------------------------------------------------------------------------- LLM backends
+
+
+class LLMError(CorrigibleError, RuntimeError):
+    """An LLM backend could not produce a completion (server down, model missing, bad reply)."""
+
+
+class LLMUnreachableError(LLMError, ConnectionError):
+    """The LLM server could not be reached or did not answer in time."""
+
+
+class LLMModelNotFoundError(LLMError, LookupError):
+    """The server is up but does not serve the requested model."""
+
+
+class LLMClosedError(LLMError):
+    """A backend was used after `close()`."""
+
+
+class LLMOutputError(CorrigibleError, ValueError):
+    """The model answered, but the answer holds no usable code.
+
+    A `ValueError` rather than an `LLMError`: the backend worked, the *content* is wrong, so the
+    planner should re-prompt or fall back, not restart the server. Weak models (`local:bundled`)
+    raise this routinely; it is a validation result, never a crash.
+    """
+
+
+class ReplayMissError(LLMError, LookupError):
+    """A replayed request matches no recorded exchange; the message names the closest one."""
+
+
+# --------------------------------------------------------------------------- corrections
+
+
+class InvalidCorrectionError(CorrigibleError, ValueError):
+    """A `Correction` field holds a value that cannot be a correction."""
+
+
+class InvalidLabelError(LLMOutputError):
+    """The LLM router's answer is JSON, but its `label` is not one of the four labels."""
+
+
+class LabelledFileError(ParseError):
+    """A labelled corrections file has a malformed line or an unknown label."""
+
+
+# --------------------------------------------------------------------------- knowledge base
+
+
+class UnknownEntryError(UnknownNameError):
+    """No knowledge entry has the given id (or it was deleted)."""
+
+
+class CorruptStoreError(ParseError):
+    """A knowledge-base file is damaged in a way that cannot be repaired without a decision."""
+
+
+class SchemaVersionError(CorrigibleError, ValueError):
+    """The knowledge base was written by a newer, incompatible schema version."""
+
+
+class StoreLockedError(CorrigibleError, RuntimeError):
+    """Another process holds the writer lock of the knowledge-base directory."""
+
+
+class ReadOnlyError(CorrigibleError, PermissionError):
+    """A write was attempted on a knowledge base opened read-only."""
+
+
+class KnowledgeBaseClosedError(CorrigibleError, RuntimeError):
+    """The knowledge base was used after `close()`."""
+
+
+class IndexFormatError(CorrigibleError, ValueError):
+    """Serialized vector-index bytes could not be read back."""

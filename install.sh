@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs corrigible on a fresh Debian/Ubuntu machine (or any machine with Python >= 3.11).
 #   bash install.sh          the package, its CPU-only dependencies and headless rendering
-#   bash install.sh --test   the same plus the test tools
+#   bash install.sh --test   the same plus the test tools and the extras the tests exercise
+#                            (`.[test]`: pytest, hypothesis, ruff, `[llm]`, `[events]`)
 # System packages (Mesa EGL for MuJoCo's offscreen CPU rendering) are installed with apt-get
 # when missing and when apt-get can run; torch is pinned to the CPU build 2.13.0 first so
 # that nothing pulls CUDA packages.

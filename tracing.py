@@ -1,13 +1,15 @@
 """Per-episode JSONL traces: every arm command, skill call and result, in order.
 
 Events are kept in memory and appended to the file in batches, so tracing costs microseconds per
-event on the control path; `flush()` and `close()` make everything durable.
+event on the control path; `flush()` and `close()` make everything durable. Subscribers
+(`subscribe`) see each event as it is emitted: the session's event stream is built on them.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,7 @@ class EpisodeTrace:
         self._flush_every = flush_every
         self._t0 = time.perf_counter()
         self._closed = False
+        self._subscribers: list[Callable[[dict[str, Any]], None]] = []
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self.path.write_text("")
@@ -61,7 +64,13 @@ class EpisodeTrace:
         self.events.append(event)
         if self.path is not None and len(self.events) - self._written >= self._flush_every:
             self.flush()
+        for subscriber in self._subscribers:
+            subscriber(event)
         return event
+
+    def subscribe(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Calls `callback(event)` for every event emitted from now on, in the emitting thread."""
+        self._subscribers.append(callback)
 
     def of_kind(self, kind: str) -> list[dict[str, Any]]:
         """The events of one kind, in order."""

@@ -12,14 +12,10 @@ import unicodedata
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, get_args
 
-from corrigible.errors import CorrigibleError
+from corrigible.errors import InvalidCorrectionError
 
 CorrectionSource = Literal["typed", "scripted", "spoken"]
 MAX_TEXT_CHARS = 500  # a correction is one utterance; longer input is almost surely a paste error
-
-
-class InvalidCorrectionError(CorrigibleError, ValueError):
-    """A `Correction` field holds a value that cannot be a correction."""
 
 
 def _first_control_char(text: str) -> tuple[int, str] | None:

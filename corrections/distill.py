@@ -19,9 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from corrigible.corrections.onthefly import AppliedCorrection
-from corrigible.corrections.retrieval import perceived_attributes
 from corrigible.memory import KnowledgeBase, KnowledgeEntry, ObjectScope, Provenance
-from corrigible.memory.schema import PreferenceMapping
+from corrigible.sim_envs.vocabulary import attributes_of_name, noun_of_shape
 
 _UNITS = {"speed": "m/s", "descend_speed": "m/s"}
 
@@ -50,12 +49,16 @@ def _same_scope(a: ObjectScope, b: ObjectScope) -> bool:
     return a.model_dump() == b.model_dump()
 
 
+def _pattern(entry: KnowledgeEntry) -> str | None:
+    return getattr(entry.plan_form, "pattern", None)
+
+
 def _write(kb: KnowledgeBase, entry: KnowledgeEntry) -> Distilled:
     for old in kb.list(kind=entry.kind):
         same = _same_scope(old.scope, entry.scope) and old.skill == entry.skill
         if entry.kind == "preference":
             same = same and old.plan_form is not None and entry.plan_form is not None
-            same = same and old.plan_form.pattern == entry.plan_form.pattern  # type: ignore[union-attr]
+            same = same and _pattern(old) == _pattern(entry)
         if same:
             if entry.kind == "skill_params":
                 entry = entry.model_copy(update={"params": {**old.params, **entry.params}})
@@ -74,6 +77,10 @@ def distill(
     task_succeeded: bool,
 ) -> list[Distilled]:
     """Writes the knowledge in one episode's corrections.
+
+    Each applied correction's deciding effect says what it teaches (`Effect.to_entry`): the
+    stated rule if there was one, else the target it substituted. Skill parameters are kept
+    per (skill, object), the last correction's values, and only when the task succeeded.
 
     Args:
         records: the applied corrections, in order.
@@ -96,43 +103,51 @@ def distill(
             key = (rec.skill, rec.obj)
             last[key] = rec
             texts.setdefault(key, []).append(rec.correction.text)
-        target = rec.preference.target if rec.preference else rec.target_after
-        if isinstance(target, str):
-            attrs = perceived_attributes(rec.obj)
-            color = rec.preference.attributes.get("color") if rec.preference else attrs["color"]
-            if color is None:
-                continue
-            written.append(
-                _write(
-                    kb,
-                    KnowledgeEntry(
-                        kind="preference",
-                        text=f"put {color} things in the {target}",
-                        plan_form=PreferenceMapping(pattern=f"color={color}", target=target),
-                        scope=ObjectScope(color=color),
-                        provenance=[
-                            Provenance(episode=episode, correction_texts=[rec.correction.text])
-                        ],
-                    ),
-                )
-            )
+        effect = rec.target_effect()
+        provenance = Provenance(episode=episode, correction_texts=[rec.correction.text])
+        entry = None if effect is None else effect.to_entry(rec.obj, provenance)
+        if entry is not None:
+            written.append(_write(kb, entry))
     if not task_succeeded:
         return written
     for (skill, obj), rec in last.items():
-        attrs = perceived_attributes(obj)
-        noun = {"cube": "block"}.get(attrs.get("shape", ""), attrs.get("shape", "object"))
-        visual = visuals.get(obj)
-        entry = KnowledgeEntry(
-            kind="skill_params",
-            skill=skill,
-            params=rec.params_after,
-            text=f"{skill} the {sizes.get(obj, '')} {attrs.get('color', '')} {noun} with "
-            f"{_describe(rec.params_after)}".replace("  ", " "),
-            scope=ObjectScope(
-                color=attrs.get("color"), shape=attrs.get("shape"), size_class=sizes.get(obj)
-            ),
-            provenance=[Provenance(episode=episode, correction_texts=texts[(skill, obj)])],
-            visual_embedding=None if visual is None else [float(v) for v in visual],
+        entry = skill_params_entry(
+            skill,
+            obj,
+            rec.params_after,
+            size_class=sizes.get(obj),
+            visual=visuals.get(obj),
+            provenance=Provenance(episode=episode, correction_texts=texts[(skill, obj)]),
         )
         written.append(_write(kb, entry))
     return written
+
+
+def skill_params_entry(
+    skill: str,
+    obj: str,
+    params: dict[str, float],
+    *,
+    size_class: str | None,
+    visual: np.ndarray | None,
+    provenance: Provenance,
+) -> KnowledgeEntry:
+    """The `skill_params` entry for corrected parameters of one object (DROC skill-level).
+
+    Scoped by the object's perceived colour and shape and its size class, with the appearance
+    of its camera crop, so retrieval can tell it from look-alikes.
+    """
+    attrs = attributes_of_name(obj)
+    noun = noun_of_shape(attrs.get("shape", "")) if attrs.get("shape") else "object"
+    return KnowledgeEntry(
+        kind="skill_params",
+        skill=skill,
+        params=params,
+        text=f"{skill} the {size_class or ''} {attrs.get('color', '')} {noun} with "
+        f"{_describe(params)}".replace("  ", " "),
+        scope=ObjectScope(
+            color=attrs.get("color"), shape=attrs.get("shape"), size_class=size_class
+        ),
+        provenance=[provenance],
+        visual_embedding=None if visual is None else [float(v) for v in visual],
+    )

@@ -17,194 +17,34 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar, Literal
+from dataclasses import dataclass
+from functools import cache
+from typing import Any, Literal
 
 from corrigible.corrections.router import LABELS, Label, normalise
-from corrigible.errors import (
-    ConfigError,
-    ParseError,
-    UnknownNameError,
-    UnknownObjectError,
-    did_you_mean,
+from corrigible.errors import ParseError, UnknownNameError, UnknownObjectError, did_you_mean
+from corrigible.memory.effects import (
+    AddedPrecondition,
+    ControlCommand,
+    Effect,
+    ObjectSubstitution,
+    Ordering,
+    PreferenceMapping,
+    SkillParamChange,
+    TargetSubstitution,
 )
 from corrigible.policies.language import DEFAULT_MAGNITUDE, ObjectResolver, parse_magnitude
-from corrigible.policies.skills.params import DEFAULT_PARAMS, SkillParams
-from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS
+from corrigible.policies.skills.specs import generic_params, skill_of_words
+from corrigible.sim_envs.vocabulary import (
+    GENERIC_OBJECT_WORDS,
+    canonical_color,
+    color_words,
+    kind_of_noun,
+    noun_words,
+)
 
-# --------------------------------------------------------------------------- effects
-
-
-@dataclass(frozen=True, kw_only=True)
-class Effect:
-    """Base of every interpreted effect; `kind` names it in JSON."""
-
-    kind: ClassVar[str] = "effect"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict with a `kind` key."""
-        return {"kind": self.kind, **asdict(self)}
-
-
-# Skill-neutral parameter names (used when the correction does not say which skill, so the
-# current skill decides) -> the concrete parameter of each skill that has it.
-GENERIC_PARAMS: dict[str, dict[str, str]] = {
-    "offset_x": {"pick": "grasp_offset_x", "place": "offset_x"},
-    "offset_y": {
-        "pick": "grasp_offset_y",
-        "place": "offset_y",
-        "open_drawer": "grasp_offset_y",
-        "close_drawer": "grasp_offset_y",
-    },
-    "height": {
-        "pick": "grasp_height",
-        "place": "release_height",
-        "open_drawer": "grasp_height",
-        "close_drawer": "grasp_height",
-        "push": "contact_height",
-    },
-    "approach_height": {s: "approach_height" for s in ("pick", "place", "open_drawer")}
-    | {"close_drawer": "approach_height"},
-    "lift_height": {"pick": "lift_height"},
-    "descend_speed": {"pick": "descend_speed", "place": "descend_speed"},
-    "pull_distance": {"open_drawer": "pull_distance", "close_drawer": "pull_distance"},
-    "distance": {"push": "distance"},
-    "speed": {skill: "speed" for skill in DEFAULT_PARAMS},
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class SkillParamChange(Effect):
-    """Change one skill parameter by an additive `delta` (m) or a multiplicative `factor`."""
-
-    kind: ClassVar[str] = "skill_param_change"
-    skill: str | None  # skill name from DEFAULT_PARAMS; None = whichever skill is running
-    param: str  # the skill's parameter, or a GENERIC_PARAMS name when skill is None
-    delta: float | None = None  # m (or m/s) added to the parameter
-    factor: float | None = None  # multiplier (speeds)
-    reason: str = ""  # the words that caused the change
-
-    def __post_init__(self) -> None:
-        if (self.delta is None) == (self.factor is None):
-            raise ConfigError(
-                f"SkillParamChange needs exactly one of delta/factor, got delta={self.delta} "
-                f"factor={self.factor}"
-            )
-        if self.factor is not None and self.factor <= 0:
-            raise ConfigError(f"SkillParamChange.factor must be > 0, got {self.factor}")
-        if self.skill is None:
-            if self.param not in GENERIC_PARAMS:
-                raise UnknownNameError(
-                    f"generic parameter {self.param!r} unknown; known: {sorted(GENERIC_PARAMS)}."
-                    + did_you_mean(self.param, GENERIC_PARAMS)
-                )
-            return
-        if self.skill not in DEFAULT_PARAMS:
-            raise UnknownNameError(
-                f"unknown skill {self.skill!r}; skills: {sorted(DEFAULT_PARAMS)}."
-                + did_you_mean(self.skill, DEFAULT_PARAMS)
-            )
-        known = DEFAULT_PARAMS[self.skill].to_dict()
-        if self.param not in known:
-            raise UnknownNameError(
-                f"skill {self.skill!r} has no parameter {self.param!r}; parameters: "
-                f"{sorted(known)}." + did_you_mean(self.param, known)
-            )
-
-    def param_for(self, skill: str) -> str:
-        """The concrete parameter of `skill` this change acts on.
-
-        Raises:
-            UnknownNameError: the change does not apply to `skill`.
-        """
-        if self.skill is not None:
-            if skill != self.skill:
-                raise UnknownNameError(f"this change is for {self.skill!r}, not {skill!r}")
-            return self.param
-        try:
-            return GENERIC_PARAMS[self.param][skill]
-        except KeyError:
-            raise UnknownNameError(
-                f"{self.param!r} has no meaning for skill {skill!r}; it applies to "
-                f"{sorted(GENERIC_PARAMS[self.param])}"
-            ) from None
-
-    def apply(self, params: SkillParams, skill: str) -> SkillParams:
-        """`params` (of `skill`) with this change applied; clipping is the skill's job."""
-        name = self.param_for(skill)
-        value = params.to_dict()[name]
-        new = value + self.delta if self.delta is not None else value * (self.factor or 1.0)
-        return params.with_updates({name: round(new, 6)})
-
-
-@dataclass(frozen=True, kw_only=True)
-class TargetSubstitution(Effect):
-    """Put the object somewhere else: a visible container/object name or a table location."""
-
-    kind: ClassVar[str] = "target_substitution"
-    new_target: str | None  # object name ("blue bowl"), location ("middle"); None = "another"
-    excluded: str | None = None  # the target to avoid (the current one) when new_target is None
-
-
-@dataclass(frozen=True, kw_only=True)
-class ObjectSubstitution(Effect):
-    """Act on a different object; `new_object` None means "any but `excluded`"."""
-
-    kind: ClassVar[str] = "object_substitution"
-    new_object: str | None  # scene object name, or None when only "not that one" was said
-    excluded: str | None = None  # the object to avoid (the current one), if known
-
-
-@dataclass(frozen=True, kw_only=True)
-class AddedPrecondition(Effect):
-    """A step the plan missed that must run before the current one."""
-
-    kind: ClassVar[str] = "added_precondition"
-    skill: str  # skill name, e.g. "open_drawer"
-    obj: str | None = None  # its object argument, e.g. "drawer"
-
-
-@dataclass(frozen=True, kw_only=True)
-class Ordering(Effect):
-    """An ordering constraint between objects: `first` before `last` (either may be None)."""
-
-    kind: ClassVar[str] = "ordering"
-    first: str | None = None  # object (or target) to handle first
-    last: str | None = None  # object (or target) to handle last / after `first`
-
-    def __post_init__(self) -> None:
-        if self.first is None and self.last is None:
-            raise ConfigError("Ordering needs `first` or `last`")
-
-
-@dataclass(frozen=True, kw_only=True)
-class PreferenceMapping(Effect):
-    """A standing rule: objects matching `attributes` go to (or never to) `target`."""
-
-    kind: ClassVar[str] = "preference_mapping"
-    attributes: dict[str, str] = field(default_factory=dict)  # e.g. {"color": "red"}
-    target: str  # object name, location or positional phrase ("left bowl")
-    is_negative: bool = False  # True for "never put ... in ..."
-
-    @property
-    def pattern(self) -> str:
-        """Attributes as "color=red,shape=cube" ("*" when it applies to everything)."""
-        return ",".join(f"{k}={v}" for k, v in sorted(self.attributes.items())) or "*"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict, with the attribute pattern spelled out."""
-        return {**super().to_dict(), "pattern": self.pattern}
-
-
-ControlKind = Literal["stop", "pause", "resume"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ControlCommand(Effect):
-    """Stop (abandon the task), pause (hold still, keep the task) or resume."""
-
-    kind: ClassVar[str] = "control_command"
-    command: ControlKind
+# The effects themselves (SkillParamChange, TargetSubstitution, ...) are the one schema in
+# memory/effects.py, shared with the correction loop, distillation and the knowledge base.
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -236,30 +76,16 @@ class Interpretation:
 
 # --------------------------------------------------------------------------- shared helpers
 
-_NOUN_CANON: dict[str, str] = {
-    "block": "block",
-    "blocks": "block",
-    "cube": "block",
-    "cubes": "block",
-    "brick": "block",
-    "bricks": "block",
-    "box": "block",
-    "cylinder": "cylinder",
-    "cylinders": "cylinder",
-    "can": "cylinder",
-    "cans": "cylinder",
-    "bowl": "bowl",
-    "bowls": "bowl",
-    "dish": "bowl",
-    "drawer": "drawer",
-    "drawers": "drawer",
-}
-_GENERIC_NOUNS = frozenset("one ones thing things stuff object objects item items".split())
 _LOCATION_RE = re.compile(
     r"\b(?:(?:top|bottom) (?:left|right) corner|(?:top|bottom|left|right) (?:side|edge)|"
     r"middle(?: of the table)?|cent(?:er|re)(?: of the table)?)\b"
 )
-_TYPO_VOCAB = list(COLORS) + list(COLOR_SYNONYMS) + sorted(_NOUN_CANON)
+
+
+@cache
+def _typo_vocab(nouns: tuple[str, ...]) -> list[str]:
+    """Colour and noun words a near-miss is snapped to (rebuilt when kinds are registered)."""
+    return [*color_words(), *sorted(nouns)]
 
 
 def _fix_typos(text: str) -> str:
@@ -270,9 +96,10 @@ def _fix_typos(text: str) -> str:
     vocabulary: "grab" ~ "gray" and "pick" ~ "pink" score 0.75.
     """
     words = []
+    vocab = _typo_vocab(noun_words())
     for word in text.split():
-        if len(word) >= 4 and word not in _TYPO_VOCAB:
-            match = difflib.get_close_matches(word, _TYPO_VOCAB, n=1, cutoff=0.75)
+        if len(word) >= 4 and word not in vocab:
+            match = difflib.get_close_matches(word, vocab, n=1, cutoff=0.75)
             if match and (len(word) >= 5 or sorted(match[0]) == sorted(word)):
                 word = match[0]
         words.append(word)
@@ -301,17 +128,22 @@ class _Phrase:
         return self.is_location or self.noun in ("bowl", "drawer")
 
 
-_PHRASE_RE = re.compile(
-    r"\b(?:(?P<color>"
-    + "|".join(list(COLORS) + list(COLOR_SYNONYMS))
-    + r")\s+)?(?:(?P<pos>left|right|middle|top|bottom|first|second|third)\s+)?"
-    r"(?P<noun>"
-    + "|".join(sorted(_NOUN_CANON, key=len, reverse=True))
-    + r"|"
-    + "|".join(sorted(_GENERIC_NOUNS))
-    + r")\b"
-    r"|\b(?P<bare_color>" + "|".join(list(COLORS) + list(COLOR_SYNONYMS)) + r")\b"
-)
+@cache
+def _phrase_re(nouns: tuple[str, ...]) -> re.Pattern[str]:
+    """A colour and/or noun phrase, or a bare colour (rebuilt when kinds are registered)."""
+    colors = "|".join(color_words())
+    return re.compile(
+        rf"\b(?:(?P<color>{colors})\s+)?"
+        r"(?:(?P<pos>left|right|middle|top|bottom|first|second|third)\s+)?"
+        r"(?P<noun>"
+        + "|".join(sorted(nouns, key=len, reverse=True))
+        + r"|"
+        + "|".join(sorted(GENERIC_OBJECT_WORDS))
+        + r")\b"
+        rf"|\b(?P<bare_color>{colors})\b"
+    )
+
+
 # A phrase is negated when a negator precedes it with at most two function words between
 # ("not the red block", "rather than in the bowl"). A sentence-initial "no" is an interjection
 # ("no, the blue bowl"), so "no" is deliberately not a negator.
@@ -340,14 +172,14 @@ def _phrases(text: str) -> list[_Phrase]:
             )
         )
     taken = [(m.start(), m.end()) for m in _LOCATION_RE.finditer(text)]
-    for m in _PHRASE_RE.finditer(text):
+    for m in _phrase_re(noun_words()).finditer(text):
         if any(s <= m.start() < e for s, e in taken):
             continue
         raw_color = m.group("color") or m.group("bare_color")
-        color = COLOR_SYNONYMS.get(raw_color, raw_color) if raw_color else None
+        color = canonical_color(raw_color) if raw_color else None
         noun_word = m.group("noun")
-        noun = _NOUN_CANON.get(noun_word) if noun_word else None
-        if noun_word in _GENERIC_NOUNS and color is None and m.group("pos") is None:
+        noun = kind_of_noun(noun_word) if noun_word else None
+        if noun_word in GENERIC_OBJECT_WORDS and color is None and m.group("pos") is None:
             # "that one", "the things": only meaningful with a colour or with "other".
             if not re.search(r"\bother\s+$", text[: m.start()]):
                 continue
@@ -462,12 +294,6 @@ _INVERT_RE = re.compile(
 )
 _DRAWER_RE = re.compile(r"\b(?:drawer|pull|yank|handle)\b")
 _MORE_RE = re.compile(r"\b(?:further|farther|more|wider|out|enough|another)\b")
-_SKILL_OF_VERB: tuple[tuple[str, str], ...] = (
-    (r"grasp|grab|grabbing|grip|pick|pinch|hold|holding|grasping|gripping", "pick"),
-    (r"release|drop|let go|place|put|set it down", "place"),
-    (r"pull|yank|drawer|handle", "open_drawer"),
-    (r"push|shove|slide", "push"),
-)
 
 
 def _magnitude(text: str, param: str) -> float:
@@ -507,20 +333,19 @@ def _clauses(text: str) -> list[str]:
 
 
 def _skill_of(text: str, ctx: InterpretContext) -> str | None:
-    for pattern, skill in _SKILL_OF_VERB:
-        if re.search(rf"\b(?:{pattern})\b", text):
-            return skill
-    return ctx.current_skill
+    """The skill the correction's verb names (skill declarations), else the running one."""
+    return skill_of_words(text) or ctx.current_skill
 
 
 def _change(
     skill: str | None, generic: str, delta: float | None, factor: float | None, reason: str
 ) -> SkillParamChange:
     """A change on `skill` if it has the parameter, else on the current skill (skill=None)."""
-    if skill is not None and skill in GENERIC_PARAMS[generic]:
+    per_skill = generic_params()[generic]
+    if skill is not None and skill in per_skill:
         return SkillParamChange(
             skill=skill,
-            param=GENERIC_PARAMS[generic][skill],
+            param=per_skill[skill],
             delta=delta,
             factor=factor,
             reason=reason,
@@ -740,6 +565,7 @@ def _interpret_preference(text: str, ctx: InterpretContext) -> list[Effect]:
 
 # --------------------------------------------------------------------------- control
 
+ControlKind = Literal["stop", "pause", "resume"]
 _CONTROL_WORDS: tuple[tuple[str, ControlKind], ...] = (
     (
         r"never ?mind|carry on|keep going|go on|go ahead|continue|contineu|resume|unpause|proceed|"
@@ -804,17 +630,4 @@ def interpret(text: str, label: str, context: InterpretContext | None = None) ->
     return Interpretation(label=label, text=text, effects=tuple(effects))  # type: ignore[arg-type]
 
 
-__all__ = [
-    "AddedPrecondition",
-    "ControlCommand",
-    "Effect",
-    "GENERIC_PARAMS",
-    "InterpretContext",
-    "Interpretation",
-    "ObjectSubstitution",
-    "Ordering",
-    "PreferenceMapping",
-    "SkillParamChange",
-    "TargetSubstitution",
-    "interpret",
-]
+__all__ = ["InterpretContext", "Interpretation", "interpret"]

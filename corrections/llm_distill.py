@@ -51,12 +51,12 @@ from corrigible.corrections.llm_router import (
     load_prompt,
 )
 from corrigible.corrections.onthefly import AppliedCorrection
-from corrigible.corrections.retrieval import perceived_attributes
-from corrigible.errors import ConfigError, did_you_mean
+from corrigible.errors import ConfigError, LLMError, did_you_mean
 from corrigible.memory import KnowledgeBase, KnowledgeEntry, ObjectScope, Provenance
-from corrigible.memory.schema import PreferenceMapping
-from corrigible.policies.llm import ChatMessage, LLMBackend, LLMError, make_llm
-from corrigible.policies.skills.params import DEFAULT_PARAMS
+from corrigible.memory.effects import PreferenceMapping
+from corrigible.policies.llm import ChatMessage, LLMBackend, make_llm
+from corrigible.policies.skills.specs import default_params
+from corrigible.sim_envs.vocabulary import attributes_of_name
 
 SYSTEM_PROMPT_PATH = PROMPTS_DIR / "distill_system.md"
 USER_PROMPT_PATH = PROMPTS_DIR / "distill_user.md"
@@ -178,7 +178,7 @@ class _PreferenceFact:
 
 
 def _object_attrs(obj: str, sizes: dict[str, str]) -> dict[str, str]:
-    attrs = dict(perceived_attributes(obj))
+    attrs = dict(attributes_of_name(obj))
     if sizes.get(obj):
         attrs["size_class"] = sizes[obj]
     return attrs
@@ -203,7 +203,7 @@ def _facts(
             attrs = (
                 {k: str(v).lower() for k, v in rec.preference.attributes.items()}
                 if rec.preference
-                else perceived_attributes(rec.obj)
+                else attributes_of_name(rec.obj)
             )
             prefs.append(_PreferenceFact(index, rec.obj, target, attrs, rec.correction.text))
     skills = {
@@ -228,13 +228,14 @@ def episode_json(
     """
     objects: dict[str, dict[str, str]] = {}
     skills: dict[str, dict[str, float]] = {}
+    defaults = default_params()
     corrections = []
     for index, rec in enumerate(records):
         for name in (rec.obj, rec.target_before, rec.target_after):
             if isinstance(name, str) and name not in objects:
                 objects[name] = _object_attrs(name, sizes)
-        if rec.skill in DEFAULT_PARAMS and rec.skill not in skills:
-            skills[rec.skill] = DEFAULT_PARAMS[rec.skill].to_dict()
+        if rec.skill in defaults and rec.skill not in skills:
+            skills[rec.skill] = defaults[rec.skill].to_dict()
         stated = None
         if rec.preference is not None:
             stated = {
@@ -328,10 +329,10 @@ def _check_skill(
             "the task failed: skill parameters are kept only from a successful task (as in the "
             "offline distill)"
         )
-    if skill not in DEFAULT_PARAMS:
+    defaults = default_params()
+    if skill not in defaults:
         raise _Rejected(
-            f"{skill!r} is not a skill; skills: {sorted(DEFAULT_PARAMS)}."
-            + did_you_mean(skill, DEFAULT_PARAMS)
+            f"{skill!r} is not a skill; skills: {sorted(defaults)}." + did_you_mean(skill, defaults)
         )
     facts = [f for f in skill_facts.values() if f.skill == skill]
     if not facts:
@@ -340,7 +341,7 @@ def _check_skill(
             f"no correction in this episode changed a parameter of {skill!r} (changed: "
             f"{corrected or 'none'})"
         )
-    known = DEFAULT_PARAMS[skill].to_dict()
+    known = defaults[skill].to_dict()
     if not params:
         raise _Rejected("params is empty; a skill_params entry must set at least one parameter")
     for name in params:
@@ -456,7 +457,7 @@ def _check(
         entry = KnowledgeEntry(
             kind="preference",
             text=proposal.text.strip(),
-            plan_form=PreferenceMapping(pattern=f"{key}={value}", target=target),
+            plan_form=PreferenceMapping(attributes={key: value}, target=target),
             scope=ObjectScope(**{key: value}),
             provenance=[Provenance(episode=episode, correction_texts=[f.text for f in prefs])],
             tags=tags,

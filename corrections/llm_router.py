@@ -39,9 +39,9 @@ from corrigible.corrections.router import (
     apply_rules,
     normalise,
 )
-from corrigible.errors import ConfigError, ParseError
+from corrigible.errors import ConfigError, InvalidLabelError, LLMError, LLMOutputError, ParseError
 from corrigible.memory.text_embedder import TextEmbedder
-from corrigible.policies.llm import ChatMessage, LLMBackend, LLMError, LLMOutputError, make_llm
+from corrigible.policies.llm import ChatMessage, LLMBackend, make_llm
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 _ANSWER_CHARS = 500  # characters of the model's raw answer kept on a decision (for debugging)
@@ -54,10 +54,6 @@ _FENCE = re.compile(r"```[^\n]*\n(?P<body>.*?)(?:```|\Z)", re.DOTALL)
 
 
 # --------------------------------------------------------------------------- shared helpers
-
-
-class InvalidLabelError(LLMOutputError):
-    """The LLM answered JSON, but its `label` is not one of the four labels."""
 
 
 def load_prompt(path: Path) -> str:

@@ -1,8 +1,11 @@
-"""Applies a person's correction in the same episode, inside the API call it concerns.
+"""Applies a person's correction in the same episode, inside the skill call it concerns.
 
-`CorrectionLoop.install()` wraps the controller's `RobotAPI._skill`, so each skill call:
+`CorrectionLoop` is a link of the robot API's around-skill chain (`policies.middleware`): memory
+lookup (`corrections.retrieval.MemoryLookup`) runs before it and has already set the call's
+recalled parameters and target. For every skill call acting on an object the loop:
 
-1. asks memory (`Retriever`) for parameter overrides and a preferred target for its object;
+1. applies the target the person gave for this object earlier ("no, the blue bowl" said before
+   the pick holds for its placement; the person's word beats memory);
 2. takes the corrections that arrived since the last skill (a `LiveCorrector`, e.g. a person
    typing: "a bit more to the left" before a pick, "no, the blue bowl" before a place, "stop");
 3. before a placement, lets the corrector object to the target (a preference) and applies it;
@@ -10,71 +13,65 @@
    it, applies the effects (skill parameters for this object, or a new place target) and redoes
    the step, up to `max_corrections` per task, before the program ever sees an error.
 
+Every effect stages itself (`memory.effects`, through the `StagingContext` this loop gives it);
+nothing changes until the whole correction has staged, then all of it is committed at once.
 Every correction gets a one-line reply ("correction.reply" in the trace; a `LiveCorrector` is
 told it too). A correction that cannot be used (nothing understood, an object that is not in
-the scene, a change that means nothing for this skill) is *refused*: it is interpreted in full
-before anything is touched, so a refusal changes no skill parameter, no target and no session
-state, is not counted against `max_corrections` and never reaches memory (`refused`, not
-`records`).
+the scene, a change that means nothing for this skill) is *refused*: it changes no skill
+parameter, no target and no session state, is not counted against `max_corrections` and never
+reaches memory (`refused`, not `records`).
 
 The latency of a correction is the wall time from its creation to the first arm control step
 after it was applied (the arm's tick hook). Everything lands in the episode trace as
-"correction", "correction.applied"/"correction.refused", "correction.reply" and
-"knowledge.used" events; `records` keep the applied ones for distillation.
+"correction", "correction.applied"/"correction.refused", "correction.reply" events; `records`
+keep the applied ones for distillation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
+import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, NoReturn, Protocol, runtime_checkable
 
-import numpy as np
-
 from corrigible.corrections.correction import Correction
-from corrigible.corrections.interpret import (
-    ControlCommand,
-    InterpretContext,
-    ObjectSubstitution,
-    PreferenceMapping,
-    SkillParamChange,
-    TargetSubstitution,
-    interpret,
-)
-from corrigible.corrections.retrieval import (
-    Retriever,
-    crop_embedding,
-    is_false_application,
-    perceived_attributes,
-)
+from corrigible.corrections.interpret import InterpretContext, interpret
 from corrigible.corrections.router import CorrectionRouter, normalise
-from corrigible.errors import CorrigibleError, SkillError, UnknownNameError, UnknownObjectError
-from corrigible.policies.controller import HierarchicalController
+from corrigible.errors import (
+    CorrigibleError,
+    SandboxInterrupted,
+    SkillError,
+    UnknownNameError,
+    UnknownObjectError,
+)
+from corrigible.memory.effects import PreferenceMapping, SkillParamChange, TargetSubstitution
+from corrigible.policies.middleware import Proceed, RunGate, SkillCall
 from corrigible.policies.robot_api import RobotAPI
-from corrigible.policies.sandbox.control import SandboxInterrupted
+from corrigible.policies.sandbox.control import SandboxControl
 from corrigible.sim_envs.locations import location_names
-from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS
+from corrigible.sim_envs.vocabulary import (
+    attributes_of_name,
+    canonical_color,
+    kind_of_noun,
+    kinds,
+    object_name,
+)
 
-# API skill -> the library skills whose parameters it uses (put_first_on_second = pick + place).
-_SUBSKILLS: dict[str, tuple[str, ...]] = {
-    "pick": ("pick",),
-    "place": ("place",),
-    "put_first_on_second": ("pick", "place"),
-    "push": ("push",),
-    "open_drawer": ("open_drawer",),
-    "close_drawer": ("close_drawer",),
-}
-_PLACING = ("place", "put_first_on_second")
-_CONTAINERS = ("bowl", "drawer")
 
-# "<colour> <kind>" in a correction names one object; plural forms ("red blocks") name a class
-# of objects (a standing rule may cover objects not on the table), so only singulars are checked.
-_MENTION_RE = re.compile(r"\b([a-z]+) (block|cube|brick|box|cylinder|can|bowl|dish)\b")
-_KIND_OF_NOUN = {"cube": "block", "brick": "block", "box": "block", "can": "cylinder"}
-_KIND_OF_NOUN |= {"dish": "bowl"}
+@cache
+def _mention_re(nouns: tuple[str, ...]) -> re.Pattern[str]:
+    """The "<word> <singular noun>" phrases by which a correction names one object."""
+    return re.compile(rf"\b([a-z]+) ({'|'.join(nouns)})\b")
+
+
+def _singular_nouns() -> tuple[str, ...]:
+    # Plural forms ("red blocks") name a class of objects (a standing rule may cover objects not
+    # on the table), and furniture has no colour, so only singular object nouns are checked.
+    return tuple(noun for kind in kinds() if not kind.furniture for noun in kind.nouns)
 
 
 def unseen_objects(text: str, visible: Sequence[str]) -> list[str]:
@@ -84,10 +81,10 @@ def unseen_objects(text: str, visible: Sequence[str]) -> list[str]:
     to the interpreter, which resolves (or refuses) it with a "did you mean".
     """
     missing: list[str] = []
-    for color, noun in _MENTION_RE.findall(normalise(text)):
-        color = COLOR_SYNONYMS.get(color, color)
-        name = f"{color} {_KIND_OF_NOUN.get(noun, noun)}"
-        if color in COLORS and name not in visible and name not in missing:
+    for word, noun in _mention_re(_singular_nouns()).findall(normalise(text)):
+        color = canonical_color(word)
+        name = object_name(color, kind_of_noun(noun) or noun) if color else None
+        if name is not None and name not in visible and name not in missing:
             missing.append(name)
     return missing
 
@@ -158,10 +155,21 @@ class AppliedCorrection:
     preference: PreferenceMapping | None = None  # a stated standing rule, if any
     latency_s: float | None = None  # correction created -> first arm step after applying it
     applied: bool = False  # False when nothing in it could be applied
-    status: str = "applied"  # "applied" | "control" (stop/pause/resume) | "refused"
+    status: str = "applied"  # "applied" | "control" (stop/pause/resume) | "refused" | "undone"
     reply: str = ""  # the one-line answer the person got
     when: str = "failure"  # "failure" | "before_skill" | "before_place" | "paused"
     control: str | None = None  # "stop" | "pause" | "resume" for control commands
+
+    def target_effect(self) -> PreferenceMapping | TargetSubstitution | None:
+        """The effect that decided this correction's place target, which is what it teaches.
+
+        A stated rule if there was one, else the substitution of the target it committed.
+        """
+        if self.preference is not None:
+            return self.preference
+        if isinstance(self.target_after, str):
+            return TargetSubstitution(new_target=self.target_after, excluded=None)
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able summary."""
@@ -186,20 +194,6 @@ class AppliedCorrection:
 
 
 @dataclass(kw_only=True)
-class _Call:
-    """The API skill call being corrected; corrections change `target` in place."""
-
-    name: str  # API skill, e.g. "put_first_on_second"
-    obj: str
-    target: Any  # place target for placing calls, else None
-    overrides: dict[str, dict[str, float]]  # memory's parameter overrides for this call
-
-    @property
-    def is_placing(self) -> bool:
-        return self.name in _PLACING
-
-
-@dataclass(kw_only=True)
 class _Staged:
     """Everything a correction would change, computed before anything is changed."""
 
@@ -215,69 +209,140 @@ class _Staged:
         return not self.params and self.target is None and self.control is None
 
 
-def _change_words(effect: SkillParamChange) -> str:
-    if effect.delta is not None:
-        return f"{effect.delta:+.3f}"
-    return f"x{effect.factor:.2f}"
+class _Stage:
+    """The `StagingContext` effects stage themselves on: one correction, one skill call."""
+
+    def __init__(self, loop: CorrectionLoop, call: SkillCall, skill: str) -> None:
+        self.loop = loop
+        self.call = call
+        self.obj: str = call.obj or ""
+        self.skill = skill
+        self.is_placing = call.spec.places
+        self.visible = tuple(loop.api.get_obj_names())
+        self.staged = _Staged()
+
+    def attributes(self) -> dict[str, str]:
+        return attributes_of_name(self.obj)
+
+    def skip(self, why: str) -> None:
+        self.staged.skipped.append(why)
+
+    def stage_param(self, change: SkillParamChange) -> None:
+        params = self.loop.api.skills.params
+        skill = change.skill or self.skill
+        if skill not in params:
+            self.skip(f"the {skill} skill has no parameters to change")
+            return
+        try:
+            name = change.param_for(skill)
+        except UnknownNameError as exc:
+            self.skip(str(exc))
+            return
+        key = (skill, self.obj)
+        base = params[skill].with_updates(self.call.recalled.get(skill, {}))
+        base = base.with_updates(
+            {**self.loop.session.get(key, {}), **self.staged.params.get(key, {})}
+        )
+        value = change.apply(base, skill).to_dict()[name]
+        self.staged.params.setdefault(key, {})[name] = value
+        self.staged.notes.append(
+            f"{skill} {name} {change.words()} (now {value:.3f}) for the {self.obj}"
+        )
+
+    def stage_target(self, target: str) -> bool:
+        if target not in self.visible and target not in location_names():
+            self.skip(f"there is no {target} here (I see: {', '.join(self.visible)})")
+            return False
+        if target == self.obj:
+            self.skip(f"cannot put the {self.obj} on itself")
+            return False
+        self.staged.target = target
+        if self.is_placing:
+            self.staged.notes.append(
+                f"place target {self.call.target} -> {target} for the {self.obj}"
+            )
+        else:
+            self.staged.notes.append(
+                f"place target -> {target} for the {self.obj} when it is placed"
+            )
+        return True
+
+    def stage_preference(self, rule: PreferenceMapping) -> None:
+        self.staged.preference = rule
+
+    def stage_control(self, command: str) -> None:
+        if command == "resume" and not self.loop._paused:
+            self.skip("the run is not paused, so there is nothing to resume")
+        elif command == "pause" and self.loop._paused:
+            self.skip("the run is already paused")
+        else:
+            self.staged.control = command
 
 
 class CorrectionLoop:
-    """Wires corrector, router, interpreter and memory into a controller's skill calls.
+    """The live-corrections link of the around-skill chain: corrector, router, interpreter.
 
     Args:
-        controller: the controller whose API gets wrapped.
+        api: the robot API whose skill calls it corrects (`attach` adds it to the chain).
         corrector: the (simulated) person, or a `LiveCorrector` such as a typed console.
         router: routes correction text to a level.
-        retriever: memory lookups before each skill (mode "none" turns them off).
         episode: episode id for corrections and provenance.
+        gate: the run gate a "stop" closes (the session's; a new one when not given).
+        control: the controller's sandbox control, shown paused while a person pauses the run.
         max_corrections: corrections applied per task before a failure is given up.
     """
 
     def __init__(
         self,
-        controller: HierarchicalController,
+        api: RobotAPI,
         corrector: Corrector,
         router: CorrectionRouter,
-        retriever: Retriever,
         *,
         episode: str,
+        gate: RunGate | None = None,
+        control: SandboxControl | None = None,
         max_corrections: int = 3,
     ) -> None:
-        self.controller = controller
-        self.api = controller.api
+        self.api = api
         self.corrector = corrector
         self.router = router
-        self.retriever = retriever
         self.episode = episode
+        self.gate = gate or RunGate()
+        self.control = control
         self.max_corrections = max_corrections
         self.records: list[AppliedCorrection] = []  # applied corrections (what memory learns)
         self.refused: list[AppliedCorrection] = []  # changed nothing
         self.controls: list[AppliedCorrection] = []  # stop / pause / resume
-        self.knowledge_used: list[dict[str, Any]] = []
-        self.false_applications: list[dict[str, Any]] = []
         self.session: dict[tuple[str, str], dict[str, float]] = {}  # (skill, obj) -> params
         self.targets: dict[str, str] = {}  # obj -> place target said before its place call
-        self.visuals: dict[str, np.ndarray | None] = {}  # obj -> crop descriptor, first sight
-        self.stopped: str | None = None  # "stopped: <why>" once the person ended the run
         # The person's channel, when the corrector is one (replies, boundaries, pauses).
         self._live: LiveCorrector | None = (
             corrector if isinstance(corrector, LiveCorrector) else None
         )
         self._paused = False
-        self._original = self.api._skill
         self._pending: tuple[AppliedCorrection, float] | None = None
+        self._attached = False
+        # Loop state before each applied correction, so `undo` can take the last one back.
+        self._history: list[tuple[AppliedCorrection, dict, dict]] = []
+        self._state_lock = threading.Lock()
 
     @property
     def trace(self):  # noqa: ANN201 - EpisodeTrace
         """The episode trace."""
         return self.api.env.trace
 
-    def install(self) -> None:
-        """Wraps the API's skill dispatch and hooks the arm's control steps (idempotent)."""
-        if self.api._skill is not self._skill:
-            self.api._skill = self._skill  # instance attribute shadows RobotAPI._skill
+    @property
+    def stopped(self) -> str | None:
+        """The reason ("stopped: <why>") once the person ended the run, else None."""
+        return self.gate.stopped
+
+    def attach(self) -> None:
+        """Joins the API's skill chain and hooks the arm's control steps (idempotent)."""
+        if not self._attached:
+            self.api.use(self)
             self.api.env.arm.add_tick_hook(self._tick)
             self.corrector.watch(self.api)
+            self._attached = True
 
     def _tick(self, _arm: object) -> None:
         if self._pending is not None:
@@ -285,73 +350,45 @@ class CorrectionLoop:
             record.latency_s = time.perf_counter() - t0
             self._pending = None
 
-    def visual(self, obj: str) -> np.ndarray | None:
-        """The object's appearance, taken the first time a skill touches it (before motion)."""
-        if obj not in self.visuals:
-            self.visuals[obj] = crop_embedding(self.api, obj)
-        return self.visuals[obj]
-
-    # -- the wrapped dispatch ----------------------------------------------------------------
-    def _skill(self, name: str, *args: Any, **kwargs: Any) -> bool:
-        if self.stopped is not None:
-            raise SandboxInterrupted(self.stopped)
-        if name not in _SUBSKILLS or not args:
-            return self._original(name, *args, **kwargs)
-        obj, rest = args[0], list(args[1:])
-        visual = self.visual(obj) if self.api.env.scene.object_kind(obj) != "drawer" else None
-        memory = self.retriever.lookup(
-            _SUBSKILLS[name], obj, visual if self.retriever.mode == "text+visual" else None
-        )
-        self._trace_memory(memory.used, memory.entries, obj)
-        call = _Call(
-            name=name,
-            obj=obj,
-            target=rest[0] if name in _PLACING else None,
-            overrides=memory.overrides,
-        )
-        if call.is_placing:
-            if memory.target is not None and memory.target in self.api.get_obj_names():
-                call.target = memory.target
+    # -- the link ------------------------------------------------------------------------------
+    def around_skill(self, call: SkillCall, proceed: Proceed) -> bool:
+        """Applies waiting corrections, then runs the call, correcting and redoing failures."""
+        if call.obj is None:
+            return proceed(call)
+        obj = call.obj
+        if call.spec.places:
             call.target = self.targets.pop(obj, call.target)  # the person's word beats memory
         self._take_waiting(call)
-        if call.is_placing:
+        if call.spec.places:
             self._check_target(call)
-            rest[0] = call.target
         while True:
-            overrides = {
-                s: {**memory.overrides.get(s, {}), **self.session.get((s, obj), {})}
-                for s in _SUBSKILLS[name]
-            }
+            call.corrected = {s: dict(self.session.get((s, obj), {})) for s in call.spec.uses}
             try:
-                with self._params(overrides):
-                    return self._original(name, obj, *rest, **kwargs)
+                return proceed(call)
             except SkillError as exc:
                 if len(self.records) >= self.max_corrections:
                     raise
                 failed = self.api.skill_results[-1] if self.api.skill_results else None
-                skill = failed.skill if failed is not None else name
+                skill = failed.skill if failed is not None else call.name
                 message = failed.message if failed is not None else str(exc)
                 with contextlib.suppress(CorrigibleError):
                     self.api.skills.go_home()  # back off, let the person look
-                target = call.target if call.is_placing else (rest[0] if rest else None)
-                if not self._correct_failure(call, skill, message, target):
+                if not self._correct_failure(call, skill, message):
                     raise
-                if call.is_placing:
-                    rest[0] = call.target
 
-    def _take_waiting(self, call: _Call) -> None:
+    def _take_waiting(self, call: SkillCall) -> None:
         """Applies what a live corrector received since the last skill boundary."""
         if self._live is None:
             return
-        skill = _SUBSKILLS[call.name][0]
         for correction in self._live.before_skill(
-            call.name, call.obj, self.api, episode=self.episode
+            call.name, call.obj or "", self.api, episode=self.episode
         ):
-            self._apply(correction, call, skill, when="before_skill")
+            self._apply(correction, call, call.spec.uses[0], when="before_skill")
 
-    def _correct_failure(self, call: _Call, skill: str, message: str, target: Any) -> bool:
+    def _correct_failure(self, call: SkillCall, skill: str, message: str) -> bool:
         """Asks for corrections of a failed skill until one applies; False: give up."""
         asks_again = self._live is not None and self._live.asks_again
+        target = call.target if call.spec.places else (call.args[1] if len(call.args) > 1 else None)
         while len(self.records) < self.max_corrections:
             correction = self.corrector.on_failure(
                 skill, call.obj, message, self.api, episode=self.episode, target=target
@@ -365,31 +402,18 @@ class CorrectionLoop:
                 return False
         return False
 
-    def _check_target(self, call: _Call) -> None:
+    def _check_target(self, call: SkillCall) -> None:
         if len(self.records) >= self.max_corrections:
             return
         correction = self.corrector.before_place(
-            call.obj, call.target, self.api, episode=self.episode
+            call.obj or "", call.target, self.api, episode=self.episode
         )
         if correction is not None:
             self._apply(correction, call, "place", when="before_place")
 
-    @contextlib.contextmanager
-    def _params(self, overrides: dict[str, dict[str, float]]) -> Iterator[None]:
-        """Sets the library's parameters for this call only, then restores them."""
-        saved = dict(self.api.skills.params)
-        try:
-            for skill, values in overrides.items():
-                if values:
-                    self.api.skills.params[skill] = saved[skill].with_updates(values)
-            yield
-        finally:
-            self.api.skills.params.clear()
-            self.api.skills.params.update(saved)
-
     # -- one correction ------------------------------------------------------------------------
     def _apply(
-        self, correction: Correction, call: _Call, skill: str, when: str
+        self, correction: Correction, call: SkillCall, skill: str, when: str
     ) -> AppliedCorrection:
         """Routes, interprets and (all or nothing) applies one correction; always replies."""
         t0 = time.perf_counter()
@@ -418,9 +442,9 @@ class CorrectionLoop:
             self._control(staged.control, call, skill, correction.text)
         return record
 
-    def _stage(self, record: AppliedCorrection, call: _Call, skill: str) -> _Staged | str:
+    def _stage(self, record: AppliedCorrection, call: SkillCall, skill: str) -> _Staged | str:
         """What the correction would change, or why it is refused; changes nothing itself."""
-        text, obj = record.correction.text, call.obj
+        text, obj = record.correction.text, call.obj or ""
         visible = tuple(self.api.get_obj_names())
         # The object in hand is there even when the camera misses it in the gripper.
         missing = unseen_objects(text, (*visible, obj))
@@ -441,92 +465,38 @@ class CorrectionLoop:
         record.effects = [e.to_dict() for e in effects]
         if not effects:
             return f"could not understand {text!r}: it asks for no change"
-        staged = _Staged()
+        stage = _Stage(self, call, skill)
         for effect in effects:
-            if isinstance(effect, SkillParamChange):
-                self._stage_param(effect, staged, call, skill)
-            elif isinstance(effect, TargetSubstitution) and effect.new_target:
-                self._stage_target(effect.new_target, staged, call, visible)
-            elif isinstance(effect, TargetSubstitution):
-                staged.skipped.append(f"which target? name it (I see: {', '.join(visible)})")
-            elif (
-                isinstance(effect, ObjectSubstitution)
-                and call.is_placing
-                and effect.new_object is not None
-                and effect.new_object.split()[-1] in _CONTAINERS
-            ):  # "no, the orange one" while placing names the target, not a new object
-                self._stage_target(effect.new_object, staged, call, visible)
-            elif isinstance(effect, PreferenceMapping) and not effect.is_negative:
-                attrs = perceived_attributes(obj)
-                if not all(attrs.get(k) == v for k, v in effect.attributes.items()):
-                    staged.skipped.append(
-                        f"the rule {effect.pattern} -> {effect.target} does not cover the {obj}"
-                    )
-                elif self._stage_target(effect.target, staged, call, visible):
-                    staged.preference = effect
-            elif isinstance(effect, ControlCommand):
-                self._stage_control(effect.command, staged)
-            else:
-                what = effect.kind.replace("_", " ")
-                staged.skipped.append(f"a {what} cannot be applied while a skill runs")
+            effect.stage(stage)
+        staged = stage.staged
         if staged.is_empty:
             return f"understood as {record.label} but {'; '.join(staged.skipped)}"
         return staged
 
-    def _stage_param(
-        self, effect: SkillParamChange, staged: _Staged, call: _Call, skill: str
+    def _commit(
+        self, record: AppliedCorrection, staged: _Staged, call: SkillCall, t0: float
     ) -> None:
-        s = effect.skill or skill
-        if s not in self.api.skills.params:
-            staged.skipped.append(f"the {s} skill has no parameters to change")
-            return
-        try:
-            name = effect.param_for(s)
-        except UnknownNameError as exc:
-            staged.skipped.append(str(exc))
-            return
-        key = (s, call.obj)
-        base = self.api.skills.params[s].with_updates(call.overrides.get(s, {}))
-        base = base.with_updates({**self.session.get(key, {}), **staged.params.get(key, {})})
-        value = effect.apply(base, s).to_dict()[name]
-        staged.params.setdefault(key, {})[name] = value
-        staged.notes.append(
-            f"{s} {name} {_change_words(effect)} (now {value:.3f}) for the {call.obj}"
-        )
-
-    def _stage_target(self, target: str, staged: _Staged, call: _Call, visible: tuple) -> bool:
-        if target not in visible and target not in location_names():
-            staged.skipped.append(f"there is no {target} here (I see: {', '.join(visible)})")
-            return False
-        if target == call.obj:
-            staged.skipped.append(f"cannot put the {call.obj} on itself")
-            return False
-        staged.target = target
-        if call.is_placing:
-            staged.notes.append(f"place target {call.target} -> {target} for the {call.obj}")
-        else:
-            staged.notes.append(f"place target -> {target} for the {call.obj} when it is placed")
-        return True
-
-    def _stage_control(self, command: str, staged: _Staged) -> None:
-        if command == "resume" and not self._paused:
-            staged.skipped.append("the run is not paused, so there is nothing to resume")
-        elif command == "pause" and self._paused:
-            staged.skipped.append("the run is already paused")
-        else:
-            staged.control = command
-
-    def _commit(self, record: AppliedCorrection, staged: _Staged, call: _Call, t0: float) -> None:
         """Applies a staged correction; the only place corrections change loop state."""
+        with self._state_lock:
+            self._commit_locked(record, staged, call, t0)
+        self.trace.emit("correction.applied", **record.to_dict())
+        self._reply(record)
+
+    def _commit_locked(
+        self, record: AppliedCorrection, staged: _Staged, call: SkillCall, t0: float
+    ) -> None:
+        if staged.control is None:
+            before = {key: dict(values) for key, values in self.session.items()}
+            self._history.append((record, before, dict(self.targets)))
         for (s, obj), values in staged.params.items():
             self.session.setdefault((s, obj), {}).update(values)
             record.skill = s
             record.params_after = dict(self.session[(s, obj)])
         if staged.target is not None:
             record.target_after = staged.target
-            if call.is_placing:
+            if call.spec.places:
                 call.target = staged.target
-            else:
+            elif call.obj is not None:
                 self.targets[call.obj] = staged.target
         record.preference = staged.preference
         record.applied = True
@@ -547,12 +517,26 @@ class CorrectionLoop:
                 "paused": "applies when resumed",
             }[record.when]
             notes = "; ".join(staged.notes + [f"ignored: {s}" for s in staged.skipped])
-            acts_now = staged.params or call.is_placing  # else: a target for a later place
+            acts_now = staged.params or call.spec.places  # else: a target for a later place
             record.reply = f"{record.label}: {notes}" + (f"; {suffix}" if acts_now else "")
             self.records.append(record)
             self._pending = (record, t0)
-        self.trace.emit("correction.applied", **record.to_dict())
-        self._reply(record)
+
+    def undo(self) -> AppliedCorrection | None:
+        """Takes back the last applied correction: its parameters and targets.
+
+        It is no longer learned from. A place target it already changed in a running call
+        stays. Returns None when there is nothing to undo.
+        """
+        with self._state_lock:
+            if not self._history:
+                return None
+            record, session, targets = self._history.pop()
+            self.session, self.targets = session, targets
+            self.records.remove(record)
+            record.status = "undone"
+        self.trace.emit("correction.undone", text=record.correction.text, reply=record.reply)
+        return record
 
     def _refuse(self, record: AppliedCorrection, why: str) -> AppliedCorrection:
         record.status, record.applied = "refused", False
@@ -574,7 +558,7 @@ class CorrectionLoop:
             self._live.on_reply(record)
 
     # -- stop / pause / resume -------------------------------------------------------------------
-    def _control(self, command: str, call: _Call, skill: str, text: str) -> None:
+    def _control(self, command: str, call: SkillCall, skill: str, text: str) -> None:
         if command == "stop":
             self._stop(f"the person said {text!r}")
         elif command == "pause":
@@ -586,22 +570,23 @@ class CorrectionLoop:
         """Ends the program at this skill boundary with error class "interrupted".
 
         The error goes back through the sandbox as an interrupted API call, so the program
-        unwinds at once. `SandboxControl.interrupt()` is deliberately not used: it stays set,
-        and the episode's closing `arm.wait` would then raise at the arm's next checkpoint.
+        unwinds at once, and the run gate refuses every later skill. `SandboxControl.interrupt()`
+        is deliberately not used: it stays set, and the episode's closing `arm.wait` would then
+        raise at the arm's next checkpoint.
         """
-        self.stopped = f"stopped: {reason}"
+        self.gate.stop(reason)
         self.trace.emit("correction.stop", reason=reason)
-        raise SandboxInterrupted(self.stopped)
+        raise SandboxInterrupted(self.gate.stopped or reason)
 
-    def _pause(self, call: _Call, skill: str) -> None:
+    def _pause(self, call: SkillCall, skill: str) -> None:
         """Holds the arm at this skill boundary until "resume" (or "stop", or no more input).
 
         Corrections given while paused apply as usual; the controller's `SandboxControl`
         shows the pause to anyone watching it and is always released again.
         """
-        control = self.controller.control
         self._paused = True
-        control.pause()
+        if self.control is not None:
+            self.control.pause()
         self.trace.emit("correction.paused", skill=call.name, obj=call.obj)
         try:
             while self._paused:
@@ -615,14 +600,6 @@ class CorrectionLoop:
                 self._apply(correction, call, skill, when="paused")
         finally:
             self._paused = False
-            control.resume()
+            if self.control is not None:
+                self.control.resume()
             self.trace.emit("correction.resumed", skill=call.name, obj=call.obj)
-
-    def _trace_memory(self, used: list[dict[str, Any]], entries: list, obj: str) -> None:
-        for use, entry in zip(used, entries, strict=True):
-            false = is_false_application(entry, self.api, obj)
-            use = {**use, "false_application": false}
-            self.knowledge_used.append(use)
-            if false:
-                self.false_applications.append(use)
-            self.trace.emit("knowledge.used", **use)

@@ -1,10 +1,12 @@
-"""Looks up distilled knowledge before a skill runs on an object and turns hits into overrides.
+"""Memory lookup before a skill runs on an object: distilled knowledge as parameter overrides.
 
-The query is "<skill> the <object name>" plus, in "text+visual" mode, the appearance of the
-object's camera crop. Accepted `skill_params` entries become parameter overrides for that call
-only; accepted `preference` entries whose pattern matches the object's perceived attributes
-become target substitutions. Every use is traced ("knowledge.used") with the hit's reason.
-Whether an applied entry was right is judged separately with privileged attributes
+`MemoryLookup` is the memory link of the robot API's around-skill chain
+(`policies.middleware`): before each skill call acting on an object it asks the `Retriever`
+with "<skill> the <object name>" plus, in "text+visual" mode, the appearance of the object's
+camera crop. Accepted `skill_params` entries become the call's recalled parameters (that call
+only); accepted `preference` entries whose rule covers the object's perceived attributes
+become its place target. Every use is traced ("knowledge.used") with the hit's reason. Whether
+an applied entry was right is judged separately with privileged attributes
 (`is_false_application`), never by the retriever itself.
 """
 
@@ -17,23 +19,17 @@ import numpy as np
 
 from corrigible.errors import ConfigError
 from corrigible.memory import KnowledgeBase, KnowledgeEntry
+from corrigible.memory.effects import PreferenceMapping
 from corrigible.memory.knowledge_base import RetrievalHit
 from corrigible.memory.visual_embedder import embed_crop
+from corrigible.policies.middleware import Proceed, SkillCall
 from corrigible.policies.perception import backproject
 from corrigible.policies.robot_api import RobotAPI
+from corrigible.sim_envs.vocabulary import OBJECT_KINDS, attributes_of_name
 
 MemoryMode = Literal["none", "text", "text+visual"]
 MEMORY_MODES: tuple[str, ...] = ("none", "text", "text+visual")
 _TOP_FACE_M = 0.005  # m: depth band around an object's top that counts as its top face
-_SHAPE_OF_NOUN = {"block": "cube", "cylinder": "cylinder", "bowl": "bowl", "drawer": "drawer"}
-
-
-def perceived_attributes(name: str) -> dict[str, str]:
-    """Colour and shape as the robot knows them: from the perceived name ("red block")."""
-    words = name.split()
-    if len(words) == 2:
-        return {"color": words[0], "shape": _SHAPE_OF_NOUN.get(words[1], words[1])}
-    return {}
 
 
 def true_attributes(api: RobotAPI, name: str) -> dict[str, str]:
@@ -137,14 +133,64 @@ class Retriever:
                 out.entries.append(hit.entry)
                 out.used.append(_use(skill, obj, mode, hit))
         if "place" in skills:
-            attrs = perceived_attributes(obj)
+            attrs = attributes_of_name(obj)
             hits = self.kb.search(f"where to put the {obj}", mode="text", kind="preference")
             for hit in hits:
                 form = hit.entry.plan_form
-                if form is not None and form.form == "preference_mapping":
+                if isinstance(form, PreferenceMapping):
                     if form.matches(obj, attrs):
                         out.target = form.target
                         out.entries.append(hit.entry)
                         out.used.append(_use("place", obj, "text", hit))
                         break
         return out
+
+
+class MemoryLookup:
+    """The memory link of the around-skill chain (outside the live-corrections link).
+
+    Args:
+        api: the robot API whose object skills it looks knowledge up for.
+        retriever: the knowledge base and memory mode ("none" still records appearances, so
+            what a run learns can be scoped by them).
+    """
+
+    def __init__(self, api: RobotAPI, retriever: Retriever) -> None:
+        self.api = api
+        self.retriever = retriever
+        self.knowledge_used: list[dict[str, Any]] = []
+        self.false_applications: list[dict[str, Any]] = []
+        self.visuals: dict[str, np.ndarray | None] = {}  # obj -> crop descriptor, first sight
+
+    def visual(self, obj: str) -> np.ndarray | None:
+        """The object's appearance, taken the first time a skill touches it (before motion)."""
+        if obj not in self.visuals:
+            self.visuals[obj] = crop_embedding(self.api, obj)
+        return self.visuals[obj]
+
+    def around_skill(self, call: SkillCall, proceed: Proceed) -> bool:
+        """Sets the call's recalled parameters and remembered target, then runs it."""
+        obj = call.obj
+        if obj is None:
+            return proceed(call)
+        kind = self.api.env.scene.object_kind(obj)
+        furniture = kind in OBJECT_KINDS and OBJECT_KINDS.get(kind).furniture
+        visual = None if furniture else self.visual(obj)
+        memory = self.retriever.lookup(
+            call.spec.uses, obj, visual if self.retriever.mode == "text+visual" else None
+        )
+        self._trace(memory.used, memory.entries, obj)
+        call.recalled = memory.overrides
+        if call.spec.places and memory.target is not None:
+            if memory.target in self.api.get_obj_names():
+                call.target = memory.target
+        return proceed(call)
+
+    def _trace(self, used: list[dict[str, Any]], entries: list, obj: str) -> None:
+        for use, entry in zip(used, entries, strict=True):
+            false = is_false_application(entry, self.api, obj)
+            use = {**use, "false_application": false}
+            self.knowledge_used.append(use)
+            if false:
+                self.false_applications.append(use)
+            self.api.env.trace.emit("knowledge.used", **use)

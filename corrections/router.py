@@ -20,7 +20,6 @@ router subclasses `CorrectionRouter` the same way and reports `method="llm"`.
 from __future__ import annotations
 
 import abc
-import importlib
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -32,8 +31,10 @@ import numpy as np
 import yaml
 
 from corrigible.corrections.correction import Correction
-from corrigible.errors import ConfigError, ParseError, UnknownNameError, did_you_mean
+from corrigible.errors import ConfigError, ParseError, did_you_mean
 from corrigible.memory.text_embedder import TextEmbedder
+from corrigible.registry import Registry
+from corrigible.sim_envs.vocabulary import color_words, noun_words
 
 Label = Literal["plan", "skill", "preference", "control"]
 # The documented label order: confusion-matrix rows/columns and score dicts follow it.
@@ -87,11 +88,14 @@ class RouterConfig:
     type: str  # registered router name, e.g. "grammar_embedding"
 
 
-_ROUTERS: dict[str, type[CorrectionRouter]] = {}
-# Routers whose modules import this one, so they cannot be imported at its top: name -> module,
-# imported on first lookup (which registers the class). The LLM router also pulls in the LLM
+# router name -> class. Each concrete `CorrectionRouter` registers itself when it is defined.
+# Routers whose modules import this one, so they cannot be imported at its top, are entered
+# lazily and register themselves when first asked for. The LLM router also pulls in the LLM
 # backends, which offline routing never needs.
-_LAZY_ROUTERS: dict[str, str] = {"llm": "corrigible.corrections.llm_router"}
+ROUTERS: Registry[type[CorrectionRouter]] = Registry(
+    "router type", unknown="unknown {noun} {name!r}; registered: {choices}."
+)
+ROUTERS.register("llm", "corrigible.corrections.llm_router:LLMRouter")
 
 
 class CorrectionRouter(abc.ABC):
@@ -112,9 +116,7 @@ class CorrectionRouter(abc.ABC):
         for attr in ("name", "config_class"):
             if not hasattr(cls, attr):
                 raise TypeError(f"{cls.__name__} must set the class attribute {attr!r}")
-        if cls.name in _ROUTERS:
-            raise TypeError(f"router name {cls.name!r} is already registered")
-        _ROUTERS[cls.name] = cls
+        ROUTERS.register(cls.name, cls)
 
     @abc.abstractmethod
     def route(self, text: str) -> RouteDecision:
@@ -134,20 +136,8 @@ class CorrectionRouter(abc.ABC):
 
 
 def router_names() -> list[str]:
-    """Registered router names."""
-    return sorted(set(_ROUTERS) | set(_LAZY_ROUTERS))
-
-
-def _lookup(name: str) -> type[CorrectionRouter]:
-    if name not in _ROUTERS and name in _LAZY_ROUTERS:
-        importlib.import_module(_LAZY_ROUTERS[name])
-    try:
-        return _ROUTERS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown router type {name!r}; registered: {router_names()}."
-            + did_you_mean(name, router_names())
-        ) from None
+    """Registered router names, sorted."""
+    return sorted(ROUTERS)
 
 
 def default_router_config(name: str) -> RouterConfig:
@@ -156,7 +146,7 @@ def default_router_config(name: str) -> RouterConfig:
     Raises:
         UnknownNameError: no router is registered under `name`.
     """
-    return _lookup(name).config_class(type=name)
+    return ROUTERS.get(name).config_class(type=name)
 
 
 def make_router(cfg: RouterConfig, **kwargs: Any) -> CorrectionRouter:
@@ -169,7 +159,7 @@ def make_router(cfg: RouterConfig, **kwargs: Any) -> CorrectionRouter:
     Raises:
         UnknownNameError: no router is registered under `cfg.type`.
     """
-    return _lookup(cfg.type)(cfg, **kwargs)
+    return ROUTERS.get(cfg.type)(cfg, **kwargs)
 
 
 # --------------------------------------------------------------------------- the grammar
@@ -183,10 +173,11 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-_COLOR_WORDS = (
-    "red|blue|green|orange|yellow|purple|pink|cyan|brown|gray|grey|violet|teal|black|white"
-)
-_OBJECT_NOUNS = r"blocks?|cubes?|bowls?|drawers?|cylinders?|cans?|objects?|boxe?s?|bricks?"
+# Colour and object words come from the vocabulary (the kinds registered when this module is
+# imported). Black and white are not palette colours, but "no, the white one" is still a
+# correction about an object (which the interpreter then refuses by name).
+_COLOR_WORDS = "|".join((*color_words(), "black", "white"))
+_OBJECT_NOUNS = "|".join((*noun_words(), "objects?"))
 
 # Control: the whole utterance is control phrases plus fillers ("ok, continue", "wait a sec").
 _CONTROL_PHRASES = (

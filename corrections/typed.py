@@ -28,15 +28,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
-from corrigible.corrections.correction import Correction, InvalidCorrectionError
+from corrigible.corrections.correction import Correction, CorrectionSource
 from corrigible.corrections.onthefly import AppliedCorrection
-from corrigible.errors import ConfigError
+from corrigible.errors import ConfigError, InvalidCorrectionError
 from corrigible.policies.robot_api import RobotAPI
+from corrigible.policies.skills.specs import SKILLS
 
-# API calls worth showing a person who is about to correct them (not perception queries).
-_SHOWN_CALLS = frozenset(
-    "pick place put_first_on_second push open_drawer close_drawer move_ee go_home".split()
-)
 _SHOWN_CHARS = 80  # a refused paste is shown cut to this many characters
 
 
@@ -57,7 +54,8 @@ class TypedCorrector:
     """A person typing corrections, fed through a thread-safe queue of lines.
 
     Args:
-        texts: scripted lines (`--correct`), queued at once; delivered one per point.
+        texts: scripted lines (`--correct`), queued at once; delivered one per point. A line
+            may be a (text, source) pair, e.g. one transcribed from speech.
         interactive: more lines will come from `read_from` (stdin); without it the input ends
             after `texts`.
         timeout_s: how long a failed skill waits for the person's line (interactive only), s.
@@ -73,7 +71,7 @@ class TypedCorrector:
 
     def __init__(
         self,
-        texts: Iterable[str] = (),
+        texts: Iterable[str | tuple[str, CorrectionSource]] = (),
         *,
         interactive: bool = False,
         timeout_s: float = 60.0,
@@ -91,20 +89,27 @@ class TypedCorrector:
         self._reply = reply or _stdout
         self._prompt = prompt or _stderr
         self._per_point = None if interactive else 1
-        # (text, sim time it arrived) or None: the end of input.
-        self._queue: queue.Queue[tuple[str, float] | None] = queue.Queue()
+        # (text, sim time it arrived, source) or None: the end of input.
+        self._queue: queue.Queue[tuple[str, float, CorrectionSource] | None] = queue.Queue()
         self._ended = False  # the end-of-input marker was taken (main thread only)
         self._api: RobotAPI | None = None
-        for text in texts:
-            self.put(text)
+        for item in texts:
+            text, source = (item, "typed") if isinstance(item, str) else item
+            self.put(text, source)
         if not interactive:
             self.close()
 
     # -- feeding (any thread) ------------------------------------------------------------------
-    def put(self, text: str) -> None:
-        """Queues one line as typed (thread-safe); it is validated when it is taken."""
+    def put(self, text: str, source: CorrectionSource = "typed") -> None:
+        """Queues one line (thread-safe); it is validated when it is taken.
+
+        Args:
+            text: the line as typed (or transcribed).
+            source: where it came from ("typed", "spoken", ...), kept on its `Correction`.
+        """
         api = self._api
-        self._queue.put((text, float(api.env.backend.time) if api is not None else 0.0))
+        arrived = float(api.env.backend.time) if api is not None else 0.0
+        self._queue.put((text, arrived, source))
 
     def close(self) -> None:
         """Marks the end of input (thread-safe): no more lines will come."""
@@ -133,7 +138,7 @@ class TypedCorrector:
         return thread
 
     # -- taking (the loop's thread) --------------------------------------------------------------
-    def _get(self, timeout: float | None) -> tuple[str, float] | None:
+    def _get(self, timeout: float | None) -> tuple[str, float, CorrectionSource] | None:
         """The next line; None when none came within `timeout` (0: do not wait) or input ended."""
         if self._ended:
             return None
@@ -145,11 +150,13 @@ class TypedCorrector:
             self._ended = True
         return item
 
-    def _correction(self, item: tuple[str, float], episode: str) -> Correction | None:
+    def _correction(
+        self, item: tuple[str, float, CorrectionSource], episode: str
+    ) -> Correction | None:
         """The line as a `Correction`, or None after answering why it cannot be one."""
-        text, arrived = item
+        text, arrived, source = item
         try:
-            return Correction(text=text, time=arrived, episode=episode, source="typed")
+            return Correction(text=text, time=arrived, episode=episode, source=source)
         except InvalidCorrectionError as exc:
             self._answer(text, arrived, "refused", f"refused: {str(exc).rstrip('.')}")
             return None
@@ -178,7 +185,7 @@ class TypedCorrector:
         if self.interactive:
 
             def show(name: str, call: dict[str, Any]) -> None:
-                if name in _SHOWN_CALLS:
+                if name in SKILLS:  # skill calls, not perception queries
                     args = ", ".join(repr(a) for a in call["args"])
                     self._prompt(f"> {name}({args})")
 
@@ -242,7 +249,7 @@ class TypedCorrector:
     def finish(self) -> None:
         """Answers the lines no point took (they came after the last skill); changes nothing."""
         while (item := self._get(0)) is not None:
-            text, arrived = item
+            text, arrived, _source = item
             try:
                 Correction(text=text, time=arrived, episode="-", source="typed")
             except InvalidCorrectionError as exc:

@@ -1,7 +1,7 @@
 """`corrigible bench NAME`: speed and quality benchmarks, one JSON object per line.
 
-Each benchmark lives beside the code it measures and is looked up here by name, so this module
-only parses and prints.
+Each benchmark lives in `launch/benchmarks/` (or `launch/evaluations/`), apart from the library
+code it measures, and is looked up here by name, so this module only parses and prints.
 
 Example:
     corrigible bench sim
@@ -9,54 +9,47 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import json
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import Field, field_validator
 
-from corrigible.errors import UnknownNameError, did_you_mean
+from corrigible.errors import UnknownNameError
+from corrigible.launch.schema import VerbConfig, choices
+from corrigible.registry import Registry
 
-# name -> "module:function"; the function takes `quick: bool` and yields JSON-able dict rows.
-BENCHMARKS: dict[str, str] = {
-    "sim": "corrigible.sim_envs.bench:run_bench",
-    "pickplace": "corrigible.policies.eval_pickplace:run_bench",
-    "perception": "corrigible.policies.bench_perception:run_bench",
-    "sandbox": "corrigible.policies.sandbox.hostile_report:run_bench",
-    "kb": "corrigible.memory.bench:run_bench",
-    "events": "corrigible.sim_envs.event_camera.bench:run_bench",
-}
+# name -> function, imported when run; it takes `quick: bool` and yields JSON-able dict rows.
+BENCHMARKS: Registry[Callable[..., Iterable[dict[str, Any]]]] = Registry("benchmark")
+BENCHMARKS.register("sim", "corrigible.launch.benchmarks.sim_throughput:run_bench")
+BENCHMARKS.register("pickplace", "corrigible.launch.evaluations.pickplace:run_bench")
+BENCHMARKS.register("perception", "corrigible.launch.benchmarks.perception:run_bench")
+BENCHMARKS.register("sandbox", "corrigible.policies.sandbox.hostile_report:run_bench")
+BENCHMARKS.register("kb", "corrigible.launch.benchmarks.knowledge_base:run_bench")
+BENCHMARKS.register("events", "corrigible.launch.benchmarks.event_emulator:run_bench")
 
 
-@dataclass(kw_only=True)
-class BenchConfig:
-    """Which benchmark to run and where to write its rows."""
+class BenchConfig(VerbConfig):
+    """Which benchmark to run and where to write its rows (`corrigible schema bench`)."""
 
-    name: str  # a key of BENCHMARKS
+    name: str = Field(json_schema_extra=choices(BENCHMARKS))  # benchmark, a key of BENCHMARKS
     quick: bool = False  # smaller sizes, for smoke tests
-    out: Path | None = None  # optional JSON file receiving {"benchmark": name, "rows": [...]}
+    out: Path | None = None  # JSON file receiving {"benchmark": name, "rows": [...]} too
 
-    def __post_init__(self) -> None:
-        if self.name not in BENCHMARKS:
-            raise UnknownNameError(
-                f"unknown benchmark {self.name!r}; choose one of {sorted(BENCHMARKS)}."
-                + did_you_mean(self.name, BENCHMARKS)
-            )
-
-
-def _resolve(name: str) -> Callable[..., Iterable[dict[str, Any]]]:
-    module_name, func_name = BENCHMARKS[name].split(":")
-    return getattr(importlib.import_module(module_name), func_name)
+    @field_validator("name")
+    @classmethod
+    def _known(cls, value: str) -> str:
+        BENCHMARKS.canonical(value)  # UnknownNameError with a "did you mean", no import
+        return value
 
 
 def run(cfg: BenchConfig) -> list[dict[str, Any]]:
     """Runs one benchmark, printing each row as a JSON line as soon as it is measured."""
     rows: list[dict[str, Any]] = []
-    for row in _resolve(cfg.name)(quick=cfg.quick):
+    for row in BENCHMARKS.get(cfg.name)(quick=cfg.quick):
         rows.append(row)
         print(json.dumps(row), flush=True)
     if cfg.out is not None:
@@ -70,7 +63,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("bench")
     def bench(
-        name: str = typer.Argument(..., help=f"one of: {', '.join(BENCHMARKS)}"),
+        name: str = typer.Argument(..., help=f"one of: {BENCHMARKS.describe()}"),
         quick: bool = typer.Option(False, help="smaller sizes (smoke test)"),
         out: Path | None = typer.Option(None, help="also write the rows to this JSON file"),
     ) -> None:

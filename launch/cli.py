@@ -10,13 +10,17 @@ Example:
 
 from __future__ import annotations
 
-import importlib
 import os
+from collections.abc import Callable
 
 import typer
 
-# Verbs in the order `--help` lists them. A verb is a module `corrigible.launch.<name>`.
-_VERB_MODULES: tuple[str, ...] = (
+from corrigible.registry import Registry
+
+# verb module `corrigible.launch.<name>` -> its `register(app)`, in the order `--help` lists the
+# verbs; a module is imported only when the app is built.
+VERBS: Registry[Callable[[typer.Typer], None]] = Registry("verb module")
+for _name in (
     "demo",
     "run",
     "eval",
@@ -27,7 +31,9 @@ _VERB_MODULES: tuple[str, ...] = (
     "events",
     "route",
     "learn",
-)
+    "schema",
+):
+    VERBS.register(_name, f"corrigible.launch.{_name}:register")
 
 
 def build_app() -> typer.Typer:
@@ -39,14 +45,14 @@ def build_app() -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    for name in _VERB_MODULES:
+    for name in VERBS:
         try:
-            module = importlib.import_module(f"corrigible.launch.{name}")
+            register = VERBS.get(name)
         except ModuleNotFoundError as exc:
             if exc.name == f"corrigible.launch.{name}":
                 continue  # verb not built yet
             raise
-        module.register(app)
+        register(app)
     return app
 
 

@@ -31,8 +31,9 @@ import typer
 
 from corrigible.errors import ConfigError
 from corrigible.launch.progress import progress_bar
+from corrigible.sim_envs.backends.registry import BACKENDS
 
-_ENGINES = ("mujoco", "pybullet")
+_ENGINES = tuple(BACKENDS.names())
 _SUITES = ("corrections", "pickplace")
 _CONDITIONS = ("none", "text", "text+visual")
 _QUICK_TASKS = 2  # --quick: the first two tasks of each round
@@ -132,8 +133,13 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     """The corrections evaluation; returns (and writes) the results."""
     from rich.console import Console
 
-    from corrigible.corrections.demo_loop import TaskRecord, acceptance, run_parallel, summarise
     from corrigible.corrections.scenarios import load_scenarios
+    from corrigible.launch.evaluations.corrections_demo import (
+        TaskRecord,
+        acceptance,
+        run_parallel,
+        summarise,
+    )
 
     console = Console()
     scenarios = load_scenarios(cfg.scenarios)
@@ -220,7 +226,7 @@ def run_pickplace(cfg: DemoConfig) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
-    from corrigible.policies.eval_pickplace import pickplace_cases, run_case
+    from corrigible.launch.evaluations.pickplace import pickplace_cases, run_case
 
     console = Console()
     cases = pickplace_cases(cfg.episodes)

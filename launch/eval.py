@@ -23,6 +23,7 @@ from typing import Any
 import typer
 
 from corrigible.launch.progress import progress_bar
+from corrigible.sim_envs.backends.registry import BACKENDS
 
 
 @dataclass(kw_only=True)
@@ -43,90 +44,34 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
-    from corrigible.policies.episode import Episode
-    from corrigible.policies.suites.schema import load_suite
+    from corrigible.launch.evaluations.suite import run_suite, summarise
+    from corrigible.policies.suites.schema import SuiteEpisode, load_suite
 
     suite = load_suite(cfg.suite)
     episodes = [e for e in suite.episodes if cfg.family is None or e.family == cfg.family][
         : cfg.limit
     ]
     console = Console(stderr=True)
-    rows: list[dict[str, Any]] = []
     partial = cfg.out.with_suffix(".partial.jsonl") if cfg.out is not None else None
-    if partial is not None:
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_text("")
     with progress_bar(console) as progress:
         task = progress.add_task("eval", total=len(episodes) * len(cfg.engines))
-        for engine in cfg.engines:
-            for ep in episodes:
-                progress.update(task, description=f"{engine} {ep.id}")
-                row = {
-                    "id": ep.id,
-                    "family": ep.family,
-                    "split": ep.split,
-                    "engine": engine,
-                    "instruction": ep.instruction,
-                    "expect": ep.expect,
-                }
-                try:
-                    episode = Episode(
-                        ep.instruction,
-                        engine=engine,
-                        seed=ep.seed,
-                        expect=ep.expect,
-                        layout=ep.layout(),
-                        planner=cfg.planner,
-                        perception=cfg.perception,
-                    )
-                    try:
-                        result = episode.run()
-                    finally:
-                        episode.close()
-                    last = result.steps[-1] if result.steps else {}
-                    row.update(
-                        success=bool(result.expect_holds),
-                        status=last.get("status"),
-                        error_class=last.get("error_class"),
-                        message=last.get("message", ""),
-                        details=result.expect_details,
-                        wall_s=round(result.wall_s, 2),
-                        programs=[s.get("program") for s in result.steps],
-                    )
-                except (
-                    Exception
-                ) as exc:  # a suite entry the scene cannot satisfy is a failure, not a crash
-                    row.update(
-                        success=False,
-                        status="error",
-                        error_class=type(exc).__name__,
-                        message=str(exc),
-                        details=[],
-                        wall_s=0.0,
-                    )
-                rows.append(row)
-                if partial is not None:  # a long run can be inspected (and survives a kill)
-                    with partial.open("a") as fh:
-                        fh.write(json.dumps(row, default=str) + "\n")
-                progress.advance(task)
-    summary: dict[str, Any] = {}
-    for r in rows:
-        cell = (
-            summary.setdefault(r["engine"], {})
-            .setdefault(r["family"], {})
-            .setdefault(r["split"], {"n": 0, "successes": 0})
+
+        def advance(engine: str, ep: SuiteEpisode) -> None:
+            progress.update(task, description=f"{engine} {ep.id}")
+
+        def done(_row: dict[str, Any]) -> None:
+            progress.advance(task)
+
+        rows = run_suite(
+            episodes,
+            engines=cfg.engines,
+            planner=cfg.planner,
+            perception=cfg.perception,
+            partial=partial,
+            on_episode=advance,
+            on_row=done,
         )
-        cell["n"] += 1
-        cell["successes"] += int(r["success"])
-    for fams in summary.values():
-        for splits in fams.values():
-            total = {
-                "n": sum(c["n"] for c in splits.values()),
-                "successes": sum(c["successes"] for c in splits.values()),
-            }
-            splits["all"] = total
-            for c in splits.values():
-                c["rate"] = c["successes"] / c["n"] if c["n"] else 0.0
+    summary = summarise(rows)
     table = Table(
         title=(
             f"{suite.name}: success by family ({cfg.planner} planner, {cfg.perception} perception)"
@@ -175,10 +120,10 @@ def register(app: typer.Typer) -> None:
         from corrigible.errors import CorrigibleError
         from corrigible.policies.suites.schema import load_suite
 
-        bad = [s for s in sim if s not in ("mujoco", "pybullet")]
+        bad = [s for s in sim if s not in BACKENDS]
         if bad or perception not in ("camera", "privileged"):
             print(
-                "error: --sim must be mujoco/pybullet and --perception camera/privileged; "
+                f"error: --sim must be {'/'.join(BACKENDS)} and --perception camera/privileged; "
                 f"got {sim}, {perception!r}",
                 file=sys.stderr,
             )

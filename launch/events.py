@@ -9,37 +9,45 @@ Example:
     corrigible events eval --quick --out runs/events/eval_quick.json
 
 Any YAML key can be overridden with dotted paths, e.g. `--set controllers.slow.step=10` or
-`--set 'conditions=[low, changing]'`.
+`--set 'conditions=[low, changing]'`. The shipped YAML is `launch/evaluations/event_camera.yaml`;
+every layer (that file, `--config`, `--quick`, `--set`) is merged first and the result validated
+once by `launch.evaluations.config_event_camera.EventCameraEvalConfig`.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import Field, model_validator
 
 from corrigible.errors import ConfigError, CorrigibleError
+from corrigible.launch.schema import VerbConfig
 
 
-@dataclass(kw_only=True)
-class EventsEvalConfig:
-    """What `corrigible events eval` runs and where it writes."""
+class EventsEvalConfig(VerbConfig):
+    """What `corrigible events eval` runs and where it writes (`corrigible schema events-eval`).
 
-    out: Path = Path("runs/events/eval.json")  # JSON results; the PNG goes next to it
+    The evaluation's own settings are the YAML's (`corrigible schema events`); these fields say
+    which layers to merge onto the shipped file.
+    """
+
+    out: Path = Path("runs/events/eval.json")  # JSON results (.json); the PNG goes next to it
     quick: bool = False  # apply the YAML's `quick:` section (short routes)
-    config: Path | None = None  # YAML overlaid on the shipped config/eval.yaml
-    route: str | None = None  # override `eval_route` (e.g. "tuning")
+    config: Path | None = None  # YAML overlaid on the shipped event_camera.yaml
+    route: str | None = None  # override `eval_route`, a key of the YAML's `routes` ("tuning")
     cache_dir: Path | None = None  # cache rendered traversals here
-    overrides: dict[str, Any] = field(default_factory=dict)  # nested overrides, applied last
+    overrides: dict[str, Any] = Field(default_factory=dict)  # nested YAML keys, applied last
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _usable(self) -> EventsEvalConfig:
         if self.out.suffix.lower() != ".json":
             raise ConfigError(f"--out {self.out} must end in .json (the PNG is written beside).")
         if self.config is not None and not self.config.is_file():
             raise ConfigError(f"--config {self.config} does not exist; pass a YAML file.")
+        return self
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -65,12 +73,9 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 def run(cfg: EventsEvalConfig) -> dict[str, Any]:
     """Runs the evaluation, prints the table and writes JSON + PNG."""
-    from corrigible.sim_envs.event_camera.evaluate import (
-        format_table,
-        load_eval_config,
-        run_eval,
-        write_results,
-    )
+    from corrigible.launch.evaluations.config_event_camera import load_eval_config
+    from corrigible.launch.evaluations.event_camera import run_eval
+    from corrigible.launch.evaluations.report_event_camera import format_table, write_results
 
     overrides = dict(cfg.overrides)
     if cfg.route is not None:
@@ -99,7 +104,9 @@ def register(app: typer.Typer) -> None:
     def eval_cmd(
         out: Path = typer.Option(Path("runs/events/eval.json"), help="JSON results (PNG beside)"),
         quick: bool = typer.Option(False, help="small version: short routes (~1 min)"),
-        config: Path | None = typer.Option(None, help="YAML overlaid on the shipped eval.yaml"),
+        config: Path | None = typer.Option(
+            None, help="YAML overlaid on the shipped event_camera.yaml"
+        ),
         route: str | None = typer.Option(None, help="route to score: test (default) or tuning"),
         cache_dir: Path | None = typer.Option(None, help="cache rendered traversals here"),
         set_: list[str] = typer.Option(

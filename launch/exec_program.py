@@ -12,22 +12,44 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
+from pydantic import Field, model_validator
+
+from corrigible.errors import ConfigError
+from corrigible.launch.schema import VerbConfig, choices
+from corrigible.sim_envs.backends.registry import BACKENDS
+
+_PERCEPTION = ("camera", "privileged")
 
 
-@dataclass(kw_only=True)
-class ExecConfig:
-    """One program run."""
+class ExecConfig(VerbConfig):
+    """One program run (`corrigible schema exec`)."""
 
-    file: Path  # the program
-    sim: str = "mujoco"  # mujoco | pybullet
-    seed: int = 0  # layout seed
-    perception: str = "camera"  # camera | privileged
-    wall_time_s: float = 60.0  # wall-clock limit for the program (API time excluded)
-    cpu_time_s: float = 10.0  # CPU limit of the program's process
+    file: Path  # the program, a Python file written against the robot API
+    sim: str = Field("mujoco", json_schema_extra=choices(BACKENDS))  # physics engine
+    seed: int = Field(0, ge=0)  # layout seed
+    perception: str = Field("camera", json_schema_extra=choices(_PERCEPTION))  # object source
+    wall_time_s: float = Field(60.0, json_schema_extra={"exclusiveMinimum": 0})  # s, API excluded
+    cpu_time_s: float = Field(10.0, json_schema_extra={"exclusiveMinimum": 0})  # s, program CPU
+
+    @model_validator(mode="after")
+    def _usable(self) -> ExecConfig:
+        """Every unusable option at once, in one message (the CLI prints it as `usage`)."""
+        problems = []
+        if self.sim not in BACKENDS:
+            problems.append(f"--sim must be {' or '.join(BACKENDS)}, got {self.sim!r}")
+        if self.perception not in _PERCEPTION:
+            problems.append(f"--perception must be camera or privileged, got {self.perception!r}")
+        if not self.file.is_file():
+            problems.append(f"no such program file: {self.file}")
+        for flag, value in (("--wall-time-s", self.wall_time_s), ("--cpu-time-s", self.cpu_time_s)):
+            if not value > 0:
+                problems.append(f"{flag} must be > 0 s, got {value:g}")
+        if problems:
+            raise ConfigError("; ".join(problems))
+        return self
 
 
 def run(cfg: ExecConfig) -> int:
@@ -62,32 +84,18 @@ def register(app: typer.Typer) -> None:
         cpu_time_s: float = typer.Option(10.0, help="CPU limit, s"),
     ) -> None:
         """Run a program file in the sandbox against the sim; print one JSON result."""
-        problems = []
-        if sim not in ("mujoco", "pybullet"):
-            problems.append(f"--sim must be mujoco or pybullet, got {sim!r}")
-        if perception not in ("camera", "privileged"):
-            problems.append(f"--perception must be camera or privileged, got {perception!r}")
-        if not file.is_file():
-            problems.append(f"no such program file: {file}")
-        if problems:
-            print(
-                json.dumps(
-                    {
-                        "status": "error",
-                        "error_class": "usage",
-                        "line": None,
-                        "message": "; ".join(problems),
-                    }
-                )
+        try:
+            cfg = ExecConfig(
+                file=file,
+                sim=sim,
+                seed=seed,
+                perception=perception,
+                wall_time_s=wall_time_s,
+                cpu_time_s=cpu_time_s,
             )
-            print("error: " + "; ".join(problems), file=sys.stderr)
-            raise typer.Exit(2)
-        cfg = ExecConfig(
-            file=file,
-            sim=sim,
-            seed=seed,
-            perception=perception,
-            wall_time_s=wall_time_s,
-            cpu_time_s=cpu_time_s,
-        )
+        except ConfigError as exc:
+            usage = {"status": "error", "error_class": "usage", "line": None, "message": str(exc)}
+            print(json.dumps(usage))
+            print(f"error: {exc}", file=sys.stderr)
+            raise typer.Exit(2) from exc
         raise typer.Exit(run(cfg))

@@ -16,16 +16,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import typer
+from pydantic import Field, field_validator, model_validator
 
 from corrigible.errors import ConfigError, CorrigibleError
+from corrigible.launch.schema import VerbConfig, choices
 
 Action = Literal["list", "show", "search", "delete", "export", "repair"]
-_ACTIONS: tuple[str, ...] = ("list", "show", "search", "delete", "export", "repair")
+_ACTIONS: tuple[str, ...] = get_args(Action)
 _DEFAULT_KB = Path("runs/kb")
 _MODES = ("text", "text+visual", "visual")
 _KINDS = ("plan_rule", "preference", "skill_params")
@@ -36,26 +37,32 @@ def default_kb_path() -> Path:
     return Path(os.environ.get("CORRIGIBLE_KB") or _DEFAULT_KB)
 
 
-@dataclass(kw_only=True)
-class KbConfig:
-    """One `corrigible kb` invocation."""
+class KbConfig(VerbConfig):
+    """One `corrigible kb` invocation (`corrigible schema kb`)."""
 
     action: Action  # list | show | search | delete | export | repair
-    kb: Path = field(default_factory=default_kb_path)  # knowledge-base directory
+    kb: Path = Field(default_factory=default_kb_path)  # knowledge-base dir; $CORRIGIBLE_KB, runs/kb
     entry_id: str | None = None  # show/delete: an id or a unique id prefix
     query: str | None = None  # search: the task or object description
-    k: int = 5  # search: at most this many hits
-    mode: str = "text"  # search: text | text+visual | visual
+    k: int = Field(5, json_schema_extra={"minimum": 1})  # search: at most this many hits
+    mode: str = Field("text", json_schema_extra=choices(_MODES))  # search: what is compared
     image: Path | None = None  # search: an RGB crop of the object (PNG/JPG)
-    metres_per_pixel: float | None = None  # search: metric pixel size of the crop, for size
-    kind: str | None = None  # list/search: plan_rule | preference | skill_params
+    metres_per_pixel: float | None = None  # search: m per pixel of the crop, for the size cue
+    kind: str | None = Field(None, json_schema_extra=choices(_KINDS))  # list/search: entry kind
     include_superseded: bool = False  # list: also superseded entries
     as_json: bool = False  # list: JSON instead of a table
     out: Path | None = None  # export: the JSONL file to write
 
-    def __post_init__(self) -> None:
-        if self.action not in _ACTIONS:
-            raise ConfigError(f"action must be one of {list(_ACTIONS)}, got {self.action!r}")
+    @field_validator("action", mode="before")
+    @classmethod
+    def _known_action(cls, value: Any) -> Any:
+        if value not in _ACTIONS:
+            raise ConfigError(f"action must be one of {list(_ACTIONS)}, got {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _usable(self) -> KbConfig:
+        """The first unusable option, in the order the options are read."""
         if self.action in ("show", "delete") and not self.entry_id:
             raise ConfigError(f"`kb {self.action}` needs an entry id (see `corrigible kb list`)")
         if self.action == "search" and not (self.query or "").strip() and self.mode != "visual":
@@ -72,6 +79,7 @@ class KbConfig:
             raise ConfigError(f"--kind must be one of {list(_KINDS)}, got {self.kind!r}")
         if self.action == "export" and self.out is None:
             raise ConfigError("`kb export` needs an output PATH")
+        return self
 
 
 def _entry_json(entry: Any, *, full: bool) -> dict[str, Any]:
@@ -127,7 +135,7 @@ def run(cfg: KbConfig) -> Any:
         if cfg.action == "repair":
             raise FileNotFoundError(f"no knowledge base at {cfg.kb} to repair; check --kb")
         if cfg.action in ("show", "delete"):
-            from corrigible.memory.kb_errors import UnknownEntryError
+            from corrigible.errors import UnknownEntryError
 
             raise UnknownEntryError(
                 f"no knowledge base at {cfg.kb}, so no entry {cfg.entry_id!r}; pass --kb PATH or "

@@ -10,27 +10,37 @@ output path differs (runs/learn.json).
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import Field, model_validator
 
 from corrigible.errors import ConfigError
 from corrigible.launch.demo import DemoConfig, _default_workers, run_corrections
+from corrigible.launch.schema import VerbConfig, choices
+from corrigible.sim_envs.backends.registry import BACKENDS
 
 
-@dataclass(kw_only=True)
-class LearnConfig:
-    """What `learn` runs (a subset of `DemoConfig`)."""
+class LearnConfig(VerbConfig):
+    """What `learn` runs: the corrections-suite part of `DemoConfig` (`corrigible schema learn`).
+
+    Checked by building the equivalent `DemoConfig`, so both verbs refuse the same values with
+    the same messages.
+    """
 
     scenarios: Path | None = None  # directory of scenario YAML files; None = built-in
-    sim: str = "mujoco"  # physics engine: mujoco | pybullet
-    rounds: int | None = None  # rounds per scenario; None = all in the file
+    sim: str = Field("mujoco", json_schema_extra=choices(BACKENDS))  # physics engine
+    rounds: int | None = None  # rounds per scenario (>= 1); None = all in the file
     out: Path = Path("runs/learn.json")  # results JSON; the plot goes next to it (.png)
     quick: bool = False  # two rounds, two tasks each
     seed: int = 0  # corrector phrasing seed (same in every condition)
-    workers: int = 1  # worker processes
+    workers: int = 1  # worker processes (>= 1)
+
+    @model_validator(mode="after")
+    def _valid_demo(self) -> LearnConfig:
+        self.to_demo()  # ConfigError naming the field, the value and the fix
+        return self
 
     def to_demo(self) -> DemoConfig:
         """The equivalent demo configuration (validates the values)."""

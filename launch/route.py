@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import Field, model_validator
 
-from corrigible.errors import ConfigError, CorrigibleError, ParseError
+from corrigible.errors import ConfigError, CorrigibleError, LabelledFileError, ParseError
+from corrigible.launch.schema import VerbConfig, choices
 
 if TYPE_CHECKING:
     from corrigible.corrections.router import CorrectionRouter
@@ -41,28 +42,37 @@ _DEFAULT_VISIBLE: tuple[str, ...] = (
 )
 
 
-class LabelledFileError(ParseError):
-    """A labelled corrections file has a malformed line or an unknown label."""
+def _router_names() -> list[str]:
+    """The registered router types (imports the routers' registry, for the schema only)."""
+    from corrigible.corrections.router import ROUTERS
+
+    return ROUTERS.names()
 
 
-@dataclass(kw_only=True)
-class RouteConfig:
-    """What to route: a labelled file to score, or a single text to route and interpret."""
+class RouteConfig(VerbConfig):
+    """What to route: a labelled file to score, or one text to route and interpret.
+
+    `corrigible schema route` publishes it. `router` is checked when the router is built, so
+    that a config costs no import of the routers.
+    """
 
     file: Path | None = None  # JSONL of {"text", "label"} to score
     text: str | None = None  # one correction to route and interpret
     out: Path | None = None  # also write the printed JSON here
-    router: str = "grammar_embedding"  # registered router type
+    # registered router type, a name of corrections.router.ROUTERS
+    router: str = Field("grammar_embedding", json_schema_extra=choices(_router_names))
     visible: tuple[str, ...] = _DEFAULT_VISIBLE  # scene object names for interpreting --text
     skill: str | None = None  # skill running when the --text correction arrived
     llm: str | None = None  # LLM spec for `--router llm`: openai:<model>, local:<dir>, replay:<f>
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _one_input(self) -> RouteConfig:
         if (self.file is None) == (self.text is None):
             raise ConfigError(
                 "give exactly one of --file (score a labelled JSONL file) or --text (route one "
                 f"correction); got file={self.file} text={self.text!r}"
             )
+        return self
 
 
 def read_labelled(path: Path) -> list[tuple[str, str]]:

@@ -22,36 +22,33 @@ stopped ("stop") is judged the same way.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
+from pydantic import BaseModel, ConfigDict
+
+from corrigible.sim_envs.backends.registry import BACKENDS
 
 if TYPE_CHECKING:
-    from corrigible.corrections.onthefly import CorrectionLoop
-    from corrigible.corrections.typed import TypedCorrector
-    from corrigible.memory import KnowledgeBase
-    from corrigible.policies.episode import Episode, EpisodeResult
+    from corrigible.session import EpisodeResult, Session
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
 
 
-@dataclass(kw_only=True)
-class RunConfig:
-    """One episode."""
+class RunConfig(BaseModel):
+    """One episode (`corrigible schema run` publishes this as JSON Schema)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     instruction: str  # what to do, in words
-    sim: str = "mujoco"  # "mujoco" | "pybullet"
+    sim: str = "mujoco"  # physics engine: one of BACKENDS
     seed: int = 0  # layout seed
     expect: str | None = None  # predicate that defines success, e.g. "in(red block, blue bowl)"
-    planner: str = (
-        "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:<file>
-    )
+    planner: str = "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:
     perception: str = "camera"  # camera | privileged
     out: Path | None = None  # results JSON (schema: launch/README.md#run)
     trace: Path | None = None  # JSONL trace; default runs/run-<time>/trace.jsonl
@@ -67,11 +64,15 @@ class RunConfig:
         return bool(self.corrections) or self.interactive or self.kb is not None
 
 
-def _check_correction_options(cfg: RunConfig) -> str | None:
-    """The first unusable correction option, as an error message (None: all usable)."""
-    if cfg.memory is not None:
-        from corrigible.corrections.retrieval import MEMORY_MODES
+def _check_options(cfg: RunConfig) -> str | None:
+    """The first unusable option, as an error message (None: all usable)."""
+    from corrigible.corrections.retrieval import MEMORY_MODES
 
+    if cfg.expect is not None and not cfg.expect.strip():
+        return "--expect is empty; write e.g. 'in(red block, blue bowl)'"
+    if cfg.seed < 0:
+        return f"--seed must be >= 0, got {cfg.seed}"
+    if cfg.memory is not None:
         if cfg.kb is None:
             return "--memory needs --kb DIR (the knowledge base to retrieve from)"
         if cfg.memory not in MEMORY_MODES:
@@ -83,187 +84,140 @@ def _check_correction_options(cfg: RunConfig) -> str | None:
     return None
 
 
-class _Corrections:
-    """The typed-correction loop of one run: corrector, memory, and what it learned.
+def _report_corrections(session: Session, result: EpisodeResult) -> list[dict[str, Any]]:
+    """Prints the stop, the counts, what was recalled and learned; returns what was learned.
 
-    Args:
-        cfg: the run's options.
-        episode: the episode whose skill calls get corrected.
-        kb: the open knowledge base (None without `--kb`).
-        name: episode id for corrections and knowledge provenance.
+    Learning is the demo's: the applied corrections only, skill parameters only when the
+    expected predicate holds (a run without `--expect` is unverified, so it teaches
+    preferences but no parameters), and nothing in memory mode "none".
     """
+    if session.loop is not None and session.loop.stopped is not None:
+        print(f"# {session.loop.stopped}; the program ended at that skill boundary")
+    log = session.typed.log if session.typed is not None else []
+    counts = {s: 0 for s in ("applied", "control", "refused", "unused")}
+    for entry in log:
+        counts[entry["status"]] = counts.get(entry["status"], 0) + 1
+    if log:
+        print("# corrections: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    for use in session.memory.knowledge_used if session.memory is not None else []:
+        print(f"# recalled for {use['skill']} the {use['obj']} ({use['mode']}): {use['text']}")
+    if session.config.kb is None or session.memory_mode == "none":
+        return []
+    written = session.learn(task_succeeded=bool(result.expect_holds))
+    for d in written:
+        again = f" (replaces {d.superseded})" if d.superseded else ""
+        print(f"# learned: {d.kind} {d.entry_id}: {d.text}{again}")
+    if not written:
+        kept = "" if result.expect_holds else " (skill parameters need --expect to hold)"
+        print("# learned: nothing new" + kept)
+    return [
+        {"entry_id": d.entry_id, "kind": d.kind, "text": d.text, "superseded": d.superseded}
+        for d in written
+    ]
 
-    def __init__(
-        self, cfg: RunConfig, episode: Episode, kb: KnowledgeBase | None, name: str
-    ) -> None:
-        from corrigible.corrections.onthefly import CorrectionLoop
-        from corrigible.corrections.retrieval import Retriever
-        from corrigible.corrections.router import GrammarEmbeddingRouter
-        from corrigible.corrections.typed import TypedCorrector
 
-        self.cfg = cfg
-        self.kb = kb
-        self.mode = (cfg.memory or "text+visual") if kb is not None else "none"
-        self.name = name
-        self.learned: list[dict[str, Any]] = []
-        self.corrector: TypedCorrector = TypedCorrector(
-            cfg.corrections, interactive=cfg.interactive, timeout_s=cfg.correction_timeout_s
-        )
-        self.loop: CorrectionLoop = CorrectionLoop(
-            episode.controller,
-            self.corrector,
-            GrammarEmbeddingRouter(),
-            Retriever(kb, self.mode),  # type: ignore[arg-type]
-            episode=name,
-        )
-
-    def start(self) -> None:
-        """Hooks the loop into the episode and, with `--interactive`, starts reading stdin."""
-        self.loop.install()
-        if self.cfg.interactive:
+def _print_steps(cfg: RunConfig, result: EpisodeResult) -> str | None:
+    """Prints each instruction's program and skills; returns a plan error's message."""
+    for step in result.steps:
+        print(f"# {cfg.planner} planner, family {step['family']}: {step['instruction']}")
+        for line in (step["program"] or "").splitlines():
+            print(f"    {line}")
+        for skill in step["skills"]:
+            mark = "ok  " if skill["success"] else "FAIL"
             print(
-                "# interactive: type a correction and press Enter; it is taken before the next "
-                "skill, or when one fails (the run then waits up to "
-                f"{self.cfg.correction_timeout_s:g} s). 'stop' ends the run, 'pause'/'resume' "
-                "hold it; Ctrl-D ends input.",
-                file=sys.stderr,
-                flush=True,
+                f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): {skill['message']}"
             )
-            self.corrector.read_from(sys.stdin)
-
-    def finish(self, episode: Episode, result: EpisodeResult) -> None:
-        """Answers unused lines, reports a stop, and distils into the knowledge base.
-
-        Distillation is `demo_loop.run_task`'s: the applied corrections only, skill parameters
-        only when the expected predicate holds (a run without `--expect` is unverified, so it
-        teaches preferences but no parameters), and nothing in memory mode "none".
-        """
-        from corrigible.corrections.distill import distill
-
-        self.corrector.finish()
-        if self.loop.stopped is not None:
-            print(f"# {self.loop.stopped}; the program ended at that skill boundary")
-        counts = {s: 0 for s in ("applied", "control", "refused", "unused")}
-        for entry in self.corrector.log:
-            counts[entry["status"]] = counts.get(entry["status"], 0) + 1
-        if self.corrector.log:
-            print("# corrections: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
-        for use in self.loop.knowledge_used:
-            print(f"# recalled for {use['skill']} the {use['obj']} ({use['mode']}): {use['text']}")
-        if self.kb is None or self.mode == "none":
-            return
-        sizes = {o.name: o.size_class for o in episode.env.scene.objects}
-        written = distill(
-            self.loop.records,
-            self.kb,
-            episode=self.name,
-            sizes=sizes,
-            visuals=self.loop.visuals,
-            task_succeeded=bool(result.expect_holds),
-        )
-        self.learned = [
-            {"entry_id": d.entry_id, "kind": d.kind, "text": d.text, "superseded": d.superseded}
-            for d in written
-        ]
-        for d in written:
-            again = f" (replaces {d.superseded})" if d.superseded else ""
-            print(f"# learned: {d.kind} {d.entry_id}: {d.text}{again}")
-        if not written:
-            kept = "" if result.expect_holds else " (skill parameters need --expect to hold)"
-            print(f"# learned: nothing new{kept}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """The result file's correction fields."""
-        return {
-            "corrections": self.corrector.log,
-            "stopped": self.loop.stopped,
-            "kb": None if self.cfg.kb is None else str(self.cfg.kb),
-            "memory": self.mode,
-            "knowledge_used": self.loop.knowledge_used,
-            "learned": self.learned,
-        }
+        if step["status"] == "plan_error":
+            return str(step["message"])
+        if step["status"] != "ok":
+            print(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
+    return None
 
 
 def run(cfg: RunConfig) -> int:
     """Runs the episode, prints the trace and result, and returns the exit status."""
     from corrigible.errors import CorrigibleError
-    from corrigible.policies.episode import Episode
+    from corrigible.session import Session, SessionConfig
 
-    if cfg.expect is not None and not cfg.expect.strip():
-        print("error: --expect is empty; write e.g. 'in(red block, blue bowl)'", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    if cfg.seed < 0:
-        print(f"error: --seed must be >= 0, got {cfg.seed}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    problem = _check_correction_options(cfg)
+    problem = _check_options(cfg)
     if problem is not None:
         print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stamp = time.strftime("%Y%m%d-%H%M%S")
     trace = cfg.trace or Path("runs") / f"run-{stamp}" / "trace.jsonl"
     try:
-        episode = Episode(
-            cfg.instruction,
-            engine=cfg.sim,
-            seed=cfg.seed,
-            expect=cfg.expect,
-            trace_path=trace,
-            planner=cfg.planner,
-            perception=cfg.perception,
+        session = Session(
+            SessionConfig(
+                engine=cfg.sim,
+                seed=cfg.seed,
+                planner=cfg.planner,
+                perception=cfg.perception,  # type: ignore[arg-type]  # checked by the CLI
+                trace=trace,
+                episode=f"run-{stamp}-seed{cfg.seed}",
+                kb=cfg.kb,
+                memory=cfg.memory,  # type: ignore[arg-type]  # checked above
+                corrections=list(cfg.corrections),
+                interactive=cfg.interactive,
+                correction_timeout_s=cfg.correction_timeout_s,
+            ),
+            on_reply=lambda line: print(line, flush=True),
         )
     except (CorrigibleError, ValueError, KeyError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    with contextlib.ExitStack() as stack:
-        stack.callback(episode.close)
-        corrections = None
-        if cfg.takes_corrections:
-            kb = None
-            if cfg.kb is not None:
-                from corrigible.memory import KnowledgeBase
-
-                try:
-                    kb = stack.enter_context(KnowledgeBase.open(cfg.kb))
-                except (CorrigibleError, OSError) as exc:
-                    print(
-                        f"error: cannot open the knowledge base --kb {cfg.kb}: {exc}",
-                        file=sys.stderr,
-                    )
-                    return EXIT_BAD_INPUT
-            corrections = _Corrections(cfg, episode, kb, f"run-{stamp}-seed{cfg.seed}")
-            corrections.start()
-        print(
-            f"# {cfg.sim}, layout seed {cfg.seed}: "
-            f"{', '.join(o.name for o in episode.env.scene.objects)}"
-        )
+    with session:
         try:
-            result = episode.run()
-        except CorrigibleError as exc:
-            if corrections is not None:
-                corrections.corrector.finish()
+            _ = session.kb  # opens --kb now, so that a bad one is reported as such
+        except (CorrigibleError, OSError) as exc:
+            print(f"error: cannot open the knowledge base --kb {cfg.kb}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        try:
+            session.reset(mention=[cfg.instruction, cfg.expect])
+            session.parse_expect(cfg.expect)
+        except (CorrigibleError, ValueError, KeyError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_BAD_INPUT
-        for step in result.steps:
-            print(f"# {cfg.planner} planner, family {step['family']}: {step['instruction']}")
-            for line in (step["program"] or "").splitlines():
-                print(f"    {line}")
-            for skill in step["skills"]:
-                mark = "ok  " if skill["success"] else "FAIL"
-                print(
-                    f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): "
-                    f"{skill['message']}"
-                )
-            if step["status"] == "plan_error":
-                if corrections is not None:
-                    corrections.corrector.finish()  # every typed line still gets its reply
-                print(f"error: {step['message']}", file=sys.stderr)
-                return EXIT_BAD_INPUT
-            if step["status"] != "ok":
-                print(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
+        if cfg.interactive and session.typed is not None:
+            print(
+                "# interactive: type a correction and press Enter; it is taken before the next "
+                "skill, or when one fails (the run then waits up to "
+                f"{cfg.correction_timeout_s:g} s). 'stop' ends the run, 'pause'/'resume' "
+                "hold it; Ctrl-D ends input.",
+                file=sys.stderr,
+                flush=True,
+            )
+            session.typed.read_from(sys.stdin)
+        assert session.env is not None
+        print(
+            f"# {cfg.sim}, layout seed {cfg.seed}: "
+            f"{', '.join(o.name for o in session.env.scene.objects)}"
+        )
+        try:
+            result = session.run(cfg.instruction, expect=cfg.expect)
+        except CorrigibleError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        plan_error = _print_steps(cfg, result)
+        if plan_error is not None:
+            if session.typed is not None:
+                session.typed.finish()  # every typed line still gets its reply
+            print(f"error: {plan_error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         for line in result.expect_details:
             print(f"[expect] {line}")
-        if corrections is not None:
-            corrections.finish(episode, result)
+        extra: dict[str, Any] = {}
+        if session.takes_corrections:
+            if session.typed is not None:
+                session.typed.finish()
+            learned = _report_corrections(session, result)
+            extra = {
+                "corrections": session.typed.log if session.typed is not None else [],
+                "stopped": session.loop.stopped if session.loop is not None else None,
+                "kb": None if cfg.kb is None else str(cfg.kb),
+                "memory": session.memory_mode,
+                "knowledge_used": session.memory.knowledge_used if session.memory else [],
+                "learned": learned,
+            }
     if cfg.expect is None:
         status, verdict = EXIT_UNVERIFIED, "unverified: no --expect predicate was given"
     elif result.expect_holds:
@@ -272,7 +226,6 @@ def run(cfg: RunConfig) -> int:
         status, verdict = EXIT_FAILED, "failure: the expected predicate does not hold"
     from corrigible.tracing import to_jsonable
 
-    extra = corrections.to_dict() if corrections is not None else {}
     payload = to_jsonable({"result": verdict, "exit_status": status, **result.to_dict(), **extra})
     print(json.dumps(payload))
     if cfg.out is not None:
@@ -323,8 +276,9 @@ def register(app: typer.Typer) -> None:
         ),
     ) -> None:
         """Run one instruction in simulation; exit 0 only if --expect holds."""
-        if sim not in ("mujoco", "pybullet"):
-            print(f"error: --sim must be mujoco or pybullet, got {sim!r}", file=sys.stderr)
+        if sim not in BACKENDS:
+            engines = " or ".join(BACKENDS.names())
+            print(f"error: --sim must be {engines}, got {sim!r}", file=sys.stderr)
             raise typer.Exit(EXIT_BAD_INPUT)
         if perception not in ("camera", "privileged"):
             print(

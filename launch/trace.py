@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import typer
 
+from corrigible.launch.schema import VerbConfig
+
 _SKIP = {"program.lines"}  # shown only with --lines
 
 
-@dataclass(kw_only=True)
-class TraceShowConfig:
-    """Which trace and how much of it."""
+class TraceShowConfig(VerbConfig):
+    """Which trace and how much of it (`corrigible schema trace`)."""
 
-    episode: str  # trace path, run folder, or run folder name under runs/
+    episode: str  # trace path, run folder, or run folder name under runs/ (found when run)
     lines: bool = False  # also show every program line reached
 
 

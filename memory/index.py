@@ -15,11 +15,7 @@ from collections.abc import Iterable
 import faiss
 import numpy as np
 
-from corrigible.errors import ConfigError, CorrigibleError
-
-
-class IndexFormatError(CorrigibleError, ValueError):
-    """Serialized index bytes could not be read back."""
+from corrigible.errors import ConfigError, IndexFormatError
 
 
 class VectorIndex:

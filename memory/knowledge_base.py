@@ -35,14 +35,16 @@ from typing import Any, ClassVar, Literal, TypeVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from corrigible.errors import ConfigError, did_you_mean
-from corrigible.memory.index import IndexFormatError, VectorIndex
-from corrigible.memory.kb_errors import (
+from corrigible.errors import (
+    ConfigError,
     CorruptStoreError,
+    IndexFormatError,
     KnowledgeBaseClosedError,
     ReadOnlyError,
     UnknownEntryError,
+    did_you_mean,
 )
+from corrigible.memory.index import VectorIndex
 from corrigible.memory.schema import (
     ENTRY_KINDS,
     KnowledgeEntry,

@@ -1,5 +1,8 @@
 """Pydantic models of distilled knowledge: entries, scopes, provenance and typed plan forms.
 
+A plan-level entry's `plan_form` is a correction effect from `memory.effects` (one schema from
+the person's words to what is remembered).
+
 Distillation (DROC-style) turns a correction history into general knowledge. Plan-level entries
 (`plan_rule`, `preference`) change *what* the planner does and may carry a typed `plan_form` the
 planner can apply without re-parsing text; skill-level entries (`skill_params`) change *how* a
@@ -19,17 +22,49 @@ import math
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from corrigible.memory.kb_errors import SchemaVersionError
+from corrigible.errors import SchemaVersionError
+from corrigible.memory.effects import PLAN_KINDS, Effect
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "2.0"
+
+
+def _plan_forms_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+    """Rewrites a schema-1 plan form as the correction effect schema 2 stores.
+
+    Schema 1 kept its own plan-form classes (discriminator "form"); schema 2 stores the
+    correction effects themselves (discriminator "kind").
+    """
+    form = data.get("plan_form")
+    if not isinstance(form, dict) or "form" not in form:
+        return data
+    kind = form.get("form")
+    if kind == "target_substitution":
+        new = {"new_target": form.get("to_target"), "excluded": form.get("from_target")}
+    elif kind == "added_precondition":
+        args = form.get("args") or []
+        new = {
+            "skill": form.get("precondition_skill"),
+            "obj": args[0] if args else None,
+            "before": form.get("skill"),
+        }
+    elif kind == "ordering":
+        new = {"first": form.get("first"), "last": form.get("then")}
+    elif kind == "preference_mapping":
+        pattern = str(form.get("pattern", ""))
+        key, sep, value = pattern.partition("=")
+        attributes = {key.strip(): value.strip()} if sep else {"name": pattern}
+        new = {"attributes": attributes, "target": form.get("target")}
+    else:
+        return data  # unknown form: validation names it
+    return {**data, "plan_form": {"kind": kind, **new}}
+
 
 # MIGRATIONS[m] upgrades an entry dict written under major version m to major version m + 1.
-# Empty while only major version 1 exists; a future major bump registers its upgrade here.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _plan_forms_v1_to_v2}
 
 EntryKind = Literal["plan_rule", "preference", "skill_params"]
 ENTRY_KINDS: tuple[str, ...] = ("plan_rule", "preference", "skill_params")
@@ -180,55 +215,9 @@ class Provenance(_Model):
     created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
-class TargetSubstitution(_Model):
-    """Use `to_target` wherever the plan would use `from_target` ("not the mug, the cup")."""
-
-    form: Literal["target_substitution"] = "target_substitution"
-    from_target: str = Field(min_length=1)
-    to_target: str = Field(min_length=1)
-
-
-class AddedPrecondition(_Model):
-    """Run `precondition_skill(*args)` before `skill` ("open the drawer before placing in it")."""
-
-    form: Literal["added_precondition"] = "added_precondition"
-    skill: str = Field(min_length=1)
-    precondition_skill: str = Field(min_length=1)
-    args: list[str] = Field(default_factory=list)
-
-
-class Ordering(_Model):
-    """Step `first` must come before step `then` ("put the cup away before the plate")."""
-
-    form: Literal["ordering"] = "ordering"
-    first: str = Field(min_length=1)
-    then: str = Field(min_length=1)
-
-
-class PreferenceMapping(_Model):
-    """Objects matching `pattern` go to `target` ("fruit goes in the basket").
-
-    `pattern` is either "attribute=value" (e.g. "color=red", "category=fruit") or an fnmatch glob
-    over object names (e.g. "*apple*").
-    """
-
-    form: Literal["preference_mapping"] = "preference_mapping"
-    pattern: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-
-    def matches(self, object_name: str, attributes: Mapping[str, str] | None = None) -> bool:
-        """Whether the object matches `pattern`."""
-        if "=" in self.pattern:
-            key, _, value = self.pattern.partition("=")
-            known = (attributes or {}).get(key.strip())
-            return known is not None and known.lower() == value.strip().lower()
-        return fnmatch.fnmatch(object_name.lower(), self.pattern.lower())
-
-
-PlanForm = Annotated[
-    TargetSubstitution | AddedPrecondition | Ordering | PreferenceMapping,
-    Field(discriminator="form"),
-]
+# A plan-level entry's typed form is a correction effect (memory/effects.py): the same schema
+# the interpreter produces and the correction loop applies.
+PlanForm = Effect
 
 
 def _new_id() -> str:
@@ -309,6 +298,11 @@ class KnowledgeEntry(_Model):
                 )
             if self.plan_form is not None:
                 raise ValueError("plan_form belongs to plan_rule/preference entries, not skills")
+        if self.plan_form is not None and self.plan_form.kind not in PLAN_KINDS:
+            raise ValueError(
+                f"plan_form must be a plan-level effect {list(PLAN_KINDS)}, "
+                f"got {self.plan_form.kind!r}"
+            )
         if self.superseded_by is not None and self.active:
             raise ValueError(f"entry {self.id} is superseded by {self.superseded_by} but active")
         return self

@@ -40,8 +40,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from corrigible.errors import ConfigError
-from corrigible.memory.kb_errors import (
+from corrigible.errors import (
+    ConfigError,
     CorruptStoreError,
     KnowledgeBaseClosedError,
     ReadOnlyError,

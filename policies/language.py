@@ -5,6 +5,10 @@ Covers what a person says to a single skill ("pick up the red block", "grab the 
 "open the drawer"). Vague magnitudes map to metres through `MAGNITUDES`. Anything not
 understood raises `ParseError` naming the words it could not read; objects that are not on the
 table raise `UnknownObjectError` with a suggestion.
+
+Nouns ("cube" is a block, "dishes" are bowls), colour words and the "<colour> <kind>" naming
+convention come from `sim_envs.vocabulary`, so a newly registered kind of object is understood
+here without changes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
-from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS
+from corrigible.sim_envs.layout import ObjectRequest
+from corrigible.sim_envs.vocabulary import (
+    canonical_color,
+    kind_nouns,
+    kind_of_name,
+    kind_of_noun,
+    object_kind,
+    parse_object_name,
+)
 
 # Vague magnitude -> metres (DROC's get_pos_scale, made explicit). Longest phrases first.
 MAGNITUDES: dict[str, float] = {
@@ -58,17 +70,6 @@ _DIRECTION_WORDS: dict[str, str] = {
     "downward": "down",
     "downwards": "down",
     "lower": "down",
-}
-_NOUNS: dict[str, str] = {
-    "block": "block",
-    "cube": "block",
-    "box": "block",
-    "brick": "block",
-    "cylinder": "cylinder",
-    "can": "cylinder",
-    "bowl": "bowl",
-    "dish": "bowl",
-    "drawer": "drawer",
 }
 _PICK = r"(?:pick up|pick|grab|grasp|take|lift|get|hold)"
 _PUT = r"(?:put|place|drop|set|move|bring|transfer|stack|carry)"
@@ -158,12 +159,12 @@ class ObjectResolver:
         Raises:
             UnknownObjectError: nothing on the table matches; names what was asked for.
         """
-        words = [COLOR_SYNONYMS.get(w, w) for w in phrase.replace("the ", " ").split()]
+        words = [canonical_color(w) or w for w in phrase.replace("the ", " ").split()]
         clean = " ".join(words)
         if clean in self.names:
             return clean
-        colors = list(dict.fromkeys(w for w in words if w in COLORS))
-        nouns = list(dict.fromkeys(_NOUNS[w.rstrip("s")] for w in words if w.rstrip("s") in _NOUNS))
+        colors = list(dict.fromkeys(w for w in words if canonical_color(w)))
+        nouns = list(dict.fromkeys(k for k in map(kind_of_noun, words) if k))
         extra = [w for w in words if w in _RELATION_WORDS]
         if len(colors) > 1 or len(nouns) > 1 or extra:
             # Never drop words silently: "the green block next to the bowl" is not "green block".
@@ -173,14 +174,16 @@ class ObjectResolver:
             )
         color = colors[0] if colors else None
         noun = nouns[0] if nouns else None
-        if noun == "drawer":
-            drawers = [n for n in self.names if "drawer" in n]
-            if drawers:
-                return drawers[0]
+        if noun is not None and object_kind(noun).furniture:  # named by its kind alone
+            furniture = [n for n in self.names if kind_of_name(n) == noun]
+            if furniture:
+                return furniture[0]
         candidates = [
             n
-            for n in self.names
-            if (color is None or n.startswith(color + " ")) and (noun is None or n.endswith(noun))
+            for n, parsed in ((n, parse_object_name(n)) for n in self.names)
+            if parsed is not None
+            and (color is None or parsed[0] == color)
+            and (noun is None or parsed[1] == noun)
         ]
         if color is None and noun is None:
             raise UnknownObjectError(
@@ -200,8 +203,26 @@ class ObjectResolver:
 
 
 def _mentions_object(phrase: str) -> bool:
-    words = [COLOR_SYNONYMS.get(w, w).rstrip("s") for w in phrase.split()]
-    return any(w in COLORS or w in _NOUNS for w in words) or phrase.strip() in ("it", "that")
+    if phrase.strip() in ("it", "that"):
+        return True
+    return any(canonical_color(w) or kind_of_noun(w) for w in phrase.split())
+
+
+def mentioned_objects(*texts: str) -> list[ObjectRequest]:
+    """Objects named as "<colour> <noun>" in any of the texts, so the layout can include them.
+
+    Any noun of a requestable kind counts, singular or plural ("the red cube", "both blue
+    dishes"); each (kind, colour) is asked for once, in order of first mention.
+    """
+    nouns = "|".join(re.escape(w) for w in kind_nouns(requestable=True))
+    mention = re.compile(rf"\b([a-z]+)\s+({nouns})\b")
+    seen: dict[tuple[str, str], ObjectRequest] = {}
+    for text in texts:
+        for word, noun in mention.findall((text or "").lower()):
+            color, kind = canonical_color(word), kind_of_noun(noun)
+            if color is not None and kind is not None and (kind, color) not in seen:
+                seen[(kind, color)] = ObjectRequest(kind=kind, color=color)
+    return list(seen.values())
 
 
 def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
@@ -262,7 +283,29 @@ def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
                 {"obj": resolver.resolve(m.group(1)), "direction": direction, "distance": distance},
             )
         ]
+    declared = _declared_command(text, resolver)
+    if declared is not None:
+        return [declared]
     return [_parse_nudge(text, original)]
+
+
+def _declared_command(text: str, resolver: ObjectResolver) -> SkillCall | None:
+    """ "<verb> the <object>" for skills that declare command verbs (`SkillSpec.command_verbs`).
+
+    The built-in skills' phrasings are the patterns above; a skill added later is commanded
+    through its declaration alone ("tap the red block").
+    """
+    from corrigible.policies.skills.specs import skill_specs
+
+    for spec in skill_specs():
+        required = [a for a in spec.args if a.is_required]
+        if not spec.command_verbs or len(required) != 1 or required[0].kind != "object":
+            continue
+        verbs = "|".join(re.escape(v) for v in spec.command_verbs)
+        m = re.fullmatch(rf"(?:{verbs})\s+(?:on\s+)?(?:the\s+)?(.+)", text)
+        if m and _mentions_object(m.group(1)):
+            return SkillCall(spec.name, {required[0].name: resolver.resolve(m.group(1))})
+    return None
 
 
 def _parse_nudge(text: str, original: str) -> SkillCall:

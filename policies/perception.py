@@ -7,6 +7,11 @@ connected regions of one colour become objects. A region wider than 10 cm is a b
 one is a block or a cylinder, told apart by how much of its bounding square it fills. Positions
 are the centroid of the region's top surface, lowered by half the object's measured height.
 
+The camera tells shapes apart ("bowl", "cube", "cylinder"); `sim_envs.vocabulary` says which
+kind has that shape and how its objects are named ("red block"). A newly registered kind is seen
+by the camera only if `_describe` gets a geometric rule for its shape (otherwise its regions
+read as one of the shapes above); privileged perception (`PrivilegedLocator`) sees every kind.
+
 This is the default for programs and evaluations; privileged state is an explicit option.
 """
 
@@ -18,6 +23,7 @@ import cv2
 import numpy as np
 
 from corrigible.sim_envs.palette import COLORS
+from corrigible.sim_envs.vocabulary import noun_of_shape, object_name, shape_of_kind
 
 _NAMES = list(COLORS)
 _BOWL_WALL_RADIUS = 0.071  # m, from sim_envs.objects.BOWL_RADIUS minus the wall half-thickness
@@ -39,7 +45,7 @@ class Detection:
 
     name: str  # "<colour> <kind>", e.g. "red block"
     color: str
-    kind: str  # "block" | "cylinder" | "bowl"
+    kind: str  # the kind of the perceived shape: "block" | "cylinder" | "bowl"
     position: np.ndarray  # centre, world frame, m
     bbox: np.ndarray  # (x_min, y_min, z_min, x_max, y_max, z_max), world frame, m
     pixels: int  # region size in the image
@@ -121,6 +127,11 @@ def detect_objects(
     return sorted(_suppress_side_faces(list(found.values())), key=lambda d: d.name)
 
 
+def _is_bowl(det: Detection) -> bool:
+    """Whether a detection is a bowl-shaped region (a wide ring, not a compact top)."""
+    return shape_of_kind(det.kind) == "bowl"
+
+
 def _suppress_side_faces(dets: list[Detection]) -> list[Detection]:
     """Drops small regions hugging a bigger compact object.
 
@@ -128,11 +139,11 @@ def _suppress_side_faces(dets: list[Detection]) -> list[Detection]:
     a block's width of its top.
     """
     bowls: list[Detection] = []
-    for bowl in sorted((d for d in dets if d.kind == "bowl"), key=lambda d: -d.pixels):
+    for bowl in sorted((d for d in dets if _is_bowl(d)), key=lambda d: -d.pixels):
         # Two bowls cannot overlap: the smaller region is the other's shaded wall.
         if all(np.linalg.norm(b.position[:2] - bowl.position[:2]) > 0.1 for b in bowls):
             bowls.append(bowl)
-    compact = sorted((d for d in dets if d.kind != "bowl"), key=lambda d: -d.pixels)
+    compact = sorted((d for d in dets if not _is_bowl(d)), key=lambda d: -d.pixels)
     kept: list[Detection] = list(bowls)
     for det in compact:
         # The shaded inside of a bowl's wall reads as a darker colour (yellow as brown).
@@ -142,7 +153,7 @@ def _suppress_side_faces(dets: list[Detection]) -> list[Detection]:
         ):
             continue
         if any(
-            k.kind != "bowl" and np.linalg.norm(k.position[:2] - det.position[:2]) < 0.035
+            not _is_bowl(k) and np.linalg.norm(k.position[:2] - det.position[:2]) < 0.035
             for k in kept
         ):
             continue
@@ -163,7 +174,7 @@ def _describe(
         narrow = float(min(hi[0] - lo[0], hi[1] - lo[1]))
         if narrow < 0.6 * width:
             return None  # a crescent of shaded bowl wall, not a bowl of its own
-        kind = "bowl"
+        shape = "bowl"
         center = (lo[:2] + hi[:2]) / 2
         position = np.array([center[0], center[1], 0.0])
     else:
@@ -177,20 +188,21 @@ def _describe(
         if min(w_rect, h_rect) < 1e-3 or max(w_rect, h_rect) / min(w_rect, h_rect) > 2.5:
             return None  # a sliver (an edge or a seam), not an object
         fill = float(cv2.contourArea(hull) / (w_rect * h_rect))
-        kind = "cylinder" if fill < cfg.cylinder_fill else "block"
+        shape = "cylinder" if fill < cfg.cylinder_fill else "cube"
         # Centre height from the top down, so stacked objects are right too: a cube is as tall
         # as it is wide; the cylinders here are 1.25 diameters tall (an assumption, documented).
         face = float(np.mean([w_rect, h_rect])) / 1000 + 0.004  # + half a pixel on each side
-        half_height = face / 2 if kind == "block" else 0.625 * face
+        half_height = face / 2 if shape == "cube" else 0.625 * face
         yaw = (
             float((np.deg2rad(angle) + np.pi / 4) % (np.pi / 2) - np.pi / 4)
-            if kind == "block"
+            if shape == "cube"
             else 0.0
         )
         position = np.array([xy[0], xy[1], max(top - half_height, top / 2)])
     bbox = np.array([lo[0], lo[1], 0.0, hi[0], hi[1], top])
+    kind = noun_of_shape(shape)
     return Detection(
-        name=f"{color} {kind}",
+        name=object_name(color, kind),
         color=color,
         kind=kind,
         position=position,

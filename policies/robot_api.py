@@ -8,6 +8,7 @@ for explicitly.
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,14 +16,19 @@ from typing import Any
 import numpy as np
 
 from corrigible.errors import ParseError, SkillError, UnknownObjectError, did_you_mean
+from corrigible.policies.middleware import SkillCall, SkillMiddleware, run_chain
 from corrigible.policies.perception import CameraLocator, ObjectLocator, PrivilegedLocator
 from corrigible.policies.skills import SkillLibrary
+from corrigible.policies.skills.specs import SKILLS, SkillSpec, skill_spec
+from corrigible.policies.skills.specs import api_doc as skill_api_doc
 from corrigible.sim_envs.locations import canonical_location, location_names, location_xy
 from corrigible.sim_envs.predicates import parse_predicate
 from corrigible.sim_envs.tabletop_env import TabletopEnv
+from corrigible.sim_envs.vocabulary import OBJECT_KINDS, object_kind
 
-# What each API function does, for prompts and `corrigible exec --help`.
-API_DOC: dict[str, str] = {
+# What each non-skill API function does, for prompts and `corrigible exec --help`. The skills'
+# lines come from their declarations (`policies.skills.specs`), so `api_doc()` lists them all.
+_PERCEPTION_DOC: dict[str, str] = {
     "get_obj_names()": "names of the objects the robot sees, e.g. ['red block', 'blue bowl']",
     "get_obj_pos(name)": (
         "np.array([x, y, z]) centre of an object in metres (x away from the robot, y to its left)"
@@ -34,23 +40,27 @@ API_DOC: dict[str, str] = {
         "np.array([x, y]) of a named spot: 'top left corner', 'middle', 'left side', ..."
     ),
     "get_location_names()": "the named spots",
-    "pick(obj)": "pick an object up",
-    "place(obj, target)": (
-        "place the held object in/on a bowl, object, 'drawer', named spot or [x, y]"
-    ),
-    "put_first_on_second(obj, target)": "pick obj and place it in/on target",
-    "push(obj, direction, distance=None)": (
-        "push along the table: 'left', 'right', 'forward', 'backward' (m)"
-    ),
-    "move_ee(dx, dy, dz)": "move the gripper by a small offset in metres",
-    "open_drawer(drawer='drawer')": "open the drawer",
-    "close_drawer(drawer='drawer')": "close the drawer",
-    "go_home()": "move the arm to its home pose",
+}
+_TALK_DOC: dict[str, str] = {
     "say(text)": "tell the user something",
     "checkpoint(name, expect=None)": (
         "mark a finished subgoal; expect is a predicate like 'in(red block, blue bowl)'"
     ),
 }
+
+
+def api_doc() -> dict[str, str]:
+    """Signature -> one-line documentation of every function a program may call."""
+    return {**_PERCEPTION_DOC, **skill_api_doc(), **_TALK_DOC}
+
+
+def api_names() -> list[str]:
+    """The names of every function a program may call."""
+    return [signature.split("(")[0] for signature in api_doc()]
+
+
+def _is_furniture(kind: str | None) -> bool:
+    return kind in OBJECT_KINDS and object_kind(kind).furniture  # type: ignore[arg-type]
 
 
 class RobotAPI:
@@ -85,6 +95,7 @@ class RobotAPI:
         self.checkpoints: list[dict[str, Any]] = []
         self.skill_results: list[Any] = []
         self.hooks: list[Callable[[str, dict[str, Any]], None]] = []  # before every call
+        self.middleware: list[SkillMiddleware] = []  # around every skill, outermost first
 
     # -- perception ------------------------------------------------------------------------
     def _known(self, name: str) -> str:
@@ -98,13 +109,16 @@ class RobotAPI:
     def get_obj_names(self) -> list[str]:
         """Names of the objects the robot sees, plus the furniture (the drawer)."""
         names = self.locator.names()
-        furniture = [o.name for o in self.env.scene.objects if o.kind == "drawer"]
-        return names + [f for f in furniture if f not in names]
+        return names + [f for f in self._furniture() if f not in names]
+
+    def _furniture(self) -> list[str]:
+        """The furniture in the scene (the drawer): fixed, always known, not seen by colour."""
+        return [o.name for o in self.env.scene.objects if _is_furniture(o.kind)]
 
     def get_obj_pos(self, name: str) -> np.ndarray:
         """Centre (x, y, z) of an object in metres."""
         name = self._known(name)
-        if self.env.scene.object_kind(name) == "drawer":
+        if _is_furniture(self.env.scene.object_kind(name)):
             return np.asarray(self.env.scene.object(name).pos, dtype=np.float64)
         return self.locator.pose(name)[0]
 
@@ -126,15 +140,16 @@ class RobotAPI:
     def get_color(self, name: str) -> str:
         """Colour word of an object (the drawer is brown)."""
         name = self._known(name)
-        return name.split()[0] if self.env.scene.object_kind(name) != "drawer" else "brown"
+        kind = self.env.scene.object_kind(name)
+        if _is_furniture(kind):
+            return object_kind(kind).default_color or "brown"  # type: ignore[arg-type]
+        return name.split()[0]
 
     def is_obj_visible(self, name: str) -> bool:
         """True if the camera sees the object now (the drawer always counts as visible)."""
         visible = getattr(self.locator, "visible", None)
         names = visible() if visible is not None else self.locator.names()
-        return name in names or name in [
-            o.name for o in self.env.scene.objects if o.kind == "drawer"
-        ]
+        return name in names or name in self._furniture()
 
     def get_location_pos(self, name: str) -> np.ndarray:
         """(x, y) of a named spot on the table."""
@@ -145,44 +160,88 @@ class RobotAPI:
         return location_names()
 
     # -- skills ----------------------------------------------------------------------------
-    def _skill(self, name: str, *args: Any, **kwargs: Any) -> bool:
-        result = getattr(self.skills, name)(*args, **kwargs)
+    def use(self, middleware: SkillMiddleware, *, before: type | None = None) -> None:
+        """Adds a link to the around-skill chain.
+
+        Args:
+            middleware: the link.
+            before: insert it before the first link of this type; None: at the end (innermost).
+        """
+        index = next(
+            (i for i, m in enumerate(self.middleware) if before and isinstance(m, before)),
+            len(self.middleware),
+        )
+        self.middleware.insert(index, middleware)
+
+    def describe_middleware(self) -> list[str]:
+        """The chain's links, outermost first (for traces and debugging)."""
+        return [type(m).__name__ for m in self.middleware]
+
+    def _skill(self, name: str, *args: Any) -> bool:
+        """Runs a resolved skill call through the middleware chain."""
+        call = SkillCall(spec=skill_spec(name), args=list(args))
+        return run_chain(self.middleware, call, self._execute)
+
+    def _execute(self, call: SkillCall) -> bool:
+        """The innermost link: the library skill, with the call's parameter overrides set."""
+        saved = dict(self.skills.params)
+        try:
+            for skill, values in call.overrides().items():
+                self.skills.params[skill] = saved[skill].with_updates(values)
+            result = self.skills.invoke(call.name, *call.args)
+        finally:
+            self.skills.params.clear()
+            self.skills.params.update(saved)
         self.skill_results.append(result)
         if not result.success:
-            raise SkillError(f"{name} failed: {result.message}")
+            raise SkillError(f"{call.name} failed: {result.message}")
         return True
 
-    def pick(self, obj: str) -> bool:
-        """Picks an object up; raises `SkillError` if the skill fails."""
-        return self._skill("pick", self._known(obj))
+    def _resolve(self, spec: SkillSpec, bound: inspect.BoundArguments) -> list[Any]:
+        """The call's arguments, each checked the way its declaration says."""
+        resolved = []
+        for arg in spec.args:
+            value = bound.arguments[arg.name]
+            if arg.kind == "object":
+                value = self._known(value)
+            elif arg.kind == "target":
+                value = self._target(value)
+            elif arg.kind == "number":
+                value = float(value)
+            resolved.append(value)
+        return resolved
 
-    def place(self, obj: str, target: Any) -> bool:
-        """Places the held object at a target; raises `SkillError` if the skill fails."""
-        return self._skill("place", self._known(obj), self._target(target))
+    def _skill_function(self, spec: SkillSpec) -> Callable[..., bool]:
+        """The API function of a declared skill: binds, resolves, then runs the chain."""
+        signature = inspect.Signature(
+            [
+                inspect.Parameter(
+                    a.name,
+                    inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                    default=inspect.Parameter.empty if a.is_required else a.default,
+                )
+                for a in spec.args
+            ]
+        )
 
-    def put_first_on_second(self, obj: str, target: Any) -> bool:
-        """Picks `obj` and places it at `target`; raises `SkillError` if the skill fails."""
-        return self._skill("put_first_on_second", self._known(obj), self._target(target))
+        def call(*args: Any, **kwargs: Any) -> bool:
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise TypeError(f"{spec.name}(): {exc}") from None
+            bound.apply_defaults()
+            return self._skill(spec.name, *self._resolve(spec, bound))
 
-    def push(self, obj: str, direction: str, distance: float | None = None) -> bool:
-        """Pushes an object along the table; raises `SkillError` if the skill fails."""
-        return self._skill("push", self._known(obj), direction, distance)
+        call.__name__ = spec.name
+        call.__doc__ = f"{spec.doc}; raises `SkillError` if the skill fails."
+        call.__signature__ = signature  # type: ignore[attr-defined]
+        return call
 
-    def move_ee(self, dx: float = 0.0, dy: float = 0.0, dz: float = 0.0) -> bool:
-        """Moves the gripper by a small offset in metres."""
-        return self._skill("move_ee", [float(dx), float(dy), float(dz)])
-
-    def open_drawer(self, drawer: str = "drawer") -> bool:
-        """Opens the drawer; raises `SkillError` if the skill fails."""
-        return self._skill("open_drawer", self._known(drawer))
-
-    def close_drawer(self, drawer: str = "drawer") -> bool:
-        """Closes the drawer; raises `SkillError` if the skill fails."""
-        return self._skill("close_drawer", self._known(drawer))
-
-    def go_home(self) -> bool:
-        """Moves the arm to its home pose."""
-        return self._skill("go_home")
+    def __getattr__(self, name: str) -> Callable[..., bool]:
+        """`api.pick("red block")`: every declared skill is an API function."""
+        if name.startswith("_") or name not in SKILLS:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return self._skill_function(skill_spec(name))
 
     def _target(self, target: Any) -> Any:
         if isinstance(target, str):
@@ -232,8 +291,7 @@ class RobotAPI:
     # -- the mapping the sandbox gets --------------------------------------------------------
     def functions(self) -> dict[str, Callable[..., Any]]:
         """Name -> traced callable for every API function."""
-        names = [doc.split("(")[0] for doc in API_DOC]
-        return {name: self._traced(name, getattr(self, name)) for name in names}
+        return {name: self._traced(name, getattr(self, name)) for name in api_names()}
 
     def _traced(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
         def call(*args: Any, **kwargs: Any) -> Any:

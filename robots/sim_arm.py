@@ -1,8 +1,9 @@
-"""`SimArm`: the `Arm` interface over any physics `Backend`.
+"""`SimArm`: the `Arm` interface over any physics backend.
 
 All arm logic (IK, straight-line motion with a speed limit and acceleration ramp, the safety
 envelope, grasp detection, tracing) is written once here; the engine-specific part is only the
-`Backend`. `PandaMujoco` and `PandaPybullet` in `robots.registry` pick the engine.
+backend, seen through the `ArmBackend` protocol (`robots.arm_backend`), which the engine
+backends of `sim_envs.backends` satisfy by shape: `robots` never imports `sim_envs`.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import numpy as np
 
 from corrigible.errors import ConfigError, EmergencyStopError, MotionError
 from corrigible.robots.arm import Arm, GripResult, MotionResult, Pose
+from corrigible.robots.arm_backend import ArmBackend
+from corrigible.robots.assets import urdf_path
 from corrigible.robots.kinematics import ArmKinematics, top_down_rotation
 from corrigible.robots.safety import SafetyConfig, SafetyEnvelope
-from corrigible.sim_envs.backends.assets import urdf_path
-from corrigible.sim_envs.backends.base import Backend
 from corrigible.tracing import EpisodeTrace
 
 TickHook = Callable[["SimArm"], None]
@@ -45,10 +46,10 @@ def _yaw_of(rot: np.ndarray) -> float:
 
 
 class SimArm(Arm):
-    """The Panda in simulation, driven through a `Backend`.
+    """The Panda in simulation, driven through an `ArmBackend`.
 
     Args:
-        backend: a built scene in either engine.
+        backend: a built scene in either engine (anything satisfying `ArmBackend`).
         safety: the envelope every command passes through.
         motion: motion execution settings.
         trace: where arm commands are recorded (optional).
@@ -56,7 +57,7 @@ class SimArm(Arm):
 
     def __init__(
         self,
-        backend: Backend,
+        backend: ArmBackend,
         *,
         safety: SafetyConfig | None = None,
         motion: MotionConfig | None = None,

@@ -1,7 +1,9 @@
 """Seeded random tabletop layouts: which blocks and bowls, and where.
 
 Layouts are drawn from a `numpy.random.Generator` only, so one seed gives one layout whatever
-the engine; the engines then build the same `SceneSpec`.
+the engine; the engines then build the same `SceneSpec`. Any requestable kind of
+`sim_envs.vocabulary` may be asked for; its declaration says how to build it and how much room
+it needs.
 """
 
 from __future__ import annotations
@@ -13,18 +15,11 @@ import numpy as np
 
 from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
 from corrigible.sim_envs.locations import WORKSPACE_XY
-from corrigible.sim_envs.objects import (
-    BOWL_RADIUS,
-    make_block,
-    make_bowl,
-    make_cylinder,
-    make_drawer,
-)
+from corrigible.sim_envs.objects import make_drawer
 from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
+from corrigible.sim_envs.vocabulary import object_kind, requestable_kind
 
-# m, footprint radius kept free around a block: room for the open fingers on either side.
-_BLOCK_CLEARANCE = 0.04
 DRAWER_XY = (0.60, -0.45)  # m, cabinet centre; outside the object workspace, within reach
 
 
@@ -32,19 +27,15 @@ DRAWER_XY = (0.60, -0.45)  # m, cabinet centre; outside the object workspace, wi
 class ObjectRequest:
     """Asks for one specific object in a layout (colour, kind and any hidden properties)."""
 
-    kind: str  # "block" | "cylinder" | "bowl"
+    kind: str  # a requestable kind of `sim_envs.vocabulary`: "block" | "cylinder" | "bowl" | ...
     color: str  # a palette colour
-    size_class: str = "medium"  # "small" | "medium" | "large" (blocks and cylinders)
+    size_class: str = "medium"  # "small" | "medium" | "large" (kinds that are sized)
     mass: float | None = None  # kg; None keeps the default
     friction: float | None = None  # None keeps the default
     name: str | None = None  # defaults to "<color> <kind>"
 
     def __post_init__(self) -> None:
-        if self.kind not in ("block", "cylinder", "bowl"):
-            raise ConfigError(
-                f"ObjectRequest.kind must be block, cylinder or bowl, got {self.kind!r}."
-                + did_you_mean(self.kind, ["block", "cylinder", "bowl"])
-            )
+        requestable_kind(self.kind, field="ObjectRequest.kind")
         if self.color not in COLORS:
             raise UnknownNameError(
                 f"ObjectRequest.color {self.color!r} is not a palette colour {sorted(COLORS)}."
@@ -101,16 +92,19 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
             n = max(0, wanted - len(taken))
             for c in rng.choice(free, size=min(n, len(free)), replace=False):
                 requests.append(ObjectRequest(kind=kind, color=str(c)))
-    # Place bowls first: they are the largest footprints. A dead end restarts the whole
-    # placement from the same random stream, so the result still depends only on the seed.
-    order = sorted(range(len(requests)), key=lambda i: requests[i].kind != "bowl")
+    # Place the largest footprints (bowls) first; equal ones keep their order. A dead end
+    # restarts the whole placement from the same random stream, so the result still depends
+    # only on the seed.
+    order = sorted(
+        range(len(requests)), key=lambda i: -object_kind(requests[i].kind).footprint_radius_m
+    )
     (x0, x1), (y0, y1) = WORKSPACE_XY
     for _layout_try in range(100):
         placed: list[tuple[np.ndarray, float]] = []
         objects: list[ObjectSpec | None] = [None] * len(requests)
         for i in order:
             req = requests[i]
-            radius = BOWL_RADIUS if req.kind == "bowl" else _BLOCK_CLEARANCE
+            radius = object_kind(req.kind).footprint_radius_m
             for _attempt in range(100):
                 xy = np.array(
                     [rng.uniform(x0 + radius, x1 - radius), rng.uniform(y0 + radius, y1 - radius)]
@@ -144,13 +138,13 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
 
 
 def _build(req: ObjectRequest, xy: tuple[float, float], yaw: float) -> ObjectSpec:
-    extra: dict = {}
-    if req.mass is not None:
-        extra["mass"] = req.mass
-    if req.friction is not None:
-        extra["friction"] = req.friction
-    if req.kind == "bowl":
-        return make_bowl(req.color, xy, name=req.name)
-    if req.kind == "cylinder":
-        return make_cylinder(req.color, xy, size_class=req.size_class, name=req.name, **extra)
-    return make_block(req.color, xy, yaw=yaw, size_class=req.size_class, name=req.name, **extra)
+    # The kind passes on only what its factory takes (a bowl has no yaw and no size class).
+    return object_kind(req.kind).build(
+        req.color,
+        xy,
+        yaw=yaw,
+        size_class=req.size_class,
+        name=req.name,
+        mass=req.mass,
+        friction=req.friction,
+    )

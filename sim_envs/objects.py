@@ -3,6 +3,10 @@
 A bowl is a disc with a ring of wall segments and a drawer is a fixed cabinet with one sliding
 link, because neither engine collides concave meshes faithfully; primitives collide the same way
 in both engines.
+
+Each factory is declared as an `ObjectKind` in `sim_envs.vocabulary`, which also gives every
+object its name ("<colour> <kind>") and shape; a new kind of object is a factory here plus its
+declaration there.
 """
 
 from __future__ import annotations
@@ -20,11 +24,27 @@ from corrigible.sim_envs.scene_spec import (
 )
 
 BLOCK_EDGES: dict[str, float] = {"small": 0.03, "medium": 0.04, "large": 0.05}  # m
+BLOCK_CLEARANCE = 0.04  # m, radius a layout keeps clear around a block or cylinder
 BOWL_RADIUS = 0.075  # m, outer radius of a bowl
 BOWL_HEIGHT = 0.045  # m, rim height
 _BOWL_WALL_SEGMENTS = 14
 _DRAWER_WOOD = (0.62, 0.50, 0.36, 1.0)
 _DRAWER_HANDLE = (0.15, 0.15, 0.15, 1.0)
+
+
+def _identity(kind: str, color: str | None, name: str | None) -> dict[str, str]:
+    """The name, kind, colour and shape of an object, as the vocabulary declares its kind."""
+    # Imported here: the vocabulary imports this module to declare the built-in kinds.
+    from corrigible.sim_envs.vocabulary import object_kind, object_name
+
+    declared = object_kind(kind)
+    color = color or declared.default_color or ""
+    return {
+        "name": name or object_name(color, kind),
+        "kind": kind,
+        "color": color,
+        "shape": declared.shape,
+    }
 
 
 def make_block(
@@ -40,16 +60,13 @@ def make_block(
     """A cube of the given palette colour resting on the table."""
     half = BLOCK_EDGES[size_class] / 2
     return ObjectSpec(
-        name=name or f"{color} block",
-        kind="block",
-        color=color,
+        **_identity("block", color, name),
         geoms=(GeomSpec(type="box", size=(half, half, half), rgba=COLORS[color]),),
         pos=(pos_xy[0], pos_xy[1], half),
         quat=yaw_quat(yaw),
         mass=mass,
         friction=friction,
         size_class=size_class,
-        shape="cube",
     )
 
 
@@ -66,19 +83,23 @@ def make_cylinder(
     radius = BLOCK_EDGES[size_class] / 2
     half_h = radius * 1.25
     return ObjectSpec(
-        name=name or f"{color} cylinder",
-        kind="cylinder",
-        color=color,
+        **_identity("cylinder", color, name),
         geoms=(GeomSpec(type="cylinder", size=(radius, half_h, 0.0), rgba=COLORS[color]),),
         pos=(pos_xy[0], pos_xy[1], half_h),
         mass=mass,
         friction=friction,
         size_class=size_class,
-        shape="cylinder",
     )
 
 
-def make_bowl(color: str, pos_xy: tuple[float, float], *, name: str | None = None) -> ObjectSpec:
+def make_bowl(
+    color: str,
+    pos_xy: tuple[float, float],
+    *,
+    mass: float = 0.4,
+    friction: float = 0.8,
+    name: str | None = None,
+) -> ObjectSpec:
     """A shallow bowl: a base disc and a ring of wall segments, heavy enough not to tip."""
     rgba = COLORS[color]
     geoms = [
@@ -98,15 +119,12 @@ def make_bowl(color: str, pos_xy: tuple[float, float], *, name: str | None = Non
             )
         )
     return ObjectSpec(
-        name=name or f"{color} bowl",
-        kind="bowl",
-        color=color,
+        **_identity("bowl", color, name),
         geoms=tuple(geoms),
         pos=(pos_xy[0], pos_xy[1], 0.0),
-        mass=0.4,
-        friction=0.8,
+        mass=mass,
+        friction=friction,
         size_class="large",
-        shape="bowl",
     )
 
 
@@ -149,9 +167,7 @@ def make_drawer(
         _box((-0.16, hy, 0.07), (0.006, 0.045, 0.006), handle),  # handle bar
     )
     return ObjectSpec(
-        name=name,
-        kind="drawer",
-        color="brown",
+        **_identity("drawer", None, name),
         geoms=cabinet,
         pos=(pos_xy[0], pos_xy[1], 0.0),
         quat=quat,
@@ -163,5 +179,4 @@ def make_drawer(
         ),
         link_geoms=link,
         size_class="large",
-        shape="drawer",
     )

@@ -7,7 +7,10 @@ Written form (for `--expect` and suite files), combinable with `and`:
     open(drawer)                    closed(drawer)
     together(red block, orange block)   (all in the same bowl)
     apart(red block, blue block)        (each in a bowl, different bowls)
-Object arguments are scene names ("red block"); `all blocks` / `all bowls` expand.
+Object arguments are scene names ("red block", or any noun of its kind: "red cube");
+`all <plural>` ("all blocks", "all dishes") expands to every object of that kind. `in(x, y)`
+takes any container kind: a loose one (a bowl) holds x within its footprint radius, the
+drawer within its sliding link. Kinds and nouns come from `sim_envs.vocabulary`.
 """
 
 from __future__ import annotations
@@ -18,10 +21,21 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from corrigible.errors import ParseError, UnknownNameError, UnknownObjectError, did_you_mean
+from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
+from corrigible.registry import Registry
 from corrigible.sim_envs.locations import canonical_location, location_xy
-from corrigible.sim_envs.objects import BOWL_RADIUS, DRAWER_INTERIOR, DRAWER_TRAVEL
-from corrigible.sim_envs.scene_spec import SceneSpec
+from corrigible.sim_envs.objects import DRAWER_INTERIOR, DRAWER_TRAVEL
+from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
+from corrigible.sim_envs.vocabulary import (
+    OBJECT_KINDS,
+    ObjectKind,
+    canonical_color,
+    is_plural,
+    kind_names,
+    kind_of_noun,
+    object_kind,
+    object_name,
+)
 
 
 @dataclass
@@ -51,19 +65,31 @@ class WorldState:
         return self.scene.object(name).geoms[0].size[0]
 
 
+def _kind(spec: ObjectSpec) -> ObjectKind | None:
+    """The declared kind of a scene object (None for an undeclared one, e.g. "other")."""
+    return object_kind(spec.kind) if spec.kind in OBJECT_KINDS else None
+
+
+def _is_loose_container(spec: ObjectSpec) -> bool:
+    """A container standing free on the table (a bowl), not built into furniture."""
+    kind = _kind(spec)
+    return kind is not None and kind.container and not kind.furniture
+
+
 def _in(state: WorldState, obj: str, container: str) -> tuple[bool, str]:
     spec = state.scene.object(container)
     pos = state.positions[obj]
-    if spec.kind == "bowl":
+    kind = _kind(spec)
+    if kind is not None and _is_loose_container(spec):
+        limit = kind.footprint_radius_m - 0.01  # inside the rim, not on it
         center = state.positions[container]
         dxy = float(np.linalg.norm(pos[:2] - center[:2]))
-        ok = dxy < BOWL_RADIUS - 0.01 and pos[2] < center[2] + 0.12
+        ok = dxy < limit and pos[2] < center[2] + 0.12
         return (
             ok,
-            f"{obj} is {dxy * 100:.1f} cm from the {container} centre "
-            f"(limit {(BOWL_RADIUS - 0.01) * 100:.1f})",
+            f"{obj} is {dxy * 100:.1f} cm from the {container} centre (limit {limit * 100:.1f})",
         )
-    if spec.kind == "drawer":
+    if kind is not None and kind.container and spec.is_articulated:
         opening = state.articulations.get(container, 0.0)
         link_origin = np.asarray(spec.pos) + np.asarray(spec.joint.axis) * opening
         local = pos - link_origin  # the cabinet is axis-aligned (yaw 0)
@@ -72,7 +98,10 @@ def _in(state: WorldState, obj: str, container: str) -> tuple[bool, str]:
             for v, (lo, hi) in zip(local, DRAWER_INTERIOR, strict=True)
         )
         return inside, f"{obj} at {np.round(local, 3).tolist()} in the {container} frame"
-    raise ParseError(f"in(x, y) needs a bowl or drawer as y; {container!r} is a {spec.kind}")
+    raise ParseError(
+        f"in(x, y) needs a {' or '.join(kind_names(container=True))} as y; "
+        f"{container!r} is a {spec.kind}"
+    )
 
 
 def _on(state: WorldState, top: str, bottom: str) -> tuple[bool, str]:
@@ -143,7 +172,7 @@ def _closed(state: WorldState, drawer: str) -> tuple[bool, str]:
 
 def _bowl_of(state: WorldState, obj: str) -> str | None:
     for name, spec in ((o.name, o) for o in state.scene.objects):
-        if spec.kind == "bowl" and _in(state, obj, name)[0]:
+        if _is_loose_container(spec) and _in(state, obj, name)[0]:
             return name
     return None
 
@@ -162,18 +191,19 @@ def _apart(state: WorldState, *objs: str) -> tuple[bool, str]:
     return ok, "bowls: " + ", ".join(f"{o} in {b}" for o, b in bowls.items())
 
 
-PREDICATES: dict[str, tuple[Callable[..., tuple[bool, str]], int | None]] = {
-    "together": (_together, None),  # all in one and the same bowl
-    "apart": (_apart, None),  # each in a bowl, all bowls different
-    # name: (function, arity or None for variadic)
-    "in": (_in, 2),
-    "on": (_on, 2),
-    "stacked": (_stacked, None),
-    "at": (_at, 2),
-    "line": (_line, None),
-    "open": (_open, 1),
-    "closed": (_closed, 1),
-}
+# name -> (function, arity or None for variadic)
+PREDICATES: Registry[tuple[Callable[..., tuple[bool, str]], int | None]] = Registry(
+    "predicate", unknown="unknown {noun} {name!r}; known: {choices}."
+)
+PREDICATES.register("together", (_together, None))  # all in one and the same bowl
+PREDICATES.register("apart", (_apart, None))  # each in a bowl, all bowls different
+PREDICATES.register("in", (_in, 2))
+PREDICATES.register("on", (_on, 2))
+PREDICATES.register("stacked", (_stacked, None))
+PREDICATES.register("at", (_at, 2))
+PREDICATES.register("line", (_line, None))
+PREDICATES.register("open", (_open, 1))
+PREDICATES.register("closed", (_closed, 1))
 _ATOM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$")
 
 
@@ -197,7 +227,7 @@ class Predicate:
 
     def evaluate(self, state: WorldState) -> tuple[bool, list[str]]:
         """Returns (all atoms hold, one explanation per atom)."""
-        results = [(atom, *PREDICATES[atom.name][0](state, *atom.args)) for atom in self.atoms]
+        results = [(atom, *PREDICATES.get(atom.name)[0](state, *atom.args)) for atom in self.atoms]
         return all(ok for _, ok, _ in results), [
             f"{atom}: {'yes' if ok else 'no'} ({why})" for atom, ok, why in results
         ]
@@ -210,17 +240,20 @@ def _split_args(text: str) -> list[str]:
 def _resolve(arg: str, scene: SceneSpec, expand_groups: bool) -> list[str]:
     names = [o.name for o in scene.objects]
     arg = " ".join(arg.removeprefix("the ").split())
-    groups = {"all blocks": "block", "all bowls": "bowl", "all cylinders": "cylinder"}
-    if expand_groups and arg in groups:
-        members = [o.name for o in scene.objects if o.kind == groups[arg]]
+    group = arg.removeprefix("all ")
+    if expand_groups and group != arg and is_plural(group):
+        kind = kind_of_noun(group)
+        members = [o.name for o in scene.objects if o.kind == kind]
         if not members:
-            raise UnknownObjectError(f"{arg!r} matches nothing: the scene has no {groups[arg]}s")
+            raise UnknownObjectError(f"{arg!r} matches nothing: the scene has no {kind}s")
         return members
     if arg in names:
         return [arg]
-    for alias, kind in (("cube", "block"),):
-        if arg.endswith(alias) and arg.replace(alias, kind) in names:
-            return [arg.replace(alias, kind)]
+    words = arg.split()  # another noun for the kind: "red cube" is the "red block"
+    if len(words) == 2 and not is_plural(words[1]):
+        color, kind = canonical_color(words[0]), kind_of_noun(words[1])
+        if color and kind and object_name(color, kind) in names:
+            return [object_name(color, kind)]
     raise UnknownObjectError(
         f"unknown object {arg!r} in the predicate; objects: {names}." + did_you_mean(arg, names)
     )
@@ -230,7 +263,8 @@ def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
     """Parses the written form against a scene, resolving object names.
 
     Raises:
-        ParseError: malformed text or an unknown predicate name.
+        ParseError: malformed text.
+        UnknownNameError: an unknown predicate name; the message suggests the closest one.
         UnknownObjectError: an argument names no object in the scene.
     """
     if not text or not text.strip():
@@ -248,12 +282,7 @@ def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
                 "expected name(arg, ...) e.g. 'in(red block, blue bowl)'"
             )
         name, raw = m.group(1), _split_args(m.group(2))
-        if name not in PREDICATES:
-            raise UnknownNameError(
-                f"unknown predicate {name!r}; known: {sorted(PREDICATES)}."
-                + did_you_mean(name, PREDICATES)
-            )
-        fn, arity = PREDICATES[name]
+        fn, arity = PREDICATES.get(name)  # UnknownNameError with a "did you mean"
         args: list[str] = []
         for i, arg in enumerate(raw):
             if name == "at" and i == 1:

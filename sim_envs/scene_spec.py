@@ -18,7 +18,6 @@ import numpy as np
 from corrigible.errors import ConfigError
 
 GeomType = Literal["box", "cylinder", "sphere"]
-ObjectKind = Literal["block", "cylinder", "bowl", "drawer", "other"]
 
 Vec3 = tuple[float, float, float]
 Quat = tuple[float, float, float, float]
@@ -69,7 +68,9 @@ class ObjectSpec:
     """
 
     name: str  # unique, human-readable ("red block"); the key everywhere in corrigible
-    kind: ObjectKind
+    # A kind declared in `sim_envs.vocabulary` ("block", "bowl", "drawer", ...; the layout
+    # checks requests against it), or "other" for an object no vocabulary word names.
+    kind: str
     color: str  # palette colour name ("red"), used by language and perception
     geoms: tuple[GeomSpec, ...]
     pos: Vec3  # body origin in the world, m
@@ -80,7 +81,7 @@ class ObjectSpec:
     joint: JointSpec | None = None  # set for articulated objects
     link_geoms: tuple[GeomSpec, ...] = ()  # the moving link's shapes (articulated only)
     size_class: str = "medium"  # "small" | "medium" | "large": words people use
-    shape: str = "cube"  # "cube" | "cylinder" | "bowl" | "drawer": what perception can see
+    shape: str = "cube"  # what perception can see: the kind's declared shape ("cube", "bowl")
 
     def __post_init__(self) -> None:
         if not self.name:

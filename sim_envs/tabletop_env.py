@@ -31,14 +31,17 @@ Reward is 0; task success is judged by `sim_envs.predicates` on `info["objects"]
 home with the gripper open, and lets objects settle for `settle_s` seconds.
 
 ## Episode end
-Never terminates; truncates after `max_episode_steps` control steps.
+Never terminates; truncates after `max_episode_steps` control steps (default 1000, 50 s).
 
 ## Arguments
 backend ("mujoco" | "pybullet"), obs_mode ("rgbd" | "state"), layout (LayoutConfig),
 trace_path, safety (SafetyConfig), camera (CameraSpec), max_episode_steps, render_mode.
 
 ## Version history
-- v0: initial release. Control at 20 Hz: 25 physics steps of 2 ms per `env.step`.
+- v0: initial release. Control at 20 Hz: 25 physics steps of 2 ms per `env.step`. Registered as
+  `corrigible/Tabletop-v0` on `import corrigible.sim_envs`, with `max_episode_steps=1000` in the
+  spec (50 s of control), so `gym.make` adds a `TimeLimit` at the step where the env truncates
+  by default (no change to observations, reward or dynamics, hence no version bump).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ from gymnasium import spaces
 from corrigible.errors import ConfigError, did_you_mean
 from corrigible.robots.safety import SafetyConfig
 from corrigible.robots.sim_arm import MotionConfig, SimArm
+from corrigible.sim_envs import TABLETOP_MAX_EPISODE_STEPS
 from corrigible.sim_envs.backends.base import Backend
 from corrigible.sim_envs.backends.registry import BACKENDS, make_backend
 from corrigible.sim_envs.layout import LayoutConfig, sample_layout
@@ -88,7 +92,7 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         safety: SafetyConfig | None = None,
         motion: MotionConfig | None = None,
         camera: CameraSpec | None = None,
-        max_episode_steps: int = 1000,
+        max_episode_steps: int = TABLETOP_MAX_EPISODE_STEPS,
         max_delta_m: float = 0.02,
         settle_s: float = 0.3,
         render_mode: str | None = None,
@@ -234,8 +238,3 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
             articulations=self.backend.articulation_positions(),
             layout_seed=self._layout_seed,
         )
-
-
-gym.register(
-    id="corrigible/Tabletop-v0", entry_point="corrigible.sim_envs.tabletop_env:TabletopEnv"
-)

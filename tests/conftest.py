@@ -1,5 +1,10 @@
 """Shared fixtures: real engines, offline model loading, both backends as a parameter, and one
-loopback LLM server (the tiny test model behind `transformers serve`) for the whole session."""
+loopback LLM server (the tiny test model behind `transformers serve`) for the whole session.
+
+Test-only helpers live in `tests/support/` and import as top-level modules (`loopback_llm`):
+pytest puts that folder on `sys.path` (`pythonpath` in pyproject.toml), and `pytest_configure`
+below adds it to `PYTHONPATH` so that subprocesses started by tests import them too.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,16 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import pytest  # noqa: E402
 
-ENGINES = ["mujoco", "pybullet"]
+from corrigible.sim_envs.backends.registry import BACKENDS  # noqa: E402
+
+ENGINES = BACKENDS.names()  # every registered engine: "mujoco", "pybullet"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Passes pytest's `pythonpath` (tests/support/) on to subprocesses via PYTHONPATH."""
+    paths = [str(path) for path in config.getini("pythonpath")]
+    inherited = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(paths + ([inherited] if inherited else []))
 
 
 @pytest.fixture(params=ENGINES, ids=ENGINES)
@@ -34,9 +48,27 @@ def state_env(engine: str):
 
 
 @pytest.fixture(scope="session")
+def embedder():
+    """The real MiniLM, loaded and warmed once for the whole session (not timed by tests)."""
+    from corrigible.memory.text_embedder import get_text_embedder
+
+    model = get_text_embedder()
+    model.embed(["warm up"])
+    return model
+
+
+@pytest.fixture(scope="session")
+def router(embedder):
+    """The offline correction router on the shipped examples, sharing the session's MiniLM."""
+    from corrigible.corrections.router import GrammarEmbeddingRouter
+
+    return GrammarEmbeddingRouter(embedder=embedder)
+
+
+@pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~130 kB Llama trained to answer one ```python block; built in about a second."""
-    from corrigible.policies.llm.loopback import TINY_MODEL_NAME, build_tiny_chat_model
+    from loopback_llm import TINY_MODEL_NAME, build_tiny_chat_model
 
     return build_tiny_chat_model(tmp_path_factory.mktemp("llm") / TINY_MODEL_NAME)
 
@@ -48,13 +80,15 @@ def loopback_server(tiny_model_dir: Path) -> Iterator:
     Shared by the LLM backend tests and the corrections LLM tests, so it starts once per run.
     """
     from corrigible.errors import DependencyNotInstalled
-    from corrigible.policies.llm.loopback import LoopbackServer, LoopbackServerConfig
+    from loopback_llm import LoopbackServer, LoopbackServerConfig
 
     server = LoopbackServer(LoopbackServerConfig(model=tiny_model_dir, startup_timeout_s=120))
     try:
         server.start()
     except DependencyNotInstalled as exc:
-        pytest.skip(f"no loopback server: {exc}")
+        # `pip install -e '.[test]'` installs the server (through the [llm] extra): a missing
+        # one is a broken test environment, not a reason to skip the LLM tests quietly.
+        pytest.fail(f"no loopback server: {exc}", pytrace=False)
     try:
         yield server
     finally:

@@ -13,9 +13,10 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from corrigible.errors import ConfigError
+from corrigible.errors import ConfigError, did_you_mean
 from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest
 from corrigible.sim_envs.palette import COLORS
+from corrigible.sim_envs.vocabulary import kind_names, object_kind, requestable_kind
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
 SCENARIO_VERSION = 1
@@ -28,11 +29,16 @@ class _Model(BaseModel):
 class ObjectModel(_Model):
     """One object of the layout, with the properties the robot cannot see."""
 
-    kind: Literal["block", "cylinder", "bowl"]
+    kind: str  # a requestable kind of `sim_envs.vocabulary` ("block", "cylinder", "bowl")
     color: str  # palette colour
     size: Literal["small", "medium", "large"] = "medium"
     friction: float | None = Field(default=None, gt=0.0, le=2.0)  # sliding coefficient
     mass: float | None = Field(default=None, gt=0.0, le=5.0)  # kg
+
+    @field_validator("kind")
+    @classmethod
+    def _check_kind(cls, value: str) -> str:
+        return requestable_kind(value)
 
     @field_validator("color")
     @classmethod
@@ -64,8 +70,19 @@ class PreferenceModel(_Model):
     """The user's standing wish: objects matching color/shape belong in `target`."""
 
     color: str | None = None
-    shape: Literal["cube", "cylinder"] | None = None
+    shape: str | None = None  # the shape of a graspable kind ("cube", "cylinder"); None: any
     target: str = Field(min_length=1)  # scene object name, e.g. "blue bowl"
+
+    @field_validator("shape")
+    @classmethod
+    def _check_shape(cls, value: str | None) -> str | None:
+        shapes = list(dict.fromkeys(object_kind(k).shape for k in kind_names(graspable=True)))
+        if value is not None and value not in shapes:
+            raise ValueError(
+                f"shape must be the shape of a graspable kind {shapes}, got {value!r}."
+                + did_you_mean(value, shapes)
+            )
+        return value
 
     def matches(self, color: str, shape: str) -> bool:
         """Whether an object with this colour and shape falls under the preference."""

@@ -5,14 +5,6 @@ Only the light modules are imported here; `make_llm` imports a backend's module 
 """
 
 from corrigible.policies.llm.base import ChatMessage, LLMBackend, LLMResponse, TokenUsage
-from corrigible.policies.llm.llm_errors import (
-    LLMClosedError,
-    LLMError,
-    LLMModelNotFoundError,
-    LLMOutputError,
-    LLMUnreachableError,
-    ReplayMissError,
-)
 from corrigible.policies.llm.registry import LLM_BACKENDS, make_llm
 from corrigible.policies.llm.validation import extract_code
 
@@ -20,13 +12,7 @@ __all__ = [
     "LLM_BACKENDS",
     "ChatMessage",
     "LLMBackend",
-    "LLMClosedError",
-    "LLMError",
-    "LLMModelNotFoundError",
-    "LLMOutputError",
     "LLMResponse",
-    "LLMUnreachableError",
-    "ReplayMissError",
     "TokenUsage",
     "extract_code",
     "make_llm",

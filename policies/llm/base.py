@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
-from corrigible.errors import ConfigError
-from corrigible.policies.llm.llm_errors import LLMClosedError, LLMError
+from corrigible.errors import ConfigError, LLMClosedError, LLMError
 
 Role = Literal["system", "user", "assistant"]
 _ROLES: tuple[str, ...] = ("system", "user", "assistant")

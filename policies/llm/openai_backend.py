@@ -22,14 +22,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
-from corrigible.errors import ConfigError, DependencyNotInstalled
-from corrigible.policies.llm.base import LLMBackend
-from corrigible.policies.llm.llm_errors import (
+from corrigible.errors import (
+    ConfigError,
+    DependencyNotInstalled,
     LLMError,
     LLMModelNotFoundError,
     LLMUnreachableError,
     ReplayMissError,
 )
+from corrigible.policies.llm.base import LLMBackend
 from corrigible.policies.llm.recorder import RecordingTransport, httpx
 
 if TYPE_CHECKING:

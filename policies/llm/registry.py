@@ -7,17 +7,9 @@ works without torch and `local:` without the `openai` client.
 
 from __future__ import annotations
 
-import importlib
-
-from corrigible.errors import ConfigError, DependencyNotInstalled, UnknownNameError, did_you_mean
+from corrigible.errors import ConfigError, did_you_mean
 from corrigible.policies.llm.base import LLMBackend
-
-# spec prefix -> "module:class"; each class has `from_spec(argument)`.
-LLM_BACKENDS: dict[str, str] = {
-    "openai": "corrigible.policies.llm.openai_backend:OpenAIBackend",
-    "local": "corrigible.policies.llm.local_backend:LocalBackend",
-    "replay": "corrigible.policies.llm.replay_backend:ReplayBackend",
-}
+from corrigible.registry import Registry
 
 # Planner names that are valid for --planner but are not LLMs; make_llm explains instead.
 _NOT_LLMS: dict[str, str] = {
@@ -33,6 +25,15 @@ _FORMS: dict[str, str] = {
 }
 _EXAMPLES = ", ".join(_FORMS.values())
 
+# spec prefix -> backend class, imported on first use; each class has `from_spec(argument)`.
+LLM_BACKENDS: Registry[type[LLMBackend]] = Registry(
+    "LLM backend",
+    unknown=f"unknown {{noun}} {{name!r}}; choose one of {{choices}} (specs: {_EXAMPLES}).",
+)
+LLM_BACKENDS.register("openai", "corrigible.policies.llm.openai_backend:OpenAIBackend")
+LLM_BACKENDS.register("local", "corrigible.policies.llm.local_backend:LocalBackend", extra="llm")
+LLM_BACKENDS.register("replay", "corrigible.policies.llm.replay_backend:ReplayBackend")
+
 
 def backend_class(prefix: str) -> type[LLMBackend]:
     """The backend class registered under `prefix` (imports its module).
@@ -41,21 +42,7 @@ def backend_class(prefix: str) -> type[LLMBackend]:
         UnknownNameError: no backend has that prefix; the message suggests the closest one.
         DependencyNotInstalled: the backend's module needs a package that is missing.
     """
-    if prefix not in LLM_BACKENDS:
-        raise UnknownNameError(
-            f"unknown LLM backend {prefix!r}; choose one of {sorted(LLM_BACKENDS)} "
-            f"(specs: {_EXAMPLES})." + did_you_mean(prefix, [*LLM_BACKENDS, *_NOT_LLMS])
-        )
-    module_name, class_name = LLM_BACKENDS[prefix].split(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:  # e.g. no `openai`/`httpx2` for openai: and replay:
-        missing = exc.name or "the package named in the cause"
-        raise DependencyNotInstalled(
-            f"the {prefix}: LLM backend needs a package that is not installed: "
-            f"pip install {missing} ({exc})"
-        ) from exc
-    return getattr(module, class_name)
+    return LLM_BACKENDS.get(prefix)
 
 
 def make_llm(spec: str) -> LLMBackend:

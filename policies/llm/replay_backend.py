@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-from corrigible.errors import ConfigError, ParseError
-from corrigible.policies.llm.llm_errors import ReplayMissError
+from corrigible.errors import ConfigError, ParseError, ReplayMissError
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
 from corrigible.policies.llm.recorder import httpx, normalise_request, request_key
 

@@ -11,7 +11,7 @@ import ast
 import re
 import textwrap
 
-from corrigible.policies.llm.llm_errors import LLMOutputError
+from corrigible.errors import LLMOutputError
 
 # ```python ... ``` (also ```py, ```Python3 or a bare ```). The closing fence is optional: an
 # answer cut off by max_tokens still holds usable code up to the cut.

@@ -21,6 +21,10 @@ Families, with example instructions:
 - skill: every skill phrasing of `policies.language` ("pick up the red block", "move a bit left")
 - session: "undo that", "do the same with the blue block", "now the other one"
 
+Object nouns ("cube", "cans", "dish"), colour words and kinds' flags (graspable, container,
+furniture) come from `sim_envs.vocabulary`; families about blocks and bowls (stacking, lines,
+matching, warm/cool) ask it for the words of those kinds.
+
 Not covered (it says so with a ParseError naming the families): counting and questions ("how
 many blocks are there?"), conditionals ("if ... then ..."), shapes other than lines, relative
 amounts between objects ("put it halfway between ..."), negations ("all blocks except ...").
@@ -37,7 +41,16 @@ from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
 from corrigible.policies.language import ObjectResolver, parse_skill_command
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
 from corrigible.sim_envs.locations import canonical_location
-from corrigible.sim_envs.palette import COLOR_SYNONYMS, COOL_COLORS, WARM_COLORS
+from corrigible.sim_envs.palette import COOL_COLORS, WARM_COLORS
+from corrigible.sim_envs.vocabulary import (
+    GENERIC_OBJECT_WORDS,
+    canonical_color,
+    kind_names,
+    kind_nouns,
+    kind_of_name,
+    kind_of_noun,
+    object_kind,
+)
 
 _FILLERS = re.compile(
     r"\b(please|kindly|now|can you|could you|would you|will you|i want you to|i'd like you to|"
@@ -87,11 +100,21 @@ _FAMILIES_HELP = (
 )
 
 
+def _alternation(words: tuple[str, ...]) -> str:
+    """A regex alternation of `words` (no group, no word boundaries)."""
+    return "|".join(re.escape(w) for w in words)
+
+
+def _is_kind(name: str, **flags: bool) -> bool:
+    """Whether the scene object `name` is of a kind with these flags (a name of no kind is not)."""
+    return kind_of_name(name) in kind_names(**flags)
+
+
 def _normalise(text: str) -> str:
     text = text.lower().replace("-", " ").replace("colored", "coloured")
     text = re.sub(r"[^a-z0-9.\s']", " ", text)
     text = _FILLERS.sub(" ", text)
-    words = [COLOR_SYNONYMS.get(w, w) for w in text.split()]
+    words = [canonical_color(w) or w for w in text.split()]
     return " ".join(words).strip(" .")
 
 
@@ -147,7 +170,7 @@ class GrammarPlanner(Planner):
             ):
                 verb = first
             elif verb is not None and re.match(
-                r"(?:the\s+)?[a-z]+\s+(?:block|cube|cylinder)", part
+                rf"(?:the\s+)?[a-z]+\s+(?:{_alternation(kind_nouns(graspable=True))})\b", part
             ):
                 parts[i] = f"{verb} {part}"
         history = list(ctx.history)
@@ -224,8 +247,10 @@ class GrammarPlanner(Planner):
             last = ctx.history[-1].subject
             if last:
                 return last
+        nouns = _alternation(kind_nouns(furniture=False, plural=False))
         m = re.fullmatch(
-            r"(?:the\s+)?(leftmost|rightmost|farthest|furthest|closest|nearest|frontmost)\s+(block|cube|cylinder|bowl|object|one)",
+            r"(?:the\s+)?(leftmost|rightmost|farthest|furthest|closest|nearest|frontmost)\s+"
+            rf"({nouns}|object|one)",
             phrase,
         )
         if m:
@@ -235,11 +260,13 @@ class GrammarPlanner(Planner):
     @staticmethod
     def _extreme(word: str, noun: str, ctx: PlanContext) -> str:
         """The leftmost (largest y), rightmost, farthest (largest x) or closest (smallest x) one."""
-        kind = {"cube": "block", "object": None, "one": None}.get(noun, noun)
+        kind = None if noun in GENERIC_OBJECT_WORDS else kind_of_noun(noun)
         pool = [
             n
             for n in ctx.object_names
-            if n in ctx.positions and n != "drawer" and (kind is None or n.endswith(" " + kind))
+            if n in ctx.positions
+            and not _is_kind(n, furniture=True)
+            and (kind is None or kind_of_name(n) == kind)
         ]
         if not pool:
             raise UnknownObjectError(
@@ -283,8 +310,13 @@ class GrammarPlanner(Planner):
 
         (x0, x1), (y0, y1) = WORKSPACE_XY
         base = np.asarray(ctx.positions[ref][:2])
-        gap = 0.13 if ref.endswith("bowl") else 0.08
-        others = [np.asarray(p[:2]) for n, p in ctx.positions.items() if n not in (ref, "drawer")]
+        # A bowl's rim is wide; the drawer (furniture) counts as a block-sized reference.
+        gap = 0.13 if _is_kind(ref, container=True, furniture=False) else 0.08
+        others = [
+            np.asarray(p[:2])
+            for n, p in ctx.positions.items()
+            if n != ref and not _is_kind(n, furniture=True)
+        ]
         best, best_clear = None, -np.inf
         for offset in ((0.0, gap), (0.0, -gap), (gap, 0.0), (-gap, 0.0)):
             spot = base + np.asarray(offset)
@@ -304,8 +336,8 @@ class GrammarPlanner(Planner):
         if not isinstance(target, str):
             return None
         if target in ctx.object_names:
-            kind = "in" if target.endswith("bowl") or target == "drawer" else "on"
-            return f"{kind}({obj}, {target})"
+            relation = "in" if _is_kind(target, container=True) else "on"
+            return f"{relation}({obj}, {target})"
         return f"at({obj}, {target})"
 
     def _put(self, obj: str, target: Any, ctx: PlanContext, family: str) -> Program:
@@ -326,7 +358,7 @@ class GrammarPlanner(Planner):
 
     @staticmethod
     def _blocks(ctx: PlanContext) -> list[str]:
-        return [n for n in ctx.object_names if n.endswith(" block")]
+        return [n for n in ctx.object_names if kind_of_name(n) == "block"]
 
     # -- families --------------------------------------------------------------------------
     def _session(self, text: str, ctx: PlanContext) -> Program | None:
@@ -369,18 +401,19 @@ class GrammarPlanner(Planner):
         ):
             phrase = m.group(1) or m.group(2) or m.group(3)
             return self._redo_with(self._object(phrase, ctx), ctx)
+        nouns = _alternation(kind_nouns(furniture=False, plural=False))
         if re.fullmatch(
             r"(?:and )?(?:now )?(?:do )?(?:the )?other one(?: too| as well)?"
-            r"|(?:now )?(?:the )?other (block|cube|bowl|one)",
+            rf"|(?:now )?(?:the )?other ({nouns}|one)",
             text,
         ):
             action = self._last_action(ctx)
             used = {h.subject for h in ctx.history}
-            kind = action.subject.split()[-1]
+            kind = kind_of_name(action.subject) or action.subject.split()[-1]
             others = [
                 n
                 for n in ctx.object_names
-                if n.endswith(" " + kind) and n not in used and n != action.target
+                if kind_of_name(n) == kind and n not in used and n != action.target
             ]
             if not others:
                 raise UnknownObjectError(f"there is no other {kind} left to act on")
@@ -424,9 +457,12 @@ class GrammarPlanner(Planner):
     def _stack_all(self, text: str, ctx: PlanContext) -> Program | None:
         if not re.search(r"\b(stack|pile|tower|stacked|heap)\b", text):
             return None
-        if not re.search(
-            r"\b(all|the blocks|the cubes|blocks|cubes|everything|them)\b", text
-        ) or re.search(r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+(block|cube|bowl)\b", text):
+        blocks = _alternation(kind_nouns(name="block", plural=True))
+        if not re.search(rf"\b(all|{blocks}|everything|them)\b", text) or re.search(
+            r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+"
+            rf"({_alternation(kind_nouns(furniture=False, plural=False))})\b",
+            text,
+        ):
             return None
         source = (
             "block_names = [name for name in get_obj_names() if name.endswith(' block')]\n"
@@ -447,7 +483,7 @@ class GrammarPlanner(Planner):
             text,
         ):
             return None
-        if "bowl" not in text:
+        if not any(noun in text for noun in object_kind("bowl").nouns):
             return None
         source = (
             "for block in [name for name in get_obj_names() if name.endswith(' block')]:\n"
@@ -497,9 +533,9 @@ class GrammarPlanner(Planner):
         # 10 cm apart: room for the open fingers between neighbours (8 cm caused missed grasps).
         n, spacing = len(blocks), 0.10 if len(blocks) <= 4 else 0.08
         fixed = [
-            (np.asarray(ctx.positions[o][:2]), 0.115 if o.endswith("bowl") else 0.075)
+            (np.asarray(ctx.positions[o][:2]), 0.115 if _is_kind(o, container=True) else 0.075)
             for o in ctx.object_names
-            if o not in blocks and o in ctx.positions and o != "drawer"
+            if o not in blocks and o in ctx.positions and not _is_kind(o, furniture=True)
         ]
         movers = {b: np.asarray(ctx.positions[b][:2]) for b in blocks}
         order = sorted(blocks, key=lambda b: movers[b][0 if vertical else 1])
@@ -531,7 +567,7 @@ class GrammarPlanner(Planner):
     def _warm_cool(self, text: str, ctx: PlanContext) -> Program | None:
         if not (re.search(r"\bwarm\b", text) and re.search(r"\b(cool|cold)\b", text)):
             return None
-        bowls = [n for n in ctx.object_names if n.endswith(" bowl")]
+        bowls = [n for n in ctx.object_names if kind_of_name(n) == "bowl"]
         if len(bowls) < 2:
             raise UnknownObjectError(
                 f"sorting warm and cool blocks needs two bowls; the robot sees {bowls}"
@@ -552,8 +588,11 @@ class GrammarPlanner(Planner):
 
     def _spatial(self, text: str, ctx: PlanContext) -> Program | None:
         rels = "|".join(sorted((re.escape(r) for r in _RELATIONS), key=len, reverse=True))
+        nouns = _alternation(kind_nouns(graspable=True, plural=False))
         m = re.fullmatch(
-            rf"{_PLACE_VERB}\s+(?:the\s+)?(block|cube|cylinder|object|thing|one)\s+(?:that\s+is\s+|which\s+is\s+|that's\s+)?({rels})\s+{_OBJ}\s+{_PREP}\s+(?:the\s+)?(.+)",
+            rf"{_PLACE_VERB}\s+(?:the\s+)?({nouns}|object|thing|one)\s+"
+            rf"(?:that\s+is\s+|which\s+is\s+|that's\s+)?({rels})\s+{_OBJ}\s+{_PREP}\s+"
+            r"(?:the\s+)?(.+)",
             text,
         )
         if not m:
@@ -570,15 +609,14 @@ class GrammarPlanner(Planner):
 
     @staticmethod
     def _select(noun: str, relation: str, ref: str, ctx: PlanContext) -> str:
-        kind = {"cube": "block", "object": None, "thing": None, "one": None}.get(noun, noun)
+        kind = None if noun in GENERIC_OBJECT_WORDS else kind_of_noun(noun)
         candidates = [
             n
             for n in ctx.object_names
             if n != ref
             and n in ctx.positions
-            and not n.endswith("bowl")
-            and n != "drawer"
-            and (kind is None or n.endswith(" " + kind))
+            and _is_kind(n, graspable=True)
+            and (kind is None or kind_of_name(n) == kind)
         ]
         r = np.asarray(ctx.positions[ref][:2])
         tests = {
@@ -600,23 +638,27 @@ class GrammarPlanner(Planner):
 
     def _all_into(self, text: str, ctx: PlanContext) -> Program | None:
         """'put all the blocks in the red bowl', 'put the red and blue blocks in the drawer'."""
+        graspable = _alternation(kind_nouns(graspable=True))
         m = re.fullmatch(
-            rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+(blocks?|cubes?|cylinders?)\s+{_PREP}\s+(?:the\s+)?(.+)",
+            rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+({graspable})\s+"
+            rf"{_PREP}\s+(?:the\s+)?(.+)",
             text,
         )
         names: list[str] = []
         if m:
-            kind = {"cube": "block"}.get(m.group(1).rstrip("s"), m.group(1).rstrip("s"))
-            names = [n for n in ctx.object_names if n.endswith(" " + kind)]
+            kind = kind_of_noun(m.group(1))
+            names = [n for n in ctx.object_names if kind_of_name(n) == kind]
             dest = m.group(3)
         else:
+            plurals = _alternation(kind_nouns(graspable=True, plural=True))
             m = re.fullmatch(
-                rf"{_PLACE_VERB}\s+(?:the\s+)?((?:[a-z]+\s*,\s*)*[a-z]+\s+and\s+(?:the\s+)?[a-z]+)\s+(blocks|cubes|cylinders)\s+{_PREP}\s+(?:the\s+)?(.+)",
+                rf"{_PLACE_VERB}\s+(?:the\s+)?((?:[a-z]+\s*,\s*)*[a-z]+\s+and\s+(?:the\s+)?"
+                rf"[a-z]+)\s+({plurals})\s+{_PREP}\s+(?:the\s+)?(.+)",
                 text,
             )
             if not m:
                 return None
-            kind = {"cubes": "block", "blocks": "block", "cylinders": "cylinder"}[m.group(2)]
+            kind = kind_of_noun(m.group(2))
             colors = [c for c in re.split(r"\s*,\s*|\s+and\s+(?:the\s+)?", m.group(1)) if c]
             names = [self._object(f"{c} {kind}", ctx) for c in colors]
             dest = m.group(4)
@@ -628,7 +670,7 @@ class GrammarPlanner(Planner):
         if (
             not isinstance(target, str)
             or target not in ctx.object_names
-            or not (target.endswith("bowl") or target == "drawer")
+            or not _is_kind(target, container=True)
         ):
             raise ParseError(f"several objects can go into a bowl or the drawer, not onto {dest!r}")
         lines = ["open_drawer('drawer')"] if target == "drawer" else []
@@ -741,7 +783,7 @@ def record_history(
     if program.subject and program.subject in before:
         moved[program.subject] = before[program.subject][:2]
     if program.family in ("stack", "matching", "line", "warm_cool", "session"):
-        moved = {n: p[:2] for n, p in before.items() if not n.endswith("bowl") and n != "drawer"}
+        moved = {n: p[:2] for n, p in before.items() if not _is_kind(n, container=True)}
     return HistoryItem(
         instruction=instruction,
         program=program.source,

@@ -14,15 +14,13 @@ from __future__ import annotations
 import ast
 from importlib import resources
 
+from corrigible.errors import LLMOutputError
 from corrigible.policies.llm.base import ChatMessage, LLMBackend
-from corrigible.policies.llm.llm_errors import LLMOutputError
 from corrigible.policies.llm.validation import extract_code
 from corrigible.policies.planners.base import PlanContext, Planner, Program
-from corrigible.policies.robot_api import API_DOC
+from corrigible.policies.robot_api import api_doc, api_names
 from corrigible.policies.sandbox import validate_program
 from corrigible.sim_envs.locations import location_names
-
-_API_NAMES = [doc.split("(")[0] for doc in API_DOC]
 
 
 def _prompt(name: str) -> str:
@@ -80,7 +78,7 @@ class LLMPlanner(Planner):
                 ChatMessage.system(_prompt("system_compact.txt").strip()),
                 ChatMessage.user(instruction.strip()),
             ]
-        api = "\n".join(f"  {sig}: {doc}" for sig, doc in API_DOC.items())
+        api = "\n".join(f"  {sig}: {doc}" for sig, doc in api_doc().items())
         system = _prompt("system.txt").format(api=api, locations=", ".join(location_names()))
         if ctx.knowledge:
             system += "\nThings learned from earlier corrections (follow them):\n" + "\n".join(
@@ -112,7 +110,7 @@ class LLMPlanner(Planner):
         source, raw = self._code(self._messages(instruction, context))
         definitions = self._resolve_undefined(source, depth=0, defined=set())
         full = "\n\n".join([*definitions, source]) + "\n"
-        report = validate_program(full, _API_NAMES)
+        report = validate_program(full, api_names())
         if not report.ok:
             problems = "; ".join(f"line {p.line}: {p.message}" for p in report.problems[:5])
             raise LLMOutputError(
@@ -121,7 +119,7 @@ class LLMPlanner(Planner):
         return Program(source=full, planner=self.name, family="llm", raw_llm_output=raw)
 
     def _resolve_undefined(self, source: str, depth: int, defined: set[str]) -> list[str]:
-        report = validate_program(source, _API_NAMES + sorted(defined))
+        report = validate_program(source, api_names() + sorted(defined))
         missing = set(report.undefined_calls) - defined
         if not missing:
             return []
@@ -136,7 +134,7 @@ class LLMPlanner(Planner):
                 messages = [
                     ChatMessage.system(
                         _prompt("system.txt").format(
-                            api="\n".join(f"  {s}: {d}" for s, d in API_DOC.items()),
+                            api="\n".join(f"  {s}: {d}" for s, d in api_doc().items()),
                             locations=", ".join(location_names()),
                         )
                     )

@@ -7,7 +7,7 @@ Example:
 """
 
 from corrigible.policies.sandbox.config_sandbox import SandboxLimits
-from corrigible.policies.sandbox.control import SandboxControl, SandboxInterrupted
+from corrigible.policies.sandbox.control import SandboxControl
 from corrigible.policies.sandbox.executor import exec_file, run_program
 from corrigible.policies.sandbox.result import ErrorClass, SandboxResult
 from corrigible.policies.sandbox.validator import (
@@ -19,7 +19,6 @@ from corrigible.policies.sandbox.validator import (
 __all__ = [
     "ErrorClass",
     "SandboxControl",
-    "SandboxInterrupted",
     "SandboxLimits",
     "SandboxResult",
     "ValidationProblem",

@@ -2,8 +2,8 @@
 
 `executor.py` starts this file as `python -I -S -B child.py SITE_DIR READ_FD WRITE_FD LINE_FD`
 with an empty environment, an empty private working directory and stdin on /dev/null. It is a
-script, never imported by the parent, and loads its helpers (rules, protocol, safe_numpy) by
-file path so that it needs only the standard library and NumPy.
+script, never imported by the parent, and loads its helpers (allowlists, checker, protocol,
+safe_numpy) by file path so that it needs only the standard library and NumPy.
 
 Order matters: everything that needs files, imports or privileges (NumPy, helper modules,
 compiling the program) happens first; then the process locks itself down (rlimits, drop to
@@ -323,7 +323,7 @@ class _Runtime:
         try:
             wire_args = protocol.to_wire(list(args), tag_arrays=False)
             wire_kwargs = protocol.to_wire(dict(kwargs), tag_arrays=False)
-        except protocol.WireTypeError as exc:
+        except protocol._WireTypeError as exc:
             raise TypeError(f"{name}(): {exc}") from None
         frame = protocol.encode(
             {"t": "call", "name": name, "args": wire_args, "kwargs": wire_kwargs}
@@ -434,7 +434,8 @@ def main() -> None:
     import numpy.ma  # noqa: F401 - histogram/percentile import it lazily; no imports after lockdown
 
     warnings.simplefilter("ignore")  # a warning would try to read source files after lockdown
-    rules = _load("rules")
+    allowlists = _load("allowlists")
+    checker = _load("checker")
     protocol = _load("protocol")
     safe_numpy = _load("safe_numpy")
 
@@ -444,16 +445,16 @@ def main() -> None:
     limits = init["limits"]
     source = init["source"]
     api_names = [str(n) for n in init["api_names"]]
-    filename = rules.PROGRAM_FILENAME
+    filename = checker.PROGRAM_FILENAME
     runtime = _Runtime(protocol, rfd, wfd, limits, filename, line_slot)
 
     # Second, independent check of the rules (the parent checked already).
     if init.get("validate", True):
-        tree, problems = rules.check_source(source, api_names)
+        tree, problems = checker.check_source(source, api_names)
         if problems:
             first = problems[0]
             runtime.fail(first.error_class, first.message, first.line)
-    else:  # only the test-suite's defence-in-depth checks turn validation off
+    else:  # run_program(..., ast_rules=False): auditing the OS layers on their own
         tree = source
     try:
         code = compile(tree, filename, "exec", dont_inherit=True)
@@ -466,7 +467,9 @@ def main() -> None:
         return numpy.asarray(data, dtype=dtype)
 
     program_builtins: dict = {
-        name: getattr(builtins, name) for name in rules.ALLOWED_BUILTINS if hasattr(builtins, name)
+        name: getattr(builtins, name)
+        for name in allowlists.ALLOWED_BUILTINS
+        if hasattr(builtins, name)
     }
     program_builtins["print"] = runtime.make_print()
     program_builtins["__import__"] = _make_import(sys.modules)
@@ -507,7 +510,7 @@ def main() -> None:
         }
     )
     tracer = runtime.make_tracer()
-    del init, source, builtins, rules, safe_numpy
+    del init, source, builtins, allowlists, checker, safe_numpy
     started = time.process_time()
     try:
         sys.settrace(tracer)

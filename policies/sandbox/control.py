@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from corrigible.errors import CorrigibleError
-
-
-class SandboxInterrupted(CorrigibleError, RuntimeError):
-    """The operator interrupted a sandboxed program; raised by `SandboxControl.checkpoint`."""
+from corrigible.errors import SandboxInterrupted
 
 
 class SandboxControl:

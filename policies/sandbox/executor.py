@@ -30,13 +30,14 @@ from corrigible.errors import (
     ConfigError,
     CorrigibleError,
     SafetyError,
+    SandboxInterrupted,
     SkillError,
     UnknownObjectError,
     did_you_mean,
 )
-from corrigible.policies.sandbox import protocol, rules
+from corrigible.policies.sandbox import allowlists, protocol
 from corrigible.policies.sandbox.config_sandbox import SandboxLimits
-from corrigible.policies.sandbox.control import SandboxControl, SandboxInterrupted
+from corrigible.policies.sandbox.control import SandboxControl
 from corrigible.policies.sandbox.result import ErrorClass, SandboxResult
 from corrigible.policies.sandbox.validator import validate_program
 
@@ -103,7 +104,7 @@ def _proc_cpu_s(pid: int) -> float | None:
 
 
 def _check_api(api: Mapping[str, Callable[..., Any]]) -> None:
-    reserved = rules.FORBIDDEN_NAMES | rules.NAMESPACES
+    reserved = allowlists.FORBIDDEN_NAMES | allowlists.NAMESPACES
     for name, fn in api.items():
         if not isinstance(name, str) or not name.isidentifier() or name.startswith("_"):
             raise ConfigError(
@@ -356,7 +357,7 @@ class _Session:
                 return None
             try:
                 frames = reader.feed(data)
-            except protocol.ProtocolError as exc:
+            except protocol._ProtocolError as exc:
                 return self._protocol_error(str(exc))
             for message, size in frames:
                 outcome = self.handle(message, size)
@@ -496,7 +497,7 @@ class _Session:
             wire = protocol.to_wire(value, tag_arrays=True)
             reply = {"t": "ret", "ok": True, "value": wire}
             record["result"] = _trace_value(wire)
-        except protocol.WireTypeError as exc:
+        except protocol._WireTypeError as exc:
             text = f"{name}() returned a value the sandbox cannot pass on: {exc}"
             reply = {"t": "ret", "ok": False, "kind": "api", "message": text}
             record["error"] = {"type": "WireTypeError", "kind": "api", "message": text}
@@ -534,7 +535,7 @@ class _Session:
         if error_class is ErrorClass.UNKNOWN_API:
             name = message.get("name")
             if isinstance(name, str):
-                known = sorted(set(self.api) | rules.ALLOWED_BUILTINS)
+                known = sorted(set(self.api) | allowlists.ALLOWED_BUILTINS)
                 text += (
                     "; it is neither a robot API function nor a builtin."
                     f"{did_you_mean(name, known)}"
@@ -700,6 +701,7 @@ def run_program(
     *,
     on_event: Callable[[Event], None] | None = None,
     control: SandboxControl | None = None,
+    ast_rules: bool = True,
 ) -> SandboxResult:
     """Validates and runs one untrusted program; never raises for anything the program does.
 
@@ -713,6 +715,11 @@ def run_program(
             api_call_start, api_call_end, paused, resumed, interrupted, end. An exception it
             raises stops the run (the child is killed) and propagates.
         control: pause / resume / interrupt from another thread.
+        ast_rules: check the program against the AST rules, here and again in the child (the
+            default). False skips both checks, so only the other layers (process isolation,
+            rlimits, seccomp, the emptied import machinery, the parent's watchdog) contain the
+            program: for auditing those layers with programs that break the rules on purpose
+            (`tests/policies/sandbox/test_defence_in_depth.py`), never for generated code.
 
     Returns:
         The result with status, error class, offending line, message, output and the trace.
@@ -720,7 +727,7 @@ def run_program(
     Raises:
         ConfigError: an API name is not a public identifier, is reserved, or is not callable.
     """
-    return _run(source, api, limits, on_event, control, validate=True)
+    return _run(source, api, limits, on_event, control, validate=ast_rules)
 
 
 def exec_file(
@@ -762,14 +769,3 @@ def exec_file(
             ErrorClass.SYNTAX, f"{path} is not valid UTF-8: {exc}", None, started, []
         )
     return run_program(source, api, limits, on_event=on_event, control=control)
-
-
-def _run_unvalidated_for_tests(
-    source: str, api: Mapping[str, Callable[..., Any]], limits: SandboxLimits | None = None
-) -> SandboxResult:
-    """Runs `source` with the AST rules switched off in parent and child.
-
-    Only the defence-in-depth tests use this, to show that the OS layers (seccomp, rlimits,
-    uid nobody, no imports) still hold when a program gets past the rules.
-    """
-    return _run(source, api, limits, None, None, validate=False)

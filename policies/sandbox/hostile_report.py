@@ -1,7 +1,8 @@
 """Runs the hostile-program set through the sandbox and counts outcomes and escapes.
 
-Each file in `hostile/` starts with `# attempt: ...` and `# expect: CLASS` (alternatives joined
-by '|', or `ok` for benign programs). Unparsable programs are stored as `.txt`.
+Each file in `hostile-programs/` (package data, not an importable package) starts with
+`# attempt: ...` and `# expect: CLASS` (alternatives joined by '|', or `ok` for benign
+programs). Unparsable programs are stored as `.txt`.
 
 An escape is any evidence of an effect beyond the robot API: a marker file
 `/tmp/corrigible_escape_<name>` (every payload aims there), a file in the child's private
@@ -31,7 +32,8 @@ from corrigible.policies.sandbox.config_sandbox import SandboxLimits
 from corrigible.policies.sandbox.executor import run_program
 from corrigible.policies.sandbox.result import SandboxResult
 
-HOSTILE_DIR = Path(__file__).with_name("hostile")
+# The program files: package data installed beside this module (not an importable package).
+HOSTILE_DIR = Path(__file__).with_name("hostile-programs")
 MARKER_PREFIX = "/tmp/corrigible_escape_"
 
 # Short limits so the whole set runs in well under a minute on two cores.
@@ -74,8 +76,6 @@ def load_hostile_programs(directory: Path = HOSTILE_DIR) -> list[HostileProgram]
         glob.glob(str(directory / "*.py")) + glob.glob(str(directory / "*.txt"))
     ):
         path = Path(path_str)
-        if path.name.startswith("_"):
-            continue
         attempt, expected = "", ()
         for line in path.read_text(encoding="utf-8").splitlines()[:5]:
             if line.startswith("# attempt:"):

@@ -34,11 +34,16 @@ _ARRAY_DTYPES = frozenset(
 MAX_DEPTH = 32
 
 
-class ProtocolError(Exception):
+# Internal errors: they never leave the sandbox. The executor turns them into a `SandboxResult`
+# or an API error text and the child into a `TypeError` in the program, so they need not be
+# `CorrigibleError`s, and cannot be: the child loads this file by path with the stdlib only.
+
+
+class _ProtocolError(Exception):
     """A frame was malformed, too large, or of an unexpected type."""
 
 
-class WireTypeError(TypeError):
+class _WireTypeError(TypeError):
     """A value cannot be sent over the pipe (it is not plain data)."""
 
 
@@ -79,14 +84,14 @@ def receive(fd: int, max_size: int) -> dict[str, Any] | None:
     """Blocks until one frame arrives on `fd`; returns None at end of file.
 
     Raises:
-        ProtocolError: the frame is larger than `max_size` or is not a JSON object.
+        _ProtocolError: the frame is larger than `max_size` or is not a JSON object.
     """
     header = _read_exact(fd, HEADER_SIZE)
     if header is None:
         return None
     (size,) = _HEADER.unpack(header)
     if size > max_size:
-        raise ProtocolError(f"frame of {size} bytes exceeds the {max_size}-byte limit")
+        raise _ProtocolError(f"frame of {size} bytes exceeds the {max_size}-byte limit")
     payload = _read_exact(fd, size)
     if payload is None:
         return None
@@ -97,14 +102,14 @@ def decode(payload: bytes) -> dict[str, Any]:
     """Parses one frame's payload.
 
     Raises:
-        ProtocolError: the payload is not a JSON object with a string "t".
+        _ProtocolError: the payload is not a JSON object with a string "t".
     """
     try:
         message = json.loads(payload.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        raise ProtocolError(f"undecodable frame: {exc}") from None
+        raise _ProtocolError(f"undecodable frame: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("t"), str):
-        raise ProtocolError("frame is not an object with a string 't'")
+        raise _ProtocolError("frame is not an object with a string 't'")
     return message
 
 
@@ -119,14 +124,14 @@ class FrameReader:
         """Adds `data`; returns the complete (message, frame size) pairs now available.
 
         Raises:
-            ProtocolError: a frame announces more than `max_size` bytes or is malformed.
+            _ProtocolError: a frame announces more than `max_size` bytes or is malformed.
         """
         self._buffer += data
         out: list[tuple[dict[str, Any], int]] = []
         while len(self._buffer) >= HEADER_SIZE:
             (size,) = _HEADER.unpack_from(self._buffer)
             if size > self._max_size:
-                raise ProtocolError(
+                raise _ProtocolError(
                     f"frame of {size} bytes exceeds the {self._max_size}-byte limit"
                 )
             end = HEADER_SIZE + size
@@ -145,11 +150,11 @@ def to_wire(value: Any, *, tag_arrays: bool, depth: int = 0) -> Any:
     can rebuild an ndarray), NumPy scalars become Python numbers and tuples become lists.
 
     Raises:
-        WireTypeError: `value` holds something other than plain data (a function, an object),
+        _WireTypeError: `value` holds something other than plain data (a function, an object),
             a non-string dict key, or nests deeper than MAX_DEPTH.
     """
     if depth > MAX_DEPTH:
-        raise WireTypeError(f"value nests deeper than {MAX_DEPTH} levels")
+        raise _WireTypeError(f"value nests deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -162,7 +167,7 @@ def to_wire(value: Any, *, tag_arrays: bool, depth: int = 0) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise WireTypeError(f"dict keys must be strings, got {type(key).__name__}")
+                raise _WireTypeError(f"dict keys must be strings, got {type(key).__name__}")
             out[key] = to_wire(item, tag_arrays=tag_arrays, depth=depth + 1)
         return out
     dtype = getattr(type(value), "dtype", None)
@@ -170,7 +175,7 @@ def to_wire(value: Any, *, tag_arrays: bool, depth: int = 0) -> Any:
         # NumPy array or scalar, recognised without importing NumPy here.
         kind = value.dtype.kind
         if kind not in _ARRAY_KINDS or (value.ndim and str(value.dtype) not in _ARRAY_DTYPES):
-            raise WireTypeError(f"arrays of dtype {value.dtype} cannot be sent")
+            raise _WireTypeError(f"arrays of dtype {value.dtype} cannot be sent")
         data = value.tolist()
         if value.ndim == 0:
             return data
@@ -178,14 +183,14 @@ def to_wire(value: Any, *, tag_arrays: bool, depth: int = 0) -> Any:
             return {NDARRAY_TAG: data, "dtype": str(value.dtype)}
         return data
     if isinstance(value, complex):
-        raise WireTypeError("complex numbers cannot be sent; send [real, imag]")
-    raise WireTypeError(f"a value of type {type(value).__name__!r} cannot be sent")
+        raise _WireTypeError("complex numbers cannot be sent; send [real, imag]")
+    raise _WireTypeError(f"a value of type {type(value).__name__!r} cannot be sent")
 
 
 def from_wire(value: Any, array_factory: Any | None = None, depth: int = 0) -> Any:
     """Rebuilds tagged ndarrays (with `array_factory(data, dtype)`) inside decoded JSON data."""
     if depth > MAX_DEPTH:
-        raise WireTypeError(f"value nests deeper than {MAX_DEPTH} levels")
+        raise _WireTypeError(f"value nests deeper than {MAX_DEPTH} levels")
     if isinstance(value, list):
         return [from_wire(item, array_factory, depth + 1) for item in value]
     if isinstance(value, dict):

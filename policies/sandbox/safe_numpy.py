@@ -11,11 +11,11 @@ import sys as _sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-# The child loads rules.py by path under this private name before loading this module; in the
-# parent the package import is used.
-_rules = _sys.modules.get("_corrigible_sandbox_rules")
-if _rules is None:
-    from corrigible.policies.sandbox import rules as _rules
+# The child loads allowlists.py by path under this private name before loading this module; in
+# the parent the package import is used.
+_allowlists = _sys.modules.get("_corrigible_sandbox_allowlists")
+if _allowlists is None:
+    from corrigible.policies.sandbox import allowlists as _allowlists
 
 
 class SafeNamespace:
@@ -67,13 +67,13 @@ def build_numpy_namespace() -> SafeNamespace:
     """Returns the `np` the program sees: allowlisted NumPy functions plus `np.linalg`."""
     import numpy
 
-    members = _pick(numpy, _rules.NUMPY_NAMES - {"linalg"}, "np")
+    members = _pick(numpy, _allowlists.NUMPY_NAMES - {"linalg"}, "np")
     members["linalg"] = SafeNamespace(
-        "np.linalg", _pick(numpy.linalg, _rules.NUMPY_LINALG_NAMES, "np.linalg")
+        "np.linalg", _pick(numpy.linalg, _allowlists.NUMPY_LINALG_NAMES, "np.linalg")
     )
     return SafeNamespace("np", members)
 
 
 def build_math_namespace() -> SafeNamespace:
     """Returns the `math` the program sees."""
-    return SafeNamespace("math", _pick(_math, _rules.MATH_NAMES, "math"))
+    return SafeNamespace("math", _pick(_math, _allowlists.MATH_NAMES, "math"))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from corrigible.errors import did_you_mean
-from corrigible.policies.sandbox import rules
+from corrigible.policies.sandbox import allowlists, checker
 from corrigible.policies.sandbox.result import ErrorClass
 
 
@@ -81,13 +81,13 @@ def validate_program(source: str, api_names: Collection[str]) -> ValidationRepor
     if not isinstance(source, str):
         raise TypeError(f"source must be str, got {type(source).__name__}")
     api = frozenset(api_names)
-    tree, raw = rules.check_source(source, api)
+    tree, raw = checker.check_source(source, api)
     problems: list[ValidationProblem] = []
     undefined: list[str] = []
-    known = sorted(api | rules.ALLOWED_BUILTINS)
+    known = sorted(api | allowlists.ALLOWED_BUILTINS)
     for p in raw:
         message = p.message
-        if p.error_class == rules.UNKNOWN_API:
+        if p.error_class == checker.UNKNOWN_API:
             name = message.split("'")[1]
             undefined.append(name)
             hint = did_you_mean(name, known)

@@ -1,6 +1,13 @@
-"""Language-conditioned low-level skills with named, correctable parameters."""
+"""Language-conditioned low-level skills, declared once with named, correctable parameters."""
 
 from corrigible.policies.skills.library import SkillLibrary, SkillResult
-from corrigible.policies.skills.params import DEFAULT_PARAMS, SkillParams
+from corrigible.policies.skills.specs import SkillParams, SkillSpec, default_params, skill_spec
 
-__all__ = ["DEFAULT_PARAMS", "SkillLibrary", "SkillParams", "SkillResult"]
+__all__ = [
+    "SkillLibrary",
+    "SkillParams",
+    "SkillResult",
+    "SkillSpec",
+    "default_params",
+    "skill_spec",
+]

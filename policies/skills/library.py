@@ -18,20 +18,21 @@ import numpy as np
 
 from corrigible.errors import MotionError, SkillError, UnknownObjectError, did_you_mean
 from corrigible.policies.perception import ObjectLocator, PrivilegedLocator
-from corrigible.policies.skills.params import (
-    DEFAULT_PARAMS,
-    DrawerParams,
-    MoveParams,
-    PickParams,
-    PlaceParams,
-    PushParams,
+from corrigible.policies.skills.specs import (
+    ArgSpec,
+    ParamSpec,
     SkillParams,
+    SkillSpec,
+    default_params,
+    skill,
+    skill_spec,
 )
 from corrigible.robots.arm import Pose
 from corrigible.sim_envs.locations import canonical_location, location_xy
 from corrigible.sim_envs.objects import DRAWER_INTERIOR, DRAWER_TRAVEL
 from corrigible.sim_envs.predicates import WorldState, _in, _on
 from corrigible.sim_envs.tabletop_env import TabletopEnv
+from corrigible.sim_envs.vocabulary import kind_names
 
 DIRECTIONS: dict[str, tuple[float, float, float]] = {
     "left": (0.0, 1.0, 0.0),
@@ -68,12 +69,231 @@ def _jsonable_target(target: str | list[float] | np.ndarray) -> str | list[float
     return [round(float(v), 4) for v in np.asarray(target).reshape(-1)]
 
 
+# -- declarations (the one source of truth for skills; see specs.py) ------------------------------
+_OBJ = ArgSpec(name="obj", kind="object")
+_TARGET = ArgSpec(name="target", kind="target")
+_DRAWER = ArgSpec(name="drawer", kind="object", default="drawer")
+_OFFSET = (-0.15, 0.15)  # m: a correction further off than this misses any object on the table
+_SPEED = (0.005, 1.0)  # m/s
+_APPROACH = (0.02, 0.30)  # m
+
+
+def _speed(default: float, doc: str) -> ParamSpec:
+    return ParamSpec(
+        name="speed", default=default, unit="m/s", bounds=_SPEED, doc=doc, generic="speed"
+    )
+
+
+def _descend(doc: str) -> ParamSpec:
+    return ParamSpec(
+        name="descend_speed",
+        default=0.12,
+        unit="m/s",
+        bounds=_SPEED,
+        doc=doc,
+        generic="descend_speed",
+    )
+
+
+def _approach(default: float, doc: str) -> ParamSpec:
+    return ParamSpec(
+        name="approach_height",
+        default=default,
+        unit="m",
+        bounds=_APPROACH,
+        doc=doc,
+        generic="approach_height",
+    )
+
+
+_PICK = SkillSpec(
+    name="pick",
+    doc="pick an object up",
+    args=(_OBJ,),
+    params=(
+        _approach(0.10, "above the object's top before descending"),
+        ParamSpec(
+            name="grasp_height",
+            default=0.0,
+            unit="m",
+            bounds=(-0.10, 0.10),
+            doc="relative to the object's centre (negative: lower)",
+            generic="height",
+        ),
+        ParamSpec(
+            name="grasp_offset_x",
+            default=0.0,
+            unit="m",
+            bounds=_OFFSET,
+            doc="world x offset of the grasp point from the centre",
+            generic="offset_x",
+        ),
+        ParamSpec(
+            name="grasp_offset_y",
+            default=0.0,
+            unit="m",
+            bounds=_OFFSET,
+            doc="world y offset of the grasp point from the centre",
+            generic="offset_y",
+        ),
+        ParamSpec(
+            name="lift_height",
+            default=0.15,
+            unit="m",
+            bounds=(0.02, 0.40),
+            doc="lifted after grasping",
+            generic="lift_height",
+        ),
+        _speed(0.25, "for transit and lifting"),
+        _descend("for the final approach"),
+    ),
+    verbs="grasp|grab|grabbing|grip|pick|pinch|hold|holding|grasping|gripping",
+    verb_rank=0,
+)
+_PLACE = SkillSpec(
+    name="place",
+    doc="place the held object in/on a bowl, object, 'drawer', named spot or [x, y]",
+    args=(_OBJ, _TARGET),
+    params=(
+        _approach(0.10, "above the target surface while carrying"),
+        ParamSpec(
+            name="release_height",
+            default=0.015,
+            unit="m",
+            bounds=(-0.05, 0.20),
+            doc="between the object's bottom and the surface at release",
+            generic="height",
+        ),
+        ParamSpec(
+            name="offset_x",
+            default=0.0,
+            unit="m",
+            bounds=_OFFSET,
+            doc="world x offset from the target's centre",
+            generic="offset_x",
+        ),
+        ParamSpec(
+            name="offset_y",
+            default=0.0,
+            unit="m",
+            bounds=_OFFSET,
+            doc="world y offset from the target's centre",
+            generic="offset_y",
+        ),
+        _speed(0.25, "while carrying"),
+        _descend("for the final approach"),
+    ),
+    verbs="release|drop|let go|place|put|set it down",
+    verb_rank=1,
+)
+_PUT = SkillSpec(
+    name="put_first_on_second",
+    doc="pick obj and place it in/on target",
+    args=(_OBJ, _TARGET),
+    subskills=("pick", "place"),
+)
+_PUSH = SkillSpec(
+    name="push",
+    doc="push along the table: 'left', 'right', 'forward', 'backward' (m)",
+    args=(
+        _OBJ,
+        ArgSpec(name="direction", kind="direction"),
+        ArgSpec(name="distance", kind="distance", default=None),
+    ),
+    params=(
+        ParamSpec(
+            name="distance",
+            default=0.10,
+            unit="m",
+            bounds=(0.0, 0.40),
+            doc="pushed when the caller names no distance",
+            generic="distance",
+        ),
+        ParamSpec(
+            name="standoff",
+            default=0.05,
+            unit="m",
+            bounds=(0.01, 0.15),
+            doc="behind the object's centre where the fingers come down",
+        ),
+        ParamSpec(
+            name="contact_height",
+            default=0.015,
+            unit="m",
+            bounds=(0.0, 0.10),
+            doc="above the table of the pushing fingertips",
+            generic="height",
+        ),
+        _speed(0.10, "while pushing"),
+    ),
+    verbs="push|shove|slide",
+    verb_rank=3,
+)
+_MOVE_EE = SkillSpec(
+    name="move_ee",
+    doc="move the gripper by a small offset in metres",
+    args=tuple(
+        ArgSpec(name=n, kind="number", default=0.0, doc_default=False) for n in ("dx", "dy", "dz")
+    ),
+    params=(_speed(0.15, "while nudging the end effector"),),
+)
+
+
+def _drawer_params() -> tuple[ParamSpec, ...]:
+    return (
+        ParamSpec(
+            name="pull_distance",
+            default=0.14,
+            unit="m",
+            bounds=(0.0, 0.50),
+            doc="the handle is pulled (open) or pushed (close)",
+            generic="pull_distance",
+        ),
+        _approach(0.08, "above the handle before descending"),
+        ParamSpec(
+            name="grasp_height",
+            default=0.0,
+            unit="m",
+            bounds=(-0.05, 0.05),
+            doc="relative to the handle bar's centre",
+            generic="height",
+        ),
+        ParamSpec(
+            name="grasp_offset_y",
+            default=0.0,
+            unit="m",
+            bounds=_OFFSET,
+            doc="along the handle (off-centre handles)",
+            generic="offset_y",
+        ),
+        _speed(0.10, "while pulling or pushing"),
+    )
+
+
+_OPEN_DRAWER = SkillSpec(
+    name="open_drawer",
+    doc="open the drawer",
+    args=(_DRAWER,),
+    params=_drawer_params(),
+    verbs="pull|yank|drawer|handle",
+    verb_rank=2,
+)
+_CLOSE_DRAWER = SkillSpec(
+    name="close_drawer", doc="close the drawer", args=(_DRAWER,), params=_drawer_params()
+)
+_GO_HOME = SkillSpec(
+    name="go_home",
+    doc="move the arm to its home pose",
+    params=(_speed(0.3, "back to the home pose"),),
+)
+
+
 class SkillLibrary:
     """Skills bound to one environment; `params` holds the current (correctable) parameters.
 
     Args:
         env: a reset `TabletopEnv`.
-        params: per-skill parameters; missing skills use `DEFAULT_PARAMS`.
+        params: per-skill parameters; missing skills use their declared defaults.
     """
 
     def __init__(
@@ -83,7 +303,7 @@ class SkillLibrary:
         locator: ObjectLocator | None = None,
     ) -> None:
         self.env = env
-        self.params: dict[str, SkillParams] = dict(DEFAULT_PARAMS)
+        self.params: dict[str, SkillParams] = default_params()
         self.params.update(params or {})
         # Where skills aim. Success checks (did it lift, is it in the bowl) use the simulator's
         # state, as a monitor would; aiming uses this locator (the camera in programs).
@@ -109,7 +329,8 @@ class SkillLibrary:
         """Every object in the scene."""
         return [o.name for o in self.env.scene.objects]
 
-    def _check_object(self, name: str, *, kinds: tuple[str, ...] | None = None) -> str:
+    def check_object(self, name: str, *, kinds: tuple[str, ...] | None = None) -> str:
+        """`name` if it is in the scene (and of one of `kinds`); raises before the arm moves."""
         names = self.object_names()
         if name not in names:
             raise UnknownObjectError(
@@ -120,7 +341,14 @@ class SkillLibrary:
             raise SkillError(f"{name!r} is a {kind}; this skill needs one of {list(kinds)}")
         return name
 
-    def _p(self, skill: str, overrides: dict[str, float] | None) -> SkillParams:
+    def invoke(self, name: str, *args: Any, **overrides: float) -> SkillResult:
+        """Runs the declared skill `name` (UnknownNameError with a suggestion if there is none)."""
+        run = skill_spec(name).run
+        assert run is not None  # register_skill refuses a spec without one
+        return run(self, *args, **overrides)
+
+    def params_for(self, skill: str, overrides: dict[str, float] | None) -> SkillParams:
+        """The skill's current parameters with this call's overrides."""
         params = self.params[skill]
         return params.with_updates(overrides) if overrides else params
 
@@ -133,7 +361,7 @@ class SkillLibrary:
             "articulations": {k: round(v, 4) for k, v in w.articulations.items()},
         }
 
-    def _run(
+    def execute(
         self,
         skill: str,
         args: dict[str, Any],
@@ -141,6 +369,18 @@ class SkillLibrary:
         objects: tuple[str, ...],
         body: Callable[[], tuple[bool, str]],
     ) -> SkillResult:
+        """Runs a skill's motion `body` and records it: every skill ends here.
+
+        Args:
+            skill: the skill's name.
+            args: its arguments as traced.
+            params: the parameters it ran with.
+            objects: the objects whose start and end state the result records.
+            body: the motion; returns (success, message). A `MotionError` is a failure.
+
+        Returns:
+            The result, also written as one "skill" trace event.
+        """
         start = self._state(*objects)
         t_sim, t_wall = self.env.backend.time, time.perf_counter()
         try:
@@ -166,10 +406,11 @@ class SkillLibrary:
         return float(np.clip(z, lo, hi))
 
     # -- skills ----------------------------------------------------------------------------
+    @skill(_PICK)
     def pick(self, obj: str, **overrides: float) -> SkillResult:
         """Picks `obj` up from above and lifts it."""
-        self._check_object(obj, kinds=("block", "cylinder", "other"))
-        p: PickParams = self._p("pick", overrides)  # type: ignore[assignment]
+        self.check_object(obj, kinds=(*kind_names(graspable=True), "other"))
+        p = self.params_for("pick", overrides)
 
         def body() -> tuple[bool, str]:
             held = self.arm.holding()
@@ -208,7 +449,7 @@ class SkillLibrary:
                 )
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
-        return self._run("pick", {"obj": obj}, p, (obj,), body)
+        return self.execute("pick", {"obj": obj}, p, (obj,), body)
 
     def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
         """Of the two top-down grasps of a square footprint, the one with the most clearance.
@@ -288,10 +529,11 @@ class SkillLibrary:
             ) from exc
         return location_xy(name), 0.0, "location"
 
+    @skill(_PLACE)
     def place(self, obj: str, target: str | list[float], **overrides: float) -> SkillResult:
         """Places the held `obj` in or on `target` (bowl, object, drawer or named location)."""
-        self._check_object(obj)
-        p: PlaceParams = self._p("place", overrides)  # type: ignore[assignment]
+        self.check_object(obj)
+        p = self.params_for("place", overrides)
         xy, surface, kind = self._place_target(target, obj)
 
         def body() -> tuple[bool, str]:
@@ -313,7 +555,9 @@ class SkillLibrary:
             self.arm.wait(0.3)
             return self._placed(obj, target, kind)
 
-        return self._run("place", {"obj": obj, "target": _jsonable_target(target)}, p, (obj,), body)
+        return self.execute(
+            "place", {"obj": obj, "target": _jsonable_target(target)}, p, (obj,), body
+        )
 
     def _placed(self, obj: str, target: str, kind: str) -> tuple[bool, str]:
         world = self.world()
@@ -332,27 +576,29 @@ class SkillLibrary:
             ok, why = _at(world, obj, target)
         return ok, why
 
+    @skill(_PUT)
     def put_first_on_second(
         self, obj: str, target: str | list[float], **overrides: float
     ) -> SkillResult:
         """Picks `obj` and places it in or on `target` (Code as Policies' primitive)."""
-        self._check_object(obj, kinds=("block", "cylinder", "other"))
+        self.check_object(obj, kinds=(*kind_names(graspable=True), "other"))
         self._place_target(target, obj)  # validate before moving
         picked = self.pick(obj)
         if not picked.success:
             return picked
         return self.place(obj, target)
 
+    @skill(_PUSH)
     def push(
         self, obj: str, direction: str, distance: float | None = None, **overrides: float
     ) -> SkillResult:
         """Pushes `obj` along the table towards `direction` (left/right/forward/backward)."""
-        self._check_object(obj, kinds=("block", "cylinder", "bowl", "other"))
+        self.check_object(obj, kinds=(*kind_names(pushable=True), "other"))
         if direction not in ("left", "right", "forward", "backward"):
             raise SkillError(
                 f"push direction must be left, right, forward or backward, got {direction!r}"
             )
-        p: PushParams = self._p("push", overrides)  # type: ignore[assignment]
+        p = self.params_for("push", overrides)
         dist = p.distance if distance is None else float(distance)
         dvec = np.array(DIRECTIONS[direction])
 
@@ -378,23 +624,26 @@ class SkillLibrary:
             ok = moved > 0.6 * dist
             return ok, f"{obj!r} moved {moved * 100:.1f} cm {direction} (asked {dist * 100:.1f})"
 
-        return self._run(
+        return self.execute(
             "push", {"obj": obj, "direction": direction, "distance": dist}, p, (obj,), body
         )
 
-    def move_ee(self, delta: np.ndarray | list[float], **overrides: float) -> SkillResult:
-        """Moves the end effector by a relative offset (m), clipped to the safety envelope."""
-        p: MoveParams = self._p("move_ee", overrides)  # type: ignore[assignment]
-        delta = np.asarray(delta, dtype=np.float64).reshape(3)
+    @skill(_MOVE_EE)
+    def move_ee(
+        self, dx: float = 0.0, dy: float = 0.0, dz: float = 0.0, **overrides: float
+    ) -> SkillResult:
+        """Moves the end effector by (dx, dy, dz) m, clipped to the safety envelope."""
+        p = self.params_for("move_ee", overrides)
+        delta = np.array([dx, dy, dz], dtype=np.float64)
 
         def body() -> tuple[bool, str]:
             r = self.arm.move_by(delta, speed=p.speed)
             note = " (clipped by the safety envelope)" if r.clipped else ""
             return r.reached, f"moved by {np.round(r.applied, 3).tolist()} m{note}"
 
-        return self._run("move_ee", {"delta": delta.round(4).tolist()}, p, (), body)
+        return self.execute("move_ee", {"delta": delta.round(4).tolist()}, p, (), body)
 
-    def _handle(self, drawer: str, p: DrawerParams) -> tuple[np.ndarray, np.ndarray]:
+    def _handle(self, drawer: str, p: SkillParams) -> tuple[np.ndarray, np.ndarray]:
         spec = self.env.scene.object(drawer)
         opening = self.world().articulations[drawer]
         axis = np.asarray(spec.joint.axis)
@@ -407,7 +656,7 @@ class SkillLibrary:
         handle = handle + np.array([0.0, p.grasp_offset_y, p.grasp_height])
         return handle, axis
 
-    def _drawer_motion(self, drawer: str, p: DrawerParams, sign: float) -> tuple[bool, str]:
+    def _drawer_motion(self, drawer: str, p: SkillParams, sign: float) -> tuple[bool, str]:
         if self.arm.holding() is not None:
             return False, "holding an object; place it before using the drawer"
         handle, axis = self._handle(drawer, p)
@@ -422,35 +671,38 @@ class SkillLibrary:
         opening = self.world().articulations[drawer]
         return opening, f"{drawer} is open {opening * 100:.1f} cm"
 
+    @skill(_OPEN_DRAWER)
     def open_drawer(self, drawer: str = "drawer", **overrides: float) -> SkillResult:
         """Grips the handle and pulls the drawer out by `pull_distance`."""
-        self._check_object(drawer, kinds=("drawer",))
-        p: DrawerParams = self._p("open_drawer", overrides)  # type: ignore[assignment]
+        self.check_object(drawer, kinds=("drawer",))
+        p = self.params_for("open_drawer", overrides)
 
         def body() -> tuple[bool, str]:
             opening, msg = self._drawer_motion(drawer, p, +1.0)
             return opening > 0.6 * DRAWER_TRAVEL, msg
 
-        return self._run("open_drawer", {"drawer": drawer}, p, (), body)
+        return self.execute("open_drawer", {"drawer": drawer}, p, (), body)
 
+    @skill(_CLOSE_DRAWER)
     def close_drawer(self, drawer: str = "drawer", **overrides: float) -> SkillResult:
         """Grips the handle and pushes the drawer shut."""
-        self._check_object(drawer, kinds=("drawer",))
-        p: DrawerParams = self._p("close_drawer", overrides)  # type: ignore[assignment]
+        self.check_object(drawer, kinds=("drawer",))
+        p = self.params_for("close_drawer", overrides)
 
         def body() -> tuple[bool, str]:
             opening, msg = self._drawer_motion(drawer, p, -1.0)
             return opening < 0.01, msg
 
-        return self._run("close_drawer", {"drawer": drawer}, p, (), body)
+        return self.execute("close_drawer", {"drawer": drawer}, p, (), body)
 
+    @skill(_GO_HOME)
     def go_home(self, **overrides: float) -> SkillResult:
         """Returns the end effector to the home pose above the table."""
-        p: MoveParams = self._p("go_home", overrides)  # type: ignore[assignment]
+        p = self.params_for("go_home", overrides)
 
         def body() -> tuple[bool, str]:
             tf = self.arm.kin.forward(np.asarray(self.env.scene.robot.home_q))
             r = self.arm.move_to(Pose(tf[:3, 3], 0.0), speed=p.speed)
             return r.reached, "at home"
 
-        return self._run("go_home", {}, p, (), body)
+        return self.execute("go_home", {}, p, (), body)

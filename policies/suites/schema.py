@@ -16,7 +16,8 @@ episodes:                 # required, non-empty
     expect: "stacked(all blocks)"            # required: the success predicate
     seed: 3                                  # layout seed (default 0)
     objects:                                 # optional: the exact objects (else random + named)
-      - {kind: block, color: red}            # kind: block | cylinder | bowl; color: palette
+      - {kind: block, color: red}            # kind: block | cylinder | bowl (any requestable
+                                             # kind of sim_envs.vocabulary); color: palette
       - {kind: block, color: blue, size: small, friction: 0.2, mass: 0.1}
     drawer: true                             # include the cabinet (default true)
 ```
@@ -33,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
 from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest
+from corrigible.sim_envs.vocabulary import requestable_kind
 
 SCHEMA_VERSION = 1
 
@@ -41,11 +43,16 @@ class SuiteObject(BaseModel):
     """One object of an episode's layout."""
 
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["block", "cylinder", "bowl"]
+    kind: str  # a requestable kind of `sim_envs.vocabulary` ("block", "cylinder", "bowl")
     color: str
     size: Literal["small", "medium", "large"] = "medium"
     friction: float | None = Field(default=None, gt=0, le=5)
     mass: float | None = Field(default=None, gt=0, le=5)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v: str) -> str:
+        return requestable_kind(v)
 
 
 class SuiteEpisode(BaseModel):

@@ -1,7 +1,9 @@
 """The `Backend` protocol: the only surface through which corrigible touches a physics engine.
 
 Tasks, robots and skills see this class and nothing else, so every behaviour above it (IK,
-safety, skills, predicates) is written once and runs on both engines. A backend builds a
+safety, skills, predicates) is written once and runs on both engines. `robots` sits below this
+package and sees a backend through its own `robots.arm_backend.ArmBackend` protocol, which this
+class satisfies by shape. A backend builds a
 `SceneSpec`, steps physics, drives joint servos and reports state; it contains no task logic.
 """
 

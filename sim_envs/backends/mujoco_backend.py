@@ -18,7 +18,7 @@ import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
 from corrigible.errors import BackendError, UnknownObjectError, did_you_mean  # noqa: E402
-from corrigible.sim_envs.backends.assets import urdf_path  # noqa: E402
+from corrigible.robots.assets import urdf_path  # noqa: E402
 from corrigible.sim_envs.backends.base import Backend  # noqa: E402
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec  # noqa: E402
 
@@ -45,6 +45,11 @@ def _geom_volume(g: GeomSpec) -> float:
 
 def _mj_size(g: GeomSpec) -> list[float]:
     return list(g.size)
+
+
+# Renderers made by a thread other than the one that closed their backend (a session run in a
+# worker thread, closed by the main thread): see `MujocoBackend._close`.
+_FOREIGN_RENDERERS: list[mujoco.Renderer] = []
 
 
 class MujocoBackend(Backend):
@@ -311,7 +316,10 @@ class MujocoBackend(Backend):
         me = threading.get_ident()
         for (_, _, owner), (rgb_r, depth_r) in self._renderers.items():
             if owner != me:
-                continue  # another thread's GL context cannot be freed here; exit frees it
+                # Another thread's GL context cannot be made current (nor freed) here; keep the
+                # renderers alive so their __del__ does not try, and let process exit free them.
+                _FOREIGN_RENDERERS.extend((rgb_r, depth_r))
+                continue
             rgb_r.close()
             depth_r.close()
         self._renderers.clear()

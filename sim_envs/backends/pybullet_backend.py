@@ -12,7 +12,7 @@ import numpy as np
 import pybullet as pb
 
 from corrigible.errors import BackendError, UnknownObjectError, did_you_mean
-from corrigible.sim_envs.backends.assets import urdf_path
+from corrigible.robots.assets import urdf_path
 from corrigible.sim_envs.backends.base import Backend
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec
 

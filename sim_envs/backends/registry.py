@@ -1,27 +1,29 @@
-"""Looks backends up by name so no caller writes an if/elif over engines."""
+"""Looks backends up by name so no caller writes an if/elif over engines.
+
+`BACKENDS.names()` is the one list of engines: the CLI verbs, the env and the benchmarks all
+derive theirs from it. Importing this module is cheap (no engine, no NumPy).
+"""
 
 from __future__ import annotations
 
-import importlib
+from typing import TYPE_CHECKING
 
-from corrigible.errors import UnknownNameError, did_you_mean
-from corrigible.sim_envs.backends.base import Backend
-from corrigible.sim_envs.scene_spec import SceneSpec
+from corrigible.registry import Registry
 
-# engine name -> "module:class"; imported lazily so one engine works without the other.
-BACKENDS: dict[str, str] = {
-    "mujoco": "corrigible.sim_envs.backends.mujoco_backend:MujocoBackend",
-    "pybullet": "corrigible.sim_envs.backends.pybullet_backend:PybulletBackend",
-}
+if TYPE_CHECKING:
+    from corrigible.sim_envs.backends.base import Backend
+    from corrigible.sim_envs.scene_spec import SceneSpec
+
+# engine name -> backend class; imported lazily so one engine works without the other.
+BACKENDS: Registry[type[Backend]] = Registry("simulator")
+BACKENDS.register("mujoco", "corrigible.sim_envs.backends.mujoco_backend:MujocoBackend")
+BACKENDS.register("pybullet", "corrigible.sim_envs.backends.pybullet_backend:PybulletBackend")
 
 
 def make_backend(engine: str, scene: SceneSpec) -> Backend:
-    """Builds `scene` in the named engine ("mujoco" or "pybullet")."""
-    if engine not in BACKENDS:
-        raise UnknownNameError(
-            f"unknown simulator {engine!r}; choose one of {sorted(BACKENDS)}."
-            + did_you_mean(engine, BACKENDS)
-        )
-    module_name, cls_name = BACKENDS[engine].split(":")
-    cls = getattr(importlib.import_module(module_name), cls_name)
-    return cls(scene)
+    """Builds `scene` in the named engine (one of `BACKENDS.names()`).
+
+    Raises:
+        UnknownNameError: no engine has that name; the message suggests the closest one.
+    """
+    return BACKENDS.get(engine)(scene)

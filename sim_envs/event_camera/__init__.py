@@ -1,8 +1,9 @@
-"""Event-camera emulation, DAVIS346 biases, bias feedback controllers and a place-recognition eval.
+"""Event-camera emulation, DAVIS346 biases, bias feedback controllers and place recognition.
 
 The package is NumPy-only at import time; the MuJoCo renderer of the evaluation scene lives in
-`corrigible.sim_envs.backends.mujoco_route_renderer` and is imported lazily by `evaluate` and
-`bench`.
+`corrigible.sim_envs.backends.mujoco_route_renderer` and is imported lazily by the evaluation
+(`corrigible.launch.evaluations.event_camera`) and the benchmark
+(`corrigible.launch.benchmarks.event_emulator`), which live apart from this library.
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ from __future__ import annotations
 from corrigible.sim_envs.event_camera.biases import (
     BIAS_NAMES,
     PROPHESEE_ALIASES,
-    BiasRangeError,
     CoarseFine,
     DavisBiases,
     PixelParams,
@@ -30,7 +30,6 @@ __all__ = [
     "BIAS_NAMES",
     "EVENT_DTYPE",
     "PROPHESEE_ALIASES",
-    "BiasRangeError",
     "CoarseFine",
     "DavisBiases",
     "EmulatorConfig",

@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
+from corrigible.errors import BiasRangeError, ConfigError, UnknownNameError, did_you_mean
 
 # libcaer `coarseCurrents` in pA, indexed by the libcaer coarse value (ascending current).
 COARSE_CURRENTS_PA: tuple[float, ...] = (11, 94, 756, 6054, 48437, 387500, 3100000, 24800000)
@@ -63,10 +63,6 @@ _C1_F = 131.167e-15  # photoreceptor output capacitance, farad
 # A fine code of 0 gives zero nominal current; the real DAC still leaks. Without a floor the
 # refractory period and OFF threshold would be infinite, so currents are floored here.
 _LEAKAGE_CURRENT_A = 1e-15
-
-
-class BiasRangeError(ConfigError):
-    """A bias write lies outside what the chip's bias generator can produce."""
 
 
 def jaer_to_libcaer_coarse(jaer_coarse: int) -> int:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
+from corrigible.registry import Registry
 from corrigible.sim_envs.event_camera.biases import (
     BIAS_NAMES,
     FINE_MAX,
@@ -519,13 +520,22 @@ class ControllersConfig:
                 )
 
 
-CONTROLLER_KINDS: dict[str, Callable[[ControllersConfig, DavisBiases, int], BiasController]] = {
-    "default": lambda cfg, nominal, n: FixedBiases(n_pixels=n),
-    "fast": lambda cfg, nominal, n: FastLoop(cfg.fast, n_pixels=n),
-    "slow": lambda cfg, nominal, n: SlowLoop(cfg.slow, n_pixels=n),
-    "fast_slow": lambda cfg, nominal, n: FastSlowController(cfg.fast, cfg.slow, n_pixels=n),
-    "hysteresis": lambda cfg, nominal, n: HysteresisController(cfg.hysteresis, nominal, n_pixels=n),
-}
+# controller name -> factory(controllers config, nominal biases, pixel count); the names are
+# what `ControllersConfig.enabled` and the eval YAML list.
+_Factory = Callable[[ControllersConfig, DavisBiases, int], BiasController]
+CONTROLLER_KINDS: Registry[_Factory] = Registry(
+    "controller", unknown="unknown {noun} {name!r}; use one of {names}."
+)
+CONTROLLER_KINDS.register("default", lambda cfg, nominal, n: FixedBiases(n_pixels=n))
+CONTROLLER_KINDS.register("fast", lambda cfg, nominal, n: FastLoop(cfg.fast, n_pixels=n))
+CONTROLLER_KINDS.register("slow", lambda cfg, nominal, n: SlowLoop(cfg.slow, n_pixels=n))
+CONTROLLER_KINDS.register(
+    "fast_slow", lambda cfg, nominal, n: FastSlowController(cfg.fast, cfg.slow, n_pixels=n)
+)
+CONTROLLER_KINDS.register(
+    "hysteresis",
+    lambda cfg, nominal, n: HysteresisController(cfg.hysteresis, nominal, n_pixels=n),
+)
 
 
 def make_controller(
@@ -536,9 +546,4 @@ def make_controller(
     Raises:
         UnknownNameError: for an unregistered name, with a "did you mean" hint.
     """
-    if kind not in CONTROLLER_KINDS:
-        raise UnknownNameError(
-            f"unknown controller {kind!r}; use one of {list(CONTROLLER_KINDS)}."
-            + did_you_mean(kind, CONTROLLER_KINDS)
-        )
-    return CONTROLLER_KINDS[kind](cfg, nominal, n_pixels)
+    return CONTROLLER_KINDS.get(kind)(cfg, nominal, n_pixels)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from corrigible.errors import ConfigError, ParseError
+from corrigible.errors import ConfigError, DependencyNotInstalled, ParseError
 
 # One event: timestamp in integer microseconds (as AEDAT and jAER use), pixel column x, pixel
 # row y (origin top-left, as the frame arrays index [y, x]) and polarity (1 = ON, 0 = OFF).
@@ -27,6 +27,18 @@ EVENT_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
 _FORMAT = "corrigible-events"
 _VERSION = 1
 _FIELDS = ("t", "x", "y", "p")
+
+
+def _import_h5py() -> Any:
+    """h5py, needed only for the HDF5 format (the `events` extra; `.npz` needs nothing more)."""
+    try:
+        import h5py
+    except ImportError as exc:
+        raise DependencyNotInstalled(
+            "HDF5 event files (.h5, .hdf5) need h5py; pip install 'corrigible[events]', "
+            "or use a .npz path, which needs no extra package."
+        ) from exc
+    return h5py
 
 
 def empty_events() -> np.ndarray:
@@ -74,7 +86,7 @@ def write_events(
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
-        import h5py
+        h5py = _import_h5py()
 
         with h5py.File(path, "w") as f:
             group = f.create_group("events")
@@ -106,7 +118,7 @@ def read_events(path: str | Path) -> tuple[np.ndarray, dict[str, Any]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix in (".h5", ".hdf5"):
-        import h5py
+        h5py = _import_h5py()
 
         with h5py.File(path, "r") as f:
             if "events" not in f:

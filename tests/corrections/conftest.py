@@ -1,4 +1,4 @@
-"""Fixtures for the corrections tests: one real MiniLM and one router per session."""
+"""Fixtures for the corrections tests (MiniLM and the router are shared: tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,6 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 import pytest  # noqa: E402
 
 from corrigible.corrections.interpret import InterpretContext  # noqa: E402
-from corrigible.corrections.router import GrammarEmbeddingRouter  # noqa: E402
-from corrigible.memory.text_embedder import MiniLMEmbedder, get_text_embedder  # noqa: E402
 
 VISIBLE = (
     "red block",
@@ -23,20 +21,6 @@ VISIBLE = (
     "blue bowl",
     "drawer",
 )
-
-
-@pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbedder:
-    """The real MiniLM, loaded once for the whole session."""
-    model = get_text_embedder()
-    model.embed(["warm up"])
-    return model
-
-
-@pytest.fixture(scope="session")
-def router(embedder: MiniLMEmbedder) -> GrammarEmbeddingRouter:
-    """The offline router on the shipped examples, sharing the session's MiniLM."""
-    return GrammarEmbeddingRouter(embedder=embedder)
 
 
 @pytest.fixture

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.corrections.correction import Correction, InvalidCorrectionError
-from corrigible.errors import CorrigibleError
+from corrigible.corrections.correction import Correction
+from corrigible.errors import CorrigibleError, InvalidCorrectionError
 
 
 def test_valid_round_trip():

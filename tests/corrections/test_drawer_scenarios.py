@@ -9,27 +9,27 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.corrections.interpret import InterpretContext, SkillParamChange, interpret
+from corrigible.corrections.interpret import InterpretContext, interpret
 from corrigible.corrections.scenarios import load_scenarios
-from corrigible.policies.episode import Episode
-from corrigible.policies.skills.params import DrawerParams
+from corrigible.memory.effects import SkillParamChange
+from corrigible.policies.skills import default_params
+from corrigible.session import Session, SessionConfig
 
 
 def _open(scenario_name: str, **overrides: float) -> bool:
     scenario = next(s for s in load_scenarios() if s.name == scenario_name)
     task = scenario.rounds[0][0]
-    ep = Episode(task.instruction, seed=task.seed, layout=scenario.layout(task))
-    try:
-        return ep.api.skills.open_drawer("drawer", **overrides).success
-    finally:
-        ep.close()
+    with Session(SessionConfig(seed=task.seed), layout=scenario.layout(task)) as session:
+        session.reset()
+        assert session.api is not None
+        return session.api.skills.open_drawer("drawer", **overrides).success
 
 
 def _corrected(text: str) -> dict[str, float]:
     ctx = InterpretContext(visible_objects=("drawer",), current_skill="open_drawer")
     (effect,) = interpret(text, "skill", ctx).effects
     assert isinstance(effect, SkillParamChange)
-    new = effect.apply(DrawerParams(), "open_drawer")
+    new = effect.apply(default_params()["open_drawer"], "open_drawer")
     name = effect.param_for("open_drawer")
     return {name: new.to_dict()[name]}
 

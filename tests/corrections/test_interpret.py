@@ -2,19 +2,20 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.corrections.interpret import (
+from corrigible.corrections.interpret import InterpretContext, interpret
+from corrigible.errors import ConfigError, ParseError, UnknownNameError, UnknownObjectError
+from corrigible.memory.effects import (
     AddedPrecondition,
     ControlCommand,
-    InterpretContext,
     ObjectSubstitution,
     Ordering,
     PreferenceMapping,
     SkillParamChange,
     TargetSubstitution,
-    interpret,
 )
-from corrigible.errors import ConfigError, ParseError, UnknownNameError, UnknownObjectError
-from corrigible.policies.skills.params import PickParams, PlaceParams
+from corrigible.policies.skills import default_params
+
+PICK, PLACE = default_params()["pick"], default_params()["place"]
 
 
 def _one(text, label, ctx):
@@ -71,10 +72,10 @@ def test_speed_factors(ctx, text, param, factor):
 def test_skill_without_context_is_generic_and_applies_to_any_skill():
     change = _one("a bit more to the left", "skill", InterpretContext())
     assert change.skill is None and change.param == "offset_y"
-    assert change.apply(PickParams(), "pick").grasp_offset_y == pytest.approx(0.03)
-    assert change.apply(PlaceParams(), "place").offset_y == pytest.approx(0.03)
+    assert change.apply(PICK, "pick").grasp_offset_y == pytest.approx(0.03)
+    assert change.apply(PLACE, "place").offset_y == pytest.approx(0.03)
     slower = _one("slower", "skill", InterpretContext())
-    assert slower.apply(PickParams(), "pick").speed == pytest.approx(0.125)
+    assert slower.apply(PICK, "pick").speed == pytest.approx(0.125)
 
 
 def test_imperative_clause_wins_over_description(ctx):

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.corrections.demo_loop import run_learning, summarise
 from corrigible.corrections.scenarios import load_scenarios
+from corrigible.launch.evaluations.corrections_demo import run_learning, summarise
 
 
 @pytest.fixture(scope="module")

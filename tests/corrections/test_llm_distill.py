@@ -29,11 +29,11 @@ from corrigible.memory import KnowledgeBase, KnowledgeEntry
 from corrigible.memory.text_embedder import MiniLMEmbedder
 from corrigible.memory.visual_embedder import embed_crop, render_crop
 from corrigible.policies.llm import LLMBackend, make_llm
-from corrigible.policies.llm.loopback import (
+from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
+from loopback_llm import (
     LoopbackServer,
     free_loopback_port,
 )
-from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
 
 
 def _load_recordings_module():

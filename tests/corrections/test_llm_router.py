@@ -22,7 +22,6 @@ import pytest
 
 from corrigible.corrections.correction import Correction
 from corrigible.corrections.llm_router import (
-    InvalidLabelError,
     LLMRouteDecision,
     LLMRouter,
     LLMRouterConfig,
@@ -36,14 +35,13 @@ from corrigible.corrections.router import (
     make_router,
     router_names,
 )
-from corrigible.errors import ConfigError, ParseError
+from corrigible.errors import ConfigError, InvalidLabelError, LLMOutputError, ParseError
 from corrigible.memory.text_embedder import MiniLMEmbedder
-from corrigible.policies.llm import LLMOutputError
-from corrigible.policies.llm.loopback import (
+from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
+from loopback_llm import (
     LoopbackServer,
     free_loopback_port,
 )
-from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
 
 
 def _load_recordings_module():

@@ -12,17 +12,15 @@ import io
 import threading
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from corrigible.corrections.distill import distill
 from corrigible.corrections.onthefly import CorrectionLoop, unseen_objects
-from corrigible.corrections.retrieval import Retriever
 from corrigible.corrections.router import GrammarEmbeddingRouter
 from corrigible.corrections.typed import TypedCorrector
 from corrigible.memory import KnowledgeBase
-from corrigible.policies.episode import Episode, EpisodeResult
-from corrigible.policies.skills.params import DEFAULT_PARAMS
+from corrigible.policies.skills import default_params
+from corrigible.session import EpisodeResult, Session, SessionConfig
 
 PUT = "put the red block in the red bowl"
 
@@ -44,8 +42,6 @@ class _Run:
     ) -> None:
         self.replies: list[str] = []
         self.prompts: list[str] = []
-        self.episode = Episode(instruction, expect=expect)
-        self.episode.api.locator.bias = np.array([0.0, camera_bias_y, 0.0])
         self.typed = TypedCorrector(
             texts,
             interactive=interactive,
@@ -54,14 +50,18 @@ class _Run:
             prompt=self._on_prompt,
         )
         self.on_prompt = None
-        self.loop = CorrectionLoop(
-            self.episode.controller,
-            self.typed,
-            router,
-            Retriever(kb, "text+visual" if kb is not None else "none"),
-            episode="typed-test",
+        self.instruction, self.expect = instruction, expect
+        self.session = Session(
+            SessionConfig(episode="typed-test", camera_bias=(0.0, camera_bias_y, 0.0)),
+            kb=kb,
+            router=router,
+            corrector=self.typed,
         )
-        self.loop.install()
+        self.session.reset(mention=[instruction, expect])
+        assert self.session.loop is not None
+        self.loop: CorrectionLoop = self.session.loop
+        self.env = self.session.env
+        self.api = self.session.api
 
     def _on_prompt(self, line: str) -> None:
         self.prompts.append(line)
@@ -70,15 +70,15 @@ class _Run:
 
     def run(self) -> EpisodeResult:
         try:
-            result = self.episode.run()
+            result = self.session.run(self.instruction, expect=self.expect)
             self.typed.finish()
             return result
         finally:
-            self.episode.close()
+            self.session.close()
 
     def skill_params(self, skill: str) -> list[dict[str, float]]:
         """The parameters each run of `skill` really used (from the trace)."""
-        events = self.episode.env.trace.of_kind("skill")
+        events = self.env.trace.of_kind("skill")
         return [e["params"] for e in events if e["skill"] == skill]
 
 
@@ -110,21 +110,21 @@ def test_no_other_bowl_before_the_place_changes_the_target(router) -> None:
     run = _Run(router, PUT, ("no, the gray bowl",), expect="in(red block, gray bowl)")
     result = run.run()
     assert result.expect_holds
-    assert run.episode.api.skill_results[-1].args["target"] == "gray bowl"
+    assert run.api.skill_results[-1].args["target"] == "gray bowl"
     [record] = run.loop.records
     assert (record.target_before, record.target_after) == ("red bowl", "gray bowl")
     assert run.replies == [
         "[correction] 'no, the gray bowl': plan: place target red bowl -> gray bowl for the "
         "red block; applies to this put_first_on_second"
     ]
-    kinds = [e["kind"] for e in run.episode.env.trace.events]
+    kinds = [e["kind"] for e in run.env.trace.events]
     assert "correction.applied" in kinds and "correction.reply" in kinds
 
 
 def test_a_skill_correction_before_the_pick_changes_its_parameter(router) -> None:
     run = _Run(router, "pick up the red block", ("a tiny bit more to the left",))
     run.run()
-    [pick] = run.episode.api.skill_results
+    [pick] = run.api.skill_results
     assert pick.success
     assert pick.params["grasp_offset_y"] == pytest.approx(0.01)
     assert run.loop.session == {("pick", "red block"): {"grasp_offset_y": pytest.approx(0.01)}}
@@ -164,8 +164,8 @@ def test_unusable_corrections_are_answered_and_change_nothing(router, tmp_path: 
             run.loop.records,
             kb,
             episode="typed-test",
-            sizes={o.name: o.size_class for o in run.episode.env.scene.objects},
-            visuals=run.loop.visuals,
+            sizes={o.name: o.size_class for o in run.env.scene.objects},
+            visuals=run.session.memory.visuals,
             task_succeeded=bool(result.expect_holds),
         )
         assert written == [] and len(kb) == 0
@@ -178,9 +178,9 @@ def test_unusable_corrections_are_answered_and_change_nothing(router, tmp_path: 
     assert run.loop.records == [] and run.loop.controls == []
     assert run.loop.session == {} and run.loop.targets == {}
     assert result.expect_holds  # placed where the instruction said
-    assert run.episode.api.skill_results[-1].args["target"] == "red bowl"
-    assert run.skill_params("pick") == [DEFAULT_PARAMS["pick"].to_dict()]
-    assert run.skill_params("place") == [DEFAULT_PARAMS["place"].to_dict()]
+    assert run.api.skill_results[-1].args["target"] == "red bowl"
+    assert run.skill_params("pick") == [default_params()["pick"].to_dict()]
+    assert run.skill_params("place") == [default_params()["place"].to_dict()]
     assert len(run.loop.refused) == 5  # the four the record rejected never reached the loop
 
 
@@ -201,7 +201,7 @@ def test_a_failed_pick_waits_for_the_typed_correction_and_redoes(router) -> None
     run.on_prompt = type_after_failure
     result = run.run()
     assert result.expect_holds
-    assert [r.success for r in run.episode.api.skill_results] == [False, True]
+    assert [r.success for r in run.api.skill_results] == [False, True]
     assert "could not understand 'hmm'" in run.replies[0]
     assert run.replies[1].endswith("grasp_offset_y +0.030 (now 0.030) for the red block; redoing")
     [record] = run.loop.records
@@ -234,7 +234,7 @@ def test_stop_ends_the_episode_cleanly(router) -> None:
     assert run.loop.stopped == "stopped: the person said 'stop'"
     assert result.steps[0]["status"] == "error"
     assert result.steps[0]["error_class"] == "interrupted"
-    assert run.episode.api.skill_results == []  # stopped before the arm moved
+    assert run.api.skill_results == []  # stopped before the arm moved
     assert run.replies == ["[correction] 'stop': control: stopping; the episode ends here"]
 
 
@@ -245,8 +245,8 @@ def test_pause_holds_the_run_until_resume(router) -> None:
     assert result.expect_holds
     assert [r.control for r in run.loop.controls] == ["pause", "resume"]
     assert run.loop.records[0].when == "paused"
-    assert not run.episode.controller.control.is_paused
-    kinds = [e["kind"] for e in run.episode.env.trace.events]
+    assert not run.session.controller.control.is_paused
+    kinds = [e["kind"] for e in run.env.trace.events]
     assert kinds.index("correction.paused") < kinds.index("correction.resumed")
 
 
@@ -255,7 +255,7 @@ def test_input_ending_while_paused_stops_the_run(router) -> None:
     result = run.run()
     assert run.loop.stopped == "stopped: input ended while paused"
     assert result.steps[0]["error_class"] == "interrupted"
-    assert not run.episode.controller.control.is_paused
+    assert not run.session.controller.control.is_paused
 
 
 def test_a_line_typed_during_a_skill_is_taken_at_the_next_boundary(router) -> None:
@@ -273,10 +273,10 @@ def test_a_line_typed_during_a_skill_is_taken_at_the_next_boundary(router) -> No
             run.typed.put("no, the gray bowl")
             run.typed.close()
 
-    run.episode.env.arm.add_tick_hook(type_mid_pick)
+    run.env.arm.add_tick_hook(type_mid_pick)
     result = run.run()
     assert result.expect_holds
-    first, second = run.episode.api.skill_results
+    first, second = run.api.skill_results
     assert (first.skill, second.args["target"]) == ("pick", "gray bowl")
     [record] = run.loop.records
     assert record.when == "before_skill" and record.target_before == "red bowl"

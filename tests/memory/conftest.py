@@ -13,20 +13,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from corrigible.memory.schema import KnowledgeEntry, ObjectScope, Provenance  # noqa: E402
-from corrigible.memory.text_embedder import MiniLMEmbedder, get_text_embedder  # noqa: E402
 from corrigible.memory.visual_embedder import embed_crop, render_crop  # noqa: E402
 
 RED = (200, 30, 30)
 GREEN = (30, 170, 50)
 MPP = 0.001  # metres per pixel of the synthetic crops: a 40 px object is 4 cm across
-
-
-@pytest.fixture(scope="session")
-def embedder() -> MiniLMEmbedder:
-    """The real MiniLM, loaded once for the whole session."""
-    model = get_text_embedder()
-    model.embed(["warm up"])
-    return model
 
 
 @pytest.fixture

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from corrigible.errors import ConfigError
-from corrigible.memory.index import IndexFormatError, VectorIndex
+from corrigible.errors import ConfigError, IndexFormatError
+from corrigible.memory.index import VectorIndex
 
 
 def unit_rows(n, dim=32, seed=0):

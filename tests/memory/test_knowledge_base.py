@@ -8,22 +8,18 @@ import logging
 import numpy as np
 import pytest
 
-from corrigible.errors import ConfigError, CorrigibleError
-from corrigible.memory.kb_errors import (
+from corrigible.errors import (
+    ConfigError,
+    CorrigibleError,
     CorruptStoreError,
     KnowledgeBaseClosedError,
     ReadOnlyError,
     SchemaVersionError,
     UnknownEntryError,
 )
+from corrigible.memory.effects import AddedPrecondition, PreferenceMapping, TargetSubstitution
 from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
-from corrigible.memory.schema import (
-    AddedPrecondition,
-    ObjectScope,
-    PreferenceMapping,
-    Provenance,
-    TargetSubstitution,
-)
+from corrigible.memory.schema import KnowledgeEntry, ObjectScope, Provenance
 from corrigible.memory.store import INDEX_META_NAME, INDEX_NAME, LOG_NAME, MANIFEST_NAME
 
 from .conftest import GREEN, crop_descriptor
@@ -117,7 +113,7 @@ def test_supersede_is_durable_as_one_record(tmp_path, embedder, make_entry):
                 kind="preference",
                 skill=None,
                 params={},
-                plan_form=PreferenceMapping(pattern="*apple*", target="bowl"),
+                plan_form=PreferenceMapping(attributes={"name": "*apple*"}, target="bowl"),
             )
         )
         new_id = kb.supersede(
@@ -127,7 +123,7 @@ def test_supersede_is_durable_as_one_record(tmp_path, embedder, make_entry):
                 kind="preference",
                 skill=None,
                 params={},
-                plan_form=PreferenceMapping(pattern="*apple*", target="basket"),
+                plan_form=PreferenceMapping(attributes={"name": "*apple*"}, target="basket"),
             ),
         )
     records = (tmp_path / "kb" / LOG_NAME).read_bytes().splitlines()
@@ -212,7 +208,7 @@ def test_kind_and_skill_filters(kb, make_entry):
             kind="plan_rule",
             skill=None,
             params={},
-            plan_form=AddedPrecondition(skill="place", precondition_skill="open", args=["drawer"]),
+            plan_form=AddedPrecondition(skill="open_drawer", obj="drawer", before="place"),
         )
     )
     hits = kb.search("put the red block away", kind="plan_rule")
@@ -320,7 +316,7 @@ def test_newer_schema_is_refused_without_changes(tmp_path, embedder, make_entry)
     with KnowledgeBase.open(path, text_embedder=embedder) as kb:
         kb.add(make_entry())
     manifest = json.loads((path / MANIFEST_NAME).read_text())
-    manifest["schema_version"] = "2.0"
+    manifest["schema_version"] = "99.0"  # a newer major version than this code reads
     (path / MANIFEST_NAME).write_text(json.dumps(manifest))
     before = (path / LOG_NAME).read_bytes()
     with pytest.raises(SchemaVersionError, match="upgrade corrigible"):
@@ -372,13 +368,13 @@ def test_export_writes_every_entry_as_json_lines(kb, make_entry, tmp_path):
             kind="plan_rule",
             skill=None,
             params={},
-            plan_form=TargetSubstitution(from_target="mug", to_target="cup"),
+            plan_form=TargetSubstitution(new_target="cup", excluded="mug"),
         ),
     )
     count = kb.export(tmp_path / "out" / "kb.jsonl")
     rows = [json.loads(line) for line in (tmp_path / "out" / "kb.jsonl").read_text().splitlines()]
     assert count == 2 and [row["active"] for row in rows] == [False, True]
-    assert rows[1]["plan_form"]["form"] == "target_substitution"
+    assert rows[1]["plan_form"]["kind"] == "target_substitution"
 
 
 def test_subclass_must_name_its_backend():
@@ -393,3 +389,35 @@ def test_subclass_must_name_its_backend():
             def search(self, query_text, **kwargs): ...
             def export(self, path): ...
             def close(self): ...
+
+
+def test_a_schema_1_knowledge_base_opens_with_its_plan_forms_as_effects(tmp_path, embedder):
+    """A knowledge base written before the effect schema (1.0, "form" plan forms) still reads."""
+    from corrigible.memory.store import encode_record
+
+    path = tmp_path / "kb"
+    with KnowledgeBase.open(path, text_embedder=embedder) as kb:
+        entry_id = kb.add(
+            KnowledgeEntry(
+                kind="preference",
+                text="put red things in the blue bowl",
+                plan_form=PreferenceMapping(attributes={"color": "red"}, target="blue bowl"),
+            )
+        )
+    log = path / LOG_NAME
+    (line,) = log.read_bytes().splitlines()
+    rec = json.loads(line)["rec"]
+    rec["entry"]["schema_version"] = "1.0"
+    rec["entry"]["plan_form"] = {
+        "form": "preference_mapping",
+        "pattern": "color=red",
+        "target": "blue bowl",
+    }
+    log.write_bytes(encode_record(rec))
+    for name in (INDEX_NAME, INDEX_META_NAME):  # as schema 1 left them: rebuilt from the log
+        (path / name).unlink()
+    manifest = json.loads((path / MANIFEST_NAME).read_text())
+    (path / MANIFEST_NAME).write_text(json.dumps({**manifest, "schema_version": "1.0"}))
+    with KnowledgeBase.open(path, text_embedder=embedder) as kb:
+        form = kb.get(entry_id).plan_form
+    assert form == PreferenceMapping(attributes={"color": "red"}, target="blue bowl")

@@ -3,28 +3,27 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from corrigible.errors import SchemaVersionError
 from corrigible.memory import schema
-from corrigible.memory.kb_errors import SchemaVersionError
-from corrigible.memory.schema import (
+from corrigible.memory.effects import (
     AddedPrecondition,
-    KnowledgeEntry,
-    ObjectScope,
+    ControlCommand,
     Ordering,
     PreferenceMapping,
-    Provenance,
     TargetSubstitution,
 )
+from corrigible.memory.schema import KnowledgeEntry, ObjectScope, Provenance, migrate_entry
 
 
 @pytest.mark.parametrize(
     "form",
     [
-        TargetSubstitution(from_target="mug", to_target="cup"),
-        AddedPrecondition(skill="place", precondition_skill="open", args=["drawer"]),
-        Ordering(first="cup", then="plate"),
-        PreferenceMapping(pattern="category=fruit", target="basket"),
+        TargetSubstitution(new_target="cup", excluded="mug"),
+        AddedPrecondition(skill="open_drawer", obj="drawer", before="place"),
+        Ordering(first="cup", last="plate"),
+        PreferenceMapping(attributes={"category": "fruit"}, target="basket"),
     ],
-    ids=lambda form: form.form,
+    ids=lambda form: form.kind,
 )
 def test_plan_forms_round_trip_through_json(form):
     entry = KnowledgeEntry(kind="plan_rule", text="a rule", plan_form=form)
@@ -82,7 +81,7 @@ def test_migration_hook_upgrades_older_major_versions(monkeypatch):
     old = {"schema_version": "0.3", "kind": "plan_rule", "rule": "legacy rule"}
     migrated = schema.migrate_entry(old)
     assert migrated["text"] == "legacy rule"
-    assert migrated["schema_version"] == "1.0"
+    assert migrated["schema_version"] == schema.SCHEMA_VERSION  # 0.3 -> 1.0 -> 2.0
     assert KnowledgeEntry.model_validate(migrated).text == "legacy rule"
 
 
@@ -98,12 +97,56 @@ def test_scope_and_preference_matching():
     assert scope.matches(attributes={"color": "red"})  # unknown shape does not disqualify
     assert not scope.matches(task="open the drawer")
     assert ObjectScope().is_empty and ObjectScope().describe() == "any object"
-    mapping = PreferenceMapping(pattern="category=fruit", target="basket")
+    mapping = PreferenceMapping(attributes={"category": "fruit"}, target="basket")
     assert mapping.matches("apple", {"category": "fruit"})
     assert not mapping.matches("apple", {"category": "tool"})
-    assert PreferenceMapping(pattern="*apple*", target="bowl").matches("green_apple")
+    assert mapping.pattern == "category=fruit"
+    glob = PreferenceMapping(attributes={"name": "*apple*"}, target="bowl")
+    assert glob.matches("green_apple") and not glob.matches("pear")
 
 
 def test_provenance_needs_the_correction_text():
     with pytest.raises(ValidationError):
         Provenance(episode="ep-1", correction_texts=[])
+
+
+def test_a_control_command_is_not_a_plan_form():
+    with pytest.raises(ValidationError, match="plan-level"):
+        KnowledgeEntry(kind="plan_rule", text="stop", plan_form=ControlCommand(command="stop"))
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            {"form": "target_substitution", "from_target": "mug", "to_target": "cup"},
+            TargetSubstitution(new_target="cup", excluded="mug"),
+        ),
+        (
+            {
+                "form": "added_precondition",
+                "skill": "place",
+                "precondition_skill": "open_drawer",
+                "args": ["drawer"],
+            },
+            AddedPrecondition(skill="open_drawer", obj="drawer", before="place"),
+        ),
+        (
+            {"form": "ordering", "first": "cup", "then": "plate"},
+            Ordering(first="cup", last="plate"),
+        ),
+        (
+            {"form": "preference_mapping", "pattern": "color=red", "target": "blue bowl"},
+            PreferenceMapping(attributes={"color": "red"}, target="blue bowl"),
+        ),
+        (
+            {"form": "preference_mapping", "pattern": "*apple*", "target": "bowl"},
+            PreferenceMapping(attributes={"name": "*apple*"}, target="bowl"),
+        ),
+    ],
+    ids=["target", "precondition", "ordering", "preference", "name-glob"],
+)
+def test_schema_1_plan_forms_migrate_to_effects(old, new):
+    raw = {"schema_version": "1.0", "kind": "plan_rule", "text": "a rule", "plan_form": old}
+    entry = KnowledgeEntry.model_validate(migrate_entry(raw))
+    assert entry.plan_form == new and entry.schema_version == schema.SCHEMA_VERSION

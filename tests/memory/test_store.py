@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from corrigible.memory.kb_errors import (
+from corrigible.errors import (
     CorruptStoreError,
     KnowledgeBaseClosedError,
     ReadOnlyError,
@@ -151,7 +151,7 @@ def test_manifest_version_checks(tmp_path):
     write_records(tmp_path / "kb", 1)
     manifest_path = tmp_path / "kb" / MANIFEST_NAME
     manifest = json.loads(manifest_path.read_text())
-    manifest["schema_version"] = "2.0"
+    manifest["schema_version"] = "99.0"  # a newer major version than this code reads
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(SchemaVersionError, match="newer than this corrigible"):
         reopen(tmp_path / "kb")

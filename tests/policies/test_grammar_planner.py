@@ -5,7 +5,7 @@ import pytest
 from corrigible.errors import ParseError, UnknownObjectError
 from corrigible.policies.planners.base import HistoryItem, PlanContext
 from corrigible.policies.planners.grammar import GrammarPlanner
-from corrigible.policies.robot_api import API_DOC
+from corrigible.policies.robot_api import api_names
 from corrigible.policies.sandbox import validate_program
 
 POS = {
@@ -17,7 +17,7 @@ POS = {
     "yellow bowl": [0.60, -0.20, 0.0],
     "drawer": [0.60, -0.45, 0.0],
 }
-API_NAMES = [d.split("(")[0] for d in API_DOC]
+API_NAMES = api_names()
 
 
 def ctx(history=None):

@@ -42,7 +42,7 @@ def test_push_and_nudges(state_env):
     skills = SkillLibrary(state_env)
     assert skills.push("purple block", "left", 0.06).success
     start = state_env.arm.ee_pose().pos
-    result = skills.move_ee([0.0, -0.03, 0.02])
+    result = skills.move_ee(0.0, -0.03, 0.02)
     assert result.success
     np.testing.assert_allclose(state_env.arm.ee_pose().pos - start, [0.0, -0.03, 0.02], atol=0.007)
     assert skills.go_home().success

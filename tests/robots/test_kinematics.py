@@ -1,7 +1,7 @@
 import numpy as np
 
+from corrigible.robots.assets import urdf_path
 from corrigible.robots.kinematics import ArmKinematics, top_down_rotation
-from corrigible.sim_envs.backends.assets import urdf_path
 
 HOME = np.array((0.0, -0.25, 0.0, -2.2, 0.0, 1.95, 0.785))
 

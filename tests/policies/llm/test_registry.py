@@ -7,13 +7,11 @@ from typing import Any, ClassVar
 
 import pytest
 
-from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.errors import ConfigError, LLMClosedError, LLMError, UnknownNameError
 from corrigible.policies.llm import (
     LLM_BACKENDS,
     ChatMessage,
     LLMBackend,
-    LLMClosedError,
-    LLMError,
     LLMResponse,
     make_llm,
 )

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from corrigible.errors import ConfigError, ParseError
-from corrigible.policies.llm import ChatMessage, ReplayMissError, make_llm
-from corrigible.policies.llm.loopback import TINY_ANSWER, LoopbackServer
+from corrigible.errors import ConfigError, ParseError, ReplayMissError
+from corrigible.policies.llm import ChatMessage, make_llm
 from corrigible.policies.llm.recorder import httpx
 from corrigible.policies.llm.replay_backend import (
     ReplayBackend,
     ReplayBackendConfig,
     ReplayTransport,
 )
+from loopback_llm import TINY_ANSWER, LoopbackServer
 
 FIXTURE = Path(__file__).parent / "data" / "tiny_chat.jsonl"
 CHATS = [
@@ -98,7 +98,7 @@ def test_replay_miss_on_max_tokens() -> None:
 
 
 def test_recorded_error_replies_replay_as_errors(tmp_path: Path) -> None:
-    from corrigible.policies.llm import LLMModelNotFoundError
+    from corrigible.errors import LLMModelNotFoundError
 
     body = {"model": "gone", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
     body["temperature"] = 0.0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.policies.llm import LLMOutputError, extract_code
+from corrigible.errors import LLMOutputError
+from corrigible.policies.llm import extract_code
 
 CASES = {
     "fenced": ("```python\nsay('hi')\n```", "say('hi')"),

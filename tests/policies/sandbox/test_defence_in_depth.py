@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from corrigible.policies.sandbox import ErrorClass, SandboxLimits
-from corrigible.policies.sandbox.executor import _run_unvalidated_for_tests
+from corrigible.policies.sandbox import ErrorClass, SandboxLimits, SandboxResult, run_program
 
 MARKER = Path("/tmp/corrigible_escape_defence_in_depth")
+
+
+def _run_without_ast_rules(source: str, limits: SandboxLimits | None = None) -> SandboxResult:
+    """Runs `source` with the AST rules switched off in parent and child, and no API."""
+    return run_program(source, {}, limits, ast_rules=False)
+
 
 _ESCAPE_PRELUDE = """
 subs = ().__class__.__base__.__subclasses__()
@@ -53,7 +58,7 @@ print(results)
 def escape_results() -> dict:
     MARKER.unlink(missing_ok=True)
     source = _ESCAPE_PRELUDE + f"MARKER = {str(MARKER)!r}\n" + _ATTACKS
-    result = _run_unvalidated_for_tests(source, {})
+    result = _run_without_ast_rules(source)
     assert result.is_ok, result.message
     assert not MARKER.exists(), "the escaped program created a file"
     assert result.violations == []
@@ -85,7 +90,7 @@ def test_escaped_program_runs_as_nobody(escape_results: dict) -> None:
 
 def test_limits_hold_without_the_rules() -> None:
     limits = SandboxLimits(wall_time_s=3.0, cpu_time_s=1.0, memory_mb=256)
-    loop = _run_unvalidated_for_tests("while True:\n    pass\n", {}, limits)
+    loop = _run_without_ast_rules("while True:\n    pass\n", limits)
     assert loop.error_class is ErrorClass.TIMEOUT
-    memory = _run_unvalidated_for_tests("x = [0] * 10**9\n", {}, limits)
+    memory = _run_without_ast_rules("x = [0] * 10**9\n", limits)
     assert memory.error_class is ErrorClass.MEMORY

@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 
 from corrigible.policies.sandbox.hostile_report import (
+    HOSTILE_DIR,
     load_hostile_programs,
     run_hostile_program,
 )
@@ -21,6 +22,12 @@ def test_hostile_set_is_large_and_covers_every_class() -> None:
         assert expected[error_class] >= 1, error_class
     assert sum(1 for p in PROGRAMS if p.expected == ("ok",)) >= 5  # benign controls
     assert all(p.attempt for p in PROGRAMS)
+
+
+def test_hostile_set_is_data_not_a_package() -> None:
+    assert not (HOSTILE_DIR / "__init__.py").exists()
+    files = sorted(p.name for p in HOSTILE_DIR.iterdir() if p.suffix in (".py", ".txt"))
+    assert files == sorted(p.path.name for p in PROGRAMS)  # every program file is read
 
 
 @pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])

@@ -2,10 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.errors import BiasRangeError, ConfigError, UnknownNameError
 from corrigible.sim_envs.event_camera.biases import (
     BIAS_NAMES,
-    BiasRangeError,
     CoarseFine,
     DavisBiases,
     jaer_to_libcaer_coarse,

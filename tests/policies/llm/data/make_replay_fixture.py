@@ -10,17 +10,22 @@ Run from the repository root::
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from pathlib import Path
 
-from corrigible.policies.llm import ChatMessage
-from corrigible.policies.llm.loopback import (
+# The loopback server is a test helper in tests/support/ (pytest puts it on sys.path; a script
+# run directly has to do so itself).
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "support"))
+
+from corrigible.policies.llm import ChatMessage  # noqa: E402
+from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig  # noqa: E402
+from loopback_llm import (  # noqa: E402
     TINY_MODEL_NAME,
     LoopbackServer,
     LoopbackServerConfig,
     build_tiny_chat_model,
 )
-from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
 
 OUT = Path(__file__).with_name("tiny_chat.jsonl")
 _SYSTEM = ChatMessage.system("You write Python code for a tabletop robot.")

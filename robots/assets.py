@@ -1,4 +1,8 @@
-"""Locates robot assets that ship inside installed wheels (nothing is downloaded)."""
+"""Locates robot descriptions (URDFs) that ship inside installed wheels (nothing is downloaded).
+
+A robot description belongs to the robot, not to an engine: `SimArm` reads it for its kinematics
+and both physics backends load the same file, so it lives here, below `sim_envs`.
+"""
 
 from __future__ import annotations
 

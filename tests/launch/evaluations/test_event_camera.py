@@ -1,3 +1,5 @@
+"""The event-camera evaluation loop, its report and the `corrigible events eval` verb."""
+
 from __future__ import annotations
 
 import json
@@ -6,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.launch.evaluations import event_camera
+from corrigible.launch.evaluations.config_event_camera import load_eval_config
 from corrigible.launch.events import EventsEvalConfig, run
-from corrigible.sim_envs.event_camera.evaluate import load_eval_config
 
 _TINY = {
     "warmup_s": 0.6,
@@ -59,17 +62,15 @@ def test_eval_config_is_validated():
 
 
 def test_repeats_get_distinct_seeds_or_a_clear_error():
-    from corrigible.sim_envs.event_camera.evaluate import traversal_plan
-
     cfg = load_eval_config(overrides={"repeats": 3, "conditions": ["low"]})
-    assert traversal_plan(cfg) == [
+    assert event_camera.traversal_plan(cfg) == [
         ("reference", 0, 100),
         ("low", 0, 101),
         ("low", 1, 1101),
         ("low", 2, 2101),
     ]
     with pytest.raises(ConfigError, match="same seed"):
-        traversal_plan(
+        event_camera.traversal_plan(
             load_eval_config(
                 overrides={"repeats": 2, "traversal_seeds": {"reference": 1100, "low": 100}}
             )
@@ -94,7 +95,7 @@ def _fake_results(ours: dict, theirs: dict, in_band: tuple[float, float]) -> dic
 
 
 def test_acceptance_needs_the_band_and_recall_in_every_condition():
-    from corrigible.sim_envs.event_camera.evaluate import acceptance, format_acceptance
+    from corrigible.launch.evaluations.report_event_camera import acceptance, format_acceptance
 
     ok = acceptance(_fake_results({"low": 90, "high": 99}, {"low": 80, "high": 99}, (0.95, 0.4)))
     assert ok["met"] and ok["recall@1"]["high"]["met"]  # a tie counts as "at least"
@@ -129,7 +130,6 @@ def test_run_controller_leaves_holdoff_events_out_of_the_measured_rate(monkeypat
     """Events only in the first 0.1 s of each window: scored, but hidden by a 0.1 s hold-off."""
     import numpy as np
 
-    from corrigible.sim_envs.event_camera import evaluate
     from corrigible.sim_envs.event_camera.controllers import BiasController
 
     class Recorder(BiasController):
@@ -145,7 +145,7 @@ def test_run_controller_leaves_holdoff_events_out_of_the_measured_rate(monkeypat
             return {}
 
     rec = Recorder()
-    monkeypatch.setattr(evaluate, "make_controller", lambda *a, **k: rec)
+    monkeypatch.setattr(event_camera, "make_controller", lambda *a, **k: rec)
     cfg = load_eval_config(
         overrides={
             "warmup_s": 0.0,
@@ -161,7 +161,7 @@ def test_run_controller_leaves_holdoff_events_out_of_the_measured_rate(monkeypat
         if j % 30 and (j - 1) % 30 < 4:  # brightness steps early in each window only
             level[i] = 100.0 * (1.5 if i % 2 else 0.6)
     frames = np.repeat(level[:, None, None], 8 * 16, axis=1).reshape(n, 8, 16)
-    run = evaluate.run_controller(cfg, "recorder_for_test", frames, cfg.lighting["high"])
+    run = event_camera.run_controller(cfg, "recorder_for_test", frames, cfg.lighting["high"])
     assert len(rec.seen) == 3 and np.all(run.rates_hz > 0)
     assert rec.seen[0] == pytest.approx(run.rates_hz[0])  # no hold-off before the first write
     assert rec.seen[1] == 0.0 and rec.seen[2] == 0.0  # the hold-off hides every event

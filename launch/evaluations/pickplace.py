@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from corrigible.policies.episode import Episode, EpisodeResult
+from corrigible.session import EpisodeResult, Session, SessionConfig
+from corrigible.sim_envs.backends.registry import BACKENDS
 from corrigible.sim_envs.palette import COLORS
 
 PALETTE = list(COLORS)
@@ -51,15 +52,12 @@ def pickplace_cases(n: int, first_seed: int = 0) -> list[PickPlaceCase]:
 
 def run_case(engine: str, case: PickPlaceCase) -> EpisodeResult:
     """Runs one case on one engine."""
-    episode = Episode(case.instruction, engine=engine, seed=case.seed, expect=case.expect)
-    try:
-        return episode.run()
-    finally:
-        episode.close()
+    with Session(SessionConfig(engine=engine, seed=case.seed)) as session:
+        return session.run(case.instruction, expect=case.expect)
 
 
 def run_bench(
-    quick: bool = False, engines: tuple[str, ...] = ("mujoco", "pybullet")
+    quick: bool = False, engines: tuple[str, ...] = tuple(BACKENDS.names())
 ) -> Iterator[dict[str, Any]]:
     """Success rate per engine over 20 seeded layouts (3 when quick)."""
     cases = pickplace_cases(3 if quick else 20)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from corrigible.memory import bench
+from corrigible.launch.benchmarks import knowledge_base as bench
 
 
 def test_retrieval_row_agrees_with_numpy():

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from corrigible.sim_envs.backends.registry import BACKENDS
 from corrigible.sim_envs.scene_spec import CameraSpec
 
 
@@ -88,7 +89,7 @@ def _bench_backend(engine: str, blocks: int, steps_per_block: int, renders: int)
 
 def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
     """One row per backend."""
-    for engine in ("mujoco", "pybullet"):
+    for engine in BACKENDS.names():
         yield _bench_backend(
             engine,
             blocks=3 if quick else 7,

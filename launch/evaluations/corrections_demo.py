@@ -16,16 +16,13 @@ from typing import Any
 import numpy as np
 
 from corrigible.corrections.corrector import SimulatedCorrector
-from corrigible.corrections.distill import distill
-from corrigible.corrections.llm_distill import distill_with_llm
 from corrigible.corrections.llm_router import LLMRouter, LLMRouterConfig
-from corrigible.corrections.onthefly import CorrectionLoop
-from corrigible.corrections.retrieval import MEMORY_MODES, Retriever
+from corrigible.corrections.retrieval import MEMORY_MODES
 from corrigible.corrections.router import CorrectionRouter, GrammarEmbeddingRouter
 from corrigible.corrections.scenarios.schema import Scenario, TaskInstance
 from corrigible.memory import KnowledgeBase
-from corrigible.policies.episode import Episode
 from corrigible.policies.llm import LLMBackend, make_llm
+from corrigible.session import Session, SessionConfig
 
 
 @dataclass(kw_only=True)
@@ -72,39 +69,26 @@ def run_task(
     episode's facts, offline fallback); otherwise the offline `distill`.
     """
     t0 = time.perf_counter()
-    ep = Episode(
-        task.instruction,
+    config = SessionConfig(
         engine=engine,
         seed=task.seed,
-        expect=task.expect,
-        layout=scenario.layout(task),
+        camera_bias=tuple(scenario.camera_bias),
+        episode=episode,
+        memory=mode,  # type: ignore[arg-type]  # one of MEMORY_MODES
+        max_corrections=max_corrections,
     )
-    try:
-        ep.api.locator.bias = np.asarray(scenario.camera_bias, dtype=np.float64)
-        loop = CorrectionLoop(
-            ep.controller,
-            SimulatedCorrector(scenario, rng),
-            router,
-            Retriever(kb, mode),  # type: ignore[arg-type]
-            episode=episode,
-            max_corrections=max_corrections,
-        )
-        loop.install()
-        result = ep.run()
+    with Session(
+        config,
+        layout=scenario.layout(task),
+        kb=kb,
+        router=router,
+        corrector=SimulatedCorrector(scenario, rng),
+    ) as session:
+        result = session.run(task.instruction, expect=task.expect)
         success = bool(result.expect_holds)
-        written = []
-        if mode != "none":
-            sizes = {o.name: o.size_class for o in ep.env.scene.objects}
-            facts = {
-                "episode": episode,
-                "sizes": sizes,
-                "visuals": loop.visuals,
-                "task_succeeded": success,
-            }
-            if llm is not None:
-                written = distill_with_llm(loop.records, kb, llm=llm, **facts).written
-            else:
-                written = distill(loop.records, kb, **facts)
+        written = session.learn(task_succeeded=success, llm=llm)
+        assert session.loop is not None and session.memory is not None
+        loop, memory = session.loop, session.memory
         return TaskRecord(
             condition=mode,
             scenario=scenario.name,
@@ -116,13 +100,11 @@ def run_task(
             corrections=len(loop.records),
             correction_texts=[r.correction.text for r in loop.records],
             latencies_s=[r.latency_s for r in loop.records if r.latency_s is not None],
-            knowledge_used=loop.knowledge_used,
-            false_applications=len(loop.false_applications),
+            knowledge_used=memory.knowledge_used,
+            false_applications=len(memory.false_applications),
             distilled=[d.text for d in written],
             wall_s=time.perf_counter() - t0,
         )
-    finally:
-        ep.close()
 
 
 def summarise(records: list[TaskRecord]) -> list[dict[str, Any]]:

@@ -6,8 +6,9 @@ street (seed 5, the eval's camera geometry, no speed wobble), 346x260 grayscale,
 brightness step). Two speeds: `bench_clip_v1` at 1.5 m/s (the reference clip) and
 `bench_clip_v1_fast` at 3 m/s (about twice the events, like the evaluation's bright phases).
 Emulator settings: `EmulatorConfig()` defaults and the eval's initial biases
-(`config/eval.yaml`). Rendering is excluded from the timing: the clip is converted to float32
-first and only `EventEmulator.emulate` calls are timed, best of `_REPEATS` passes.
+(`launch/evaluations/event_camera.yaml`). Rendering is excluded from the timing: the clip is
+converted to float32 first and only `EventEmulator.emulate` calls are timed, best of `_REPEATS`
+passes.
 
 Rows (one JSON object per clip):
 * `emulator`: frames_per_s (wall), cpu_frames_per_s (process CPU time, less sensitive to other
@@ -98,7 +99,7 @@ def load_clip(suffix: str = "") -> tuple[np.ndarray, float | None]:
 
 
 def _eval_initial_biases() -> DavisBiases:
-    from corrigible.sim_envs.event_camera.evaluate import load_eval_config
+    from corrigible.launch.evaluations.config_event_camera import load_eval_config
 
     return DavisBiases.from_jaer(load_eval_config().initial_biases_jaer or None)
 

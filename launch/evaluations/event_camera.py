@@ -20,33 +20,35 @@ For one route (`eval_route`, by default "test", which was not used for tuning):
    one-query difference by chance (see the README), several do not.
 4. Check the issue's acceptance on those pooled figures (`acceptance` in the JSON).
 
-The configuration is `config/eval.yaml`; `load_eval_config` applies overrides on top of it.
+This module is the loop. The configuration (`event_camera.yaml`, validated by the pydantic model
+in `config_event_camera`) and the report (acceptance, table, plot, files, in
+`report_event_camera`) sit beside it; the emulator, biases, controllers, route and place
+recognition it drives are the library in `corrigible.sim_envs.event_camera`.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
 import multiprocessing
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from importlib import resources
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
-from corrigible.sim_envs.event_camera.biases import DavisBiases
-from corrigible.sim_envs.event_camera.controllers import (
-    ControllersConfig,
-    make_controller,
+from corrigible.errors import ConfigError
+from corrigible.launch.evaluations.config_event_camera import (
+    REPEAT_SEED_STRIDE,
+    EventCameraEvalConfig,
 )
-from corrigible.sim_envs.event_camera.emulator import EmulatorConfig, EventEmulator
+from corrigible.launch.evaluations.report_event_camera import acceptance
+from corrigible.sim_envs.event_camera.biases import DavisBiases
+from corrigible.sim_envs.event_camera.controllers import make_controller
+from corrigible.sim_envs.event_camera.emulator import EventEmulator
 from corrigible.sim_envs.event_camera.route import (
     LightingConfig,
     RouteConfig,
@@ -56,139 +58,12 @@ from corrigible.sim_envs.event_camera.route import (
 )
 from corrigible.sim_envs.event_camera.vpr import (
     CountFrameAccumulator,
-    VprConfig,
     patch_normalise,
     recall_at_n,
     sad_matrix,
 )
 
-RESULTS_VERSION = 2
-REPEAT_SEED_STRIDE = 1000  # repeat r of a condition uses traversal seed  base + r * stride
-
-
-@dataclass(kw_only=True)
-class EvalConfig:
-    """Everything the evaluation needs; mirrors `config/eval.yaml`."""
-
-    render_fps: float = 50.0  # MuJoCo render rate, Hz
-    emulate_fps: float = 100.0  # emulator frame rate, Hz (an integer multiple of render_fps)
-    warmup_s: float = 6.0  # controller warm-up before each recorded traversal, s
-    eval_route: str = "test"  # key of `routes` to evaluate on
-    routes: dict[str, RouteConfig] = field(default_factory=dict)
-    lighting: dict[str, LightingConfig] = field(default_factory=dict)
-    reference_lighting: str = "high"  # lighting of the reference traversal
-    conditions: list[str] = field(default_factory=lambda: ["low", "medium", "high", "changing"])
-    traversal_seeds: dict[str, int] = field(default_factory=dict)  # "reference"/condition -> seed
-    repeats: int = 5  # query traversals per condition (repeat r: seed + r * REPEAT_SEED_STRIDE)
-    common_band: tuple[float, float] = (5e5, 2.5e6)  # events/s at 346x260, scored for everyone
-    initial_biases_jaer: dict[str, tuple[int, int]] = field(default_factory=dict)  # jAER codes
-    emulator: EmulatorConfig = field(default_factory=EmulatorConfig)
-    controllers: ControllersConfig = field(default_factory=ControllersConfig)
-    vpr: VprConfig = field(default_factory=VprConfig)
-    cache_dir: str | None = None  # where rendered traversals are cached (None: no cache)
-    workers: int = 2  # processes running controllers in parallel (fork; 1 = in-process)
-
-    def __post_init__(self) -> None:
-        self.routes = {
-            k: v if isinstance(v, RouteConfig) else RouteConfig(name=k, **v)
-            for k, v in self.routes.items()
-        }
-        self.lighting = {
-            k: v if isinstance(v, LightingConfig) else LightingConfig(name=k, points=v)
-            for k, v in self.lighting.items()
-        }
-        if isinstance(self.emulator, dict):
-            self.emulator = EmulatorConfig(**self.emulator)
-        if isinstance(self.controllers, dict):
-            self.controllers = ControllersConfig(**self.controllers)
-        if isinstance(self.vpr, dict):
-            self.vpr = VprConfig(**self.vpr)
-        self.initial_biases_jaer = {
-            k: (int(v[0]), int(v[1])) for k, v in self.initial_biases_jaer.items()
-        }
-        self.common_band = (float(self.common_band[0]), float(self.common_band[1]))
-        if self.eval_route not in self.routes:
-            raise UnknownNameError(
-                f"eval_route={self.eval_route!r} is not in routes {sorted(self.routes)}."
-                + did_you_mean(self.eval_route, self.routes)
-            )
-        for name in [self.reference_lighting, *self.conditions]:
-            if name not in self.lighting:
-                raise UnknownNameError(
-                    f"lighting condition {name!r} is not defined; define it under `lighting` "
-                    f"(have {sorted(self.lighting)})." + did_you_mean(name, self.lighting)
-                )
-        ratio = self.emulate_fps / self.render_fps
-        if not (self.render_fps > 0 and ratio >= 1 and abs(ratio - round(ratio)) < 1e-9):
-            raise ConfigError(
-                f"emulate_fps={self.emulate_fps!r} must be a positive integer multiple of "
-                f"render_fps={self.render_fps!r}."
-            )
-        window_frames = self.controllers.window_s * self.emulate_fps
-        if abs(window_frames - round(window_frames)) > 1e-6:
-            raise ConfigError(
-                f"controllers.window_s={self.controllers.window_s} s must hold a whole number of "
-                f"emulator frames at emulate_fps={self.emulate_fps}."
-            )
-        if not (isinstance(self.workers, int) and self.workers >= 1):
-            raise ConfigError(f"workers={self.workers!r} must be an int >= 1.")
-        if not (isinstance(self.repeats, int) and 1 <= self.repeats < REPEAT_SEED_STRIDE):
-            raise ConfigError(f"repeats={self.repeats!r} must be an int in 1..999.")
-        if not self.warmup_s >= 0:
-            raise ConfigError(f"warmup_s={self.warmup_s!r} must be >= 0 s.")
-        if not 0 < self.common_band[0] < self.common_band[1]:
-            raise ConfigError(f"common_band={self.common_band!r} must satisfy 0 < low < high.")
-        DavisBiases.from_jaer(self.initial_biases_jaer or None)  # validates the codes
-
-
-def _deep_update(base: dict[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    for key, value in overrides.items():
-        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = copy.deepcopy(value)
-    return base
-
-
-def default_config_path() -> Path:
-    """The shipped `config/eval.yaml`."""
-    return Path(str(resources.files("corrigible.sim_envs.event_camera") / "config" / "eval.yaml"))
-
-
-def load_eval_config(
-    path: str | Path | None = None,
-    *,
-    quick: bool = False,
-    overrides: Mapping[str, Any] | None = None,
-) -> EvalConfig:
-    """Reads the eval YAML (the shipped one by default), applies `quick:` and overrides.
-
-    Args:
-        path: a YAML file with the same layout as `config/eval.yaml`; keys it leaves out keep
-            the shipped values.
-        quick: also apply the file's `quick:` section (a small version for smoke tests).
-        overrides: nested dict applied last.
-    """
-    raw = yaml.safe_load(default_config_path().read_text())
-    if path is not None:
-        user = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(user, dict):
-            raise ConfigError(f"{path} must hold a YAML mapping, got {type(user).__name__}.")
-        _deep_update(raw, user)
-    quick_section = raw.pop("quick", {}) or {}
-    if quick:
-        _deep_update(raw, quick_section)
-    if overrides:
-        _deep_update(raw, overrides)
-    raw.pop("version", None)
-    known = set(EvalConfig.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown eval config keys {unknown}; known keys are {sorted(known)}."
-            + did_you_mean(unknown[0], known)
-        )
-    return EvalConfig(**raw)
+RESULTS_VERSION = 2  # layout version of the results JSON (schema in the event_camera README)
 
 
 # ------------------------------------------------------------------------------------ rendering
@@ -247,7 +122,7 @@ def _frame_at(frames: np.ndarray, k: int, j: int, gain: float, out: np.ndarray) 
 
 
 def run_controller(
-    cfg: EvalConfig,
+    cfg: EventCameraEvalConfig,
     kind: str,
     frames: np.ndarray,
     lighting: LightingConfig,
@@ -333,13 +208,13 @@ def run_controller(
 _SHARED_FRAMES: list[np.ndarray] = []
 
 
-def _run_shared(args: tuple[EvalConfig, str, LightingConfig]) -> RunResult:
+def _run_shared(args: tuple[EventCameraEvalConfig, str, LightingConfig]) -> RunResult:
     cfg, kind, light = args
     return run_controller(cfg, kind, _SHARED_FRAMES[0], light)
 
 
 def _run_all(
-    cfg: EvalConfig, kinds: list[str], frames: np.ndarray, light: LightingConfig
+    cfg: EventCameraEvalConfig, kinds: list[str], frames: np.ndarray, light: LightingConfig
 ) -> dict[str, RunResult]:
     """Runs every controller on one traversal, in `cfg.workers` forked processes if > 1."""
     workers = min(cfg.workers, len(kinds))
@@ -363,7 +238,7 @@ def _in_band(rates: np.ndarray, band: tuple[float, float]) -> float:
 
 
 # ----------------------------------------------------------------------------------- evaluation
-def traversal_plan(cfg: EvalConfig) -> list[tuple[str, int, int]]:
+def traversal_plan(cfg: EventCameraEvalConfig) -> list[tuple[str, int, int]]:
     """(traversal name, repeat, seed) of every traversal: the reference once, conditions x repeats.
 
     Raises:
@@ -413,7 +288,7 @@ def _pool_repeats(per_repeat: list[dict[str, Any]], rates: list[np.ndarray], ban
     return pooled
 
 
-def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_eval(cfg: EventCameraEvalConfig, *, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Runs the whole evaluation and returns the JSON-able results (schema in the README)."""
     t_start = time.perf_counter()
     route = cfg.routes[cfg.eval_route]
@@ -538,193 +413,7 @@ def run_eval(cfg: EvalConfig, *, log: Callable[[str], None] = print) -> dict[str
         "summary": summary,
         "traces": traces,
         "timing": timing,
-        "config": _jsonable(asdict(cfg)),
+        "config": cfg.model_dump(mode="json"),
     }
     res["acceptance"] = acceptance(res)
     return res
-
-
-def acceptance(
-    res: Mapping[str, Any],
-    *,
-    controller: str = "fast_slow",
-    baseline: str = "default",
-    min_in_band: float = 0.9,
-) -> dict[str, Any] | None:
-    """The issue's acceptance on pooled figures, or None when either controller was not run.
-
-    In band: the controller's share of control windows inside the common band, over every
-    window of every condition and repeat, must reach `min_in_band` and exceed the baseline's
-    (per-condition shares are reported beside it). Recall: its pooled Recall@1 must be at least
-    the baseline's in every condition, compared as counts of correct queries.
-    """
-    results = res["results"]
-    if controller not in results or baseline not in results:
-        return None
-    conds = list(res["conditions"])
-    in_band = res["summary"][controller]["in_common_band"]
-    base_in_band = res["summary"][baseline]["in_common_band"]
-    recall = {}
-    for c in conds:
-        ours, theirs = results[controller][c], results[baseline][c]
-        same_queries = ours["n_queries"] == theirs["n_queries"] and "correct@1" in ours
-        met = (
-            ours["correct@1"] >= theirs["correct@1"]
-            if same_queries
-            else ours["recall@1"] >= theirs["recall@1"]
-        )
-        recall[c] = {
-            "value": ours["recall@1"],
-            "baseline": theirs["recall@1"],
-            "correct": ours.get("correct@1"),
-            "baseline_correct": theirs.get("correct@1"),
-            "n_queries": ours["n_queries"],
-            "met": bool(met),
-        }
-    band_met = bool(in_band >= min_in_band and in_band > base_in_band)
-    return {
-        "controller": controller,
-        "baseline": baseline,
-        "repeats": res.get("repeats", 1),
-        "in_band": {
-            "value": in_band,
-            "baseline": base_in_band,
-            "threshold": min_in_band,
-            "by_condition": {c: results[controller][c]["in_common_band"] for c in conds},
-            "met": band_met,
-        },
-        "recall@1": recall,
-        "met": band_met and all(r["met"] for r in recall.values()),
-    }
-
-
-def format_acceptance(acc: Mapping[str, Any] | None) -> list[str]:
-    """The acceptance as printed lines ("MET"/"NOT MET" with the figures behind it)."""
-    if acc is None:
-        return ["acceptance: not checked (needs the fast_slow and default controllers)"]
-    band = acc["in_band"]
-    by_cond = ", ".join(f"{c} {v:.2f}" for c, v in band["by_condition"].items())
-    lines = [
-        f"acceptance ({acc['controller']} vs {acc['baseline']}, pooled over "
-        f"{acc['repeats']} repeat(s) per condition):",
-        f"  in common band {band['value']:.3f} (>= {band['threshold']:.2f} and > "
-        f"{acc['baseline']} {band['baseline']:.3f}): {'met' if band['met'] else 'NOT met'}"
-        f"  [{by_cond}]",
-    ]
-    for c, r in acc["recall@1"].items():
-        counts = (
-            f" ({r['correct']} vs {r['baseline_correct']} of {r['n_queries']})"
-            if r["correct"] is not None
-            else ""
-        )
-        lines.append(
-            f"  Recall@1 {c}: {r['value']:.3f} vs {r['baseline']:.3f}{counts}: "
-            f"{'met' if r['met'] else 'NOT met'}"
-        )
-    lines.append(f"  overall: {'MET' if acc['met'] else 'NOT MET'}")
-    return lines
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj
-
-
-def format_table(res: Mapping[str, Any]) -> str:
-    """A plain-text table: one row per controller, columns per condition."""
-    conds = res["conditions"]
-    lines = []
-    head = f"{'controller':<11s} " + " ".join(f"{c + ' R@1/R@5':>17s}" for c in conds)
-    head += f" {'in-own':>7s} {'in-common':>9s}"
-    lines.append(head)
-    lines.append("-" * len(head))
-    for kind in res["controllers"]:
-        row = f"{kind:<11s} "
-        for c in conds:
-            e = res["results"][kind][c]
-            row += f"{e['recall@1']:>8.3f}/{e.get('recall@5', math.nan):<8.3f}"
-        s = res["summary"][kind]
-        row += f" {s['in_own_band']:>7.3f} {s['in_common_band']:>9.3f}"
-        lines.append(row)
-    lines.append("")
-    lines.append("in-band fraction per condition (own band / common band):")
-    for kind in res["controllers"]:
-        parts = [
-            f"{c}: {res['results'][kind][c]['in_own_band']:.2f}/"
-            f"{res['results'][kind][c]['in_common_band']:.2f}"
-            for c in conds
-        ]
-        lines.append(f"  {kind:<11s} " + "  ".join(parts))
-    if res.get("repeats", 1) > 1:
-        lines.append("")
-        lines.append("Recall@1 per repeat (queries correct of each traversal):")
-        for kind in res["controllers"]:
-            parts = [
-                f"{c}: " + " ".join(str(e["correct@1"]) for e in res["results"][kind][c]["repeats"])
-                for c in conds
-            ]
-            lines.append(f"  {kind:<11s} " + "  ".join(parts))
-    lines.append("")
-    lines.extend(format_acceptance(res.get("acceptance")))
-    return "\n".join(lines)
-
-
-def plot_results(res: Mapping[str, Any], path: str | Path) -> Path:
-    """Writes a PNG: rate traces under changing light, Recall@1 bars, in-band bars."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    conds = res["conditions"]
-    kinds = res["controllers"]
-    trace_cond = "changing" if "changing" in conds else conds[-1]
-    fig, axes = plt.subplots(1, 3, figsize=(17, 4.8))
-    ax = axes[0]
-    lo, hi = res["bands"]["common"]
-    ax.axhspan(lo, hi, color="0.9", label="common band")
-    for kind in kinds:
-        tr = res["traces"][kind][trace_cond][0]  # the first repeat
-        ax.plot(tr["t_s"], tr["rate_hz"], label=kind, lw=1.2)
-    ax.set_yscale("log")
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("events/s")
-    ax.set_title(f"event rate, '{trace_cond}' lighting (repeat 1)")
-    ax.legend(fontsize=8)
-    width = 0.8 / max(1, len(kinds))
-    x = np.arange(len(conds))
-    for i, kind in enumerate(kinds):
-        axes[1].bar(
-            x + i * width, [res["results"][kind][c]["recall@1"] for c in conds], width, label=kind
-        )
-        axes[2].bar(
-            x + i * width,
-            [res["results"][kind][c]["in_common_band"] for c in conds],
-            width,
-            label=kind,
-        )
-    for ax, title in ((axes[1], "Recall@1"), (axes[2], "fraction of windows in common band")):
-        ax.set_xticks(x + 0.4 - width / 2, conds)
-        ax.set_ylim(0, 1)
-        ax.set_title(title)
-    fig.suptitle(f"event-camera bias control, route '{res['route']}'")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def write_results(res: Mapping[str, Any], out: str | Path) -> tuple[Path, Path]:
-    """Writes the JSON results and the PNG plot beside it."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=1))
-    png = plot_results(res, out.with_suffix(".png"))
-    return out, png

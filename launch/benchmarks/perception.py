@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from corrigible.sim_envs.backends.registry import BACKENDS
+
 
 def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
     """One row per engine."""
@@ -33,7 +35,7 @@ def run_bench(quick: bool = False) -> Iterator[dict[str, Any]]:
     layouts = [LayoutConfig(n_blocks=5, n_bowls=3)] * (2 if quick else 8) + [
         LayoutConfig(objects=shapes)
     ] * (1 if quick else 4)
-    for engine in ("mujoco", "pybullet"):
+    for engine in BACKENDS.names():
         truth_n = found_ok = found_n = 0
         xy_err, z_err, times = [], [], []
         for seed, layout in enumerate(layouts):

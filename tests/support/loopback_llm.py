@@ -1,9 +1,14 @@
-"""A real OpenAI-compatible server on 127.0.0.1, and a tiny model for it, built offline.
+"""Test support: a real OpenAI-compatible server on 127.0.0.1, and a tiny model for it, offline.
 
-`transformers serve` (transformers >= 5, extra `transformers[serving]`) serves a local model
-directory over the OpenAI protocol. `LoopbackServer` starts it on a free loopback port with the
-Hub switched off, waits until `/v1/models` answers, and kills its process group on exit. Tests
-use it to run the `openai:` backend against a live server and to record replay files.
+`transformers serve` (transformers >= 5 with its `serving` extra, installed by
+`pip install -e '.[test]'` through corrigible's `[llm]` extra) serves a local model directory
+over the OpenAI protocol. `LoopbackServer` starts it on a free loopback port with the Hub
+switched off, waits until `/v1/models` answers, and kills its process group on exit. Tests use
+it to run the `openai:` backend against a live server and to record replay files.
+
+Not part of the library: this module lives in `tests/support/`, which pytest puts on `sys.path`
+(`pythonpath` in pyproject.toml) and `tests/conftest.py` passes on to subprocesses through
+`PYTHONPATH`, so tests write `from loopback_llm import LoopbackServer`.
 
 `build_tiny_chat_model` writes a ~130 kB Llama with a byte-level BPE tokenizer and a chat
 template, trained for a fraction of a second to always answer one fixed ```python block. It
@@ -33,8 +38,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from corrigible.errors import ConfigError, DependencyNotInstalled
-from corrigible.policies.llm.llm_errors import LLMError
+from corrigible.errors import ConfigError, DependencyNotInstalled, LLMError
 
 # The one answer the tiny model is trained to give, whatever it is asked.
 TINY_ANSWER = "```python\nput_first_on_second('red block', 'blue bowl')\n```"
@@ -88,7 +92,8 @@ def build_tiny_chat_model(directory: str | Path, *, seed: int = 0, train_steps: 
         )
     except ImportError as exc:
         raise DependencyNotInstalled(
-            f"building the tiny test model needs torch, tokenizers and transformers ({exc})"
+            "building the tiny test model needs torch, tokenizers and transformers; "
+            f"pip install -e '.[test]' ({exc})"
         ) from exc
     if train_steps < 0:
         raise ConfigError(f"train_steps must be >= 0, got {train_steps}.")
@@ -272,7 +277,8 @@ class LoopbackServer:
         for module in ("fastapi", "uvicorn"):
             if importlib.util.find_spec(module) is None:
                 raise DependencyNotInstalled(
-                    f"`transformers serve` needs {module}; pip install 'transformers[serving]'"
+                    f"`transformers serve` needs {module}; pip install 'corrigible[llm]' "
+                    "(it holds transformers[serving])"
                 )
         self._workdir = Path(tempfile.mkdtemp(prefix="corrigible-serve-"))
         hub_cache = self._workdir / "hf-hub"  # empty: /v1/models scans it, nothing is fetched

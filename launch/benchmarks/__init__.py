@@ -1,0 +1,13 @@
+"""Benchmarks run by `corrigible bench NAME`, kept apart from the library code they measure.
+
+One module per thing measured; each exposes `run_bench(quick: bool)`, which yields JSON-able rows:
+
+| module | `corrigible bench` name | measures |
+|-|-|-|
+| `sim_throughput` | `sim` | physics and `env.step` throughput, render rate, per engine |
+| `perception` | `perception` | camera perception against ground truth, per engine |
+| `knowledge_base` | `kb` | knowledge-base retrieval latency and durable insert throughput |
+| `event_emulator` | `events` | event-camera emulator throughput on a fixed rendered clip |
+
+Library packages never import this package.
+"""
