@@ -60,6 +60,7 @@ class Registry(Generic[T]):
         self._unknown = unknown
         self._entries: dict[str, _Entry[T]] = {}  # in registration order, which `names` keeps
         self._aliases: dict[str, str] = {}  # alias -> name
+        self._listeners: list[Callable[[], None]] = []  # told after every (un)registration
 
     @overload
     def register(
@@ -132,6 +133,7 @@ class Registry(Generic[T]):
         loaded = None if isinstance(obj, str) else obj
         self._entries[name] = _Entry(target=target, obj=loaded, aliases=aliases, extra=extra)
         self._aliases.update(dict.fromkeys(aliases, name))
+        self._changed()
         return None
 
     def unregister(self, name: str) -> None:
@@ -139,6 +141,24 @@ class Registry(Generic[T]):
         entry = self._entries.pop(self.canonical(name))
         for alias in entry.aliases:
             del self._aliases[alias]
+        self._changed()
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Calls `listener()` after every later registration or removal.
+
+        Tables derived from a registry (the nouns of every object kind, the skill-neutral
+        parameter names) are cached; their owners clear the caches here, so an entry added at
+        run time is seen at once.
+        """
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def values(self) -> list[T]:
+        """Every implementation, in registration order (imports the lazy ones)."""
+        return [self.get(name) for name in self._entries]
 
     def canonical(self, name: str) -> str:
         """The registered name for `name` or its alias; imports nothing (cheap config checks).

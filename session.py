@@ -32,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
+from corrigible.config import Model, config_error
 from corrigible.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,10 +55,8 @@ if TYPE_CHECKING:
 MemoryMode = Literal["none", "text", "text+visual"]
 
 
-class SessionConfig(BaseModel):
+class SessionConfig(Model):
     """What a session runs; also the schema of a launch file (`corrigible schema launch`)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     engine: str = "mujoco"  # physics engine, one of `sim_envs.backends.registry.BACKENDS`
     seed: int = Field(default=0, ge=0)  # layout seed
@@ -86,6 +85,33 @@ class SessionConfig(BaseModel):
         if not value.strip():
             raise ValueError("planner is empty; use 'grammar' or an LLM spec like openai:<model>")
         return value.strip()
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> SessionConfig:
+        """A launch file: one session's settings as YAML or JSON (`launch/*.launch.yaml`).
+
+        Raises:
+            ConfigError: the file is missing, is not YAML/JSON, or holds an unknown or bad
+                setting (the message names it and the fix).
+        """
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read the launch file {path}: {exc}") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"the launch file {path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise ConfigError(
+                f"the launch file {path} must hold one mapping of settings (`corrigible schema "
+                f"launch` lists them), got {type(data).__name__}"
+            )
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise config_error(cls, exc.errors(), what=f"launch file {path}") from exc
 
 
 class SessionEvent(BaseModel):
@@ -218,11 +244,6 @@ class Session:
             or cfg.kb is not None
             or self._kb is not None
         )
-
-    @property
-    def is_reset(self) -> bool:
-        """Whether the scene is built."""
-        return self.env is not None
 
     def reset(self, *, mention: Iterable[str | None] = ()) -> None:
         """Builds the scene, the robot API and its around-skill chain.

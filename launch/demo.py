@@ -23,14 +23,15 @@ import json
 import os
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import Field, model_validator
 
 from corrigible.errors import ConfigError
 from corrigible.launch.progress import progress_bar
+from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
 _ENGINES = tuple(BACKENDS.names())
@@ -43,9 +44,8 @@ def _default_workers() -> int:
     return max(1, min(3, os.cpu_count() or 1))
 
 
-@dataclass(kw_only=True)
-class DemoConfig:
-    """What the demo runs."""
+class DemoConfig(VerbConfig):
+    """What the demo runs (`corrigible schema demo`)."""
 
     suite: str = "corrections"  # corrections | pickplace (the older suite)
     scenarios: Path | None = None  # directory (or file) of scenario YAML; None = built-in
@@ -53,14 +53,15 @@ class DemoConfig:
     rounds: int | None = None  # rounds per scenario; None = every round in the files
     quick: bool = False  # two rounds, the first two tasks of each (a smoke run)
     conditions: tuple[str, ...] = _CONDITIONS  # memory conditions, in table order
-    workers: int = field(default_factory=_default_workers)  # processes (condition x scenario)
+    workers: int = Field(default_factory=_default_workers)  # processes (condition x scenario)
     seed: int = 0  # corrector phrasing seed (the same stream in every condition)
     llm: str | None = None  # route and distil through this LLM spec; None: offline (default)
     out: Path | None = Path("runs/demo.json")  # results JSON; the plot goes next to it (.png)
     episodes: int = 10  # pickplace suite: seeded layouts per engine
-    engines: list[str] = field(default_factory=lambda: list(_ENGINES))  # pickplace suite
+    engines: list[str] = Field(default_factory=lambda: list(_ENGINES))  # pickplace suite
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _usable(self) -> DemoConfig:
         if self.suite not in _SUITES:
             raise ConfigError(f"DemoConfig.suite must be one of {_SUITES}, got {self.suite!r}")
         for engine in [self.sim, *self.engines]:
@@ -75,6 +76,7 @@ class DemoConfig:
         bad = [c for c in self.conditions if c not in _CONDITIONS]
         if bad or not self.conditions:
             raise ConfigError(f"DemoConfig.conditions must be among {_CONDITIONS}, got {bad}")
+        return self
 
 
 # -- the corrections suite ------------------------------------------------------------------------
@@ -135,6 +137,7 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
 
     from corrigible.corrections.scenarios import load_scenarios
     from corrigible.launch.evaluations.corrections_demo import (
+        LearningPlan,
         TaskRecord,
         acceptance,
         run_parallel,
@@ -165,17 +168,15 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
                 description=f"{rec.condition} {rec.scenario} r{rec.round} {mark}"[:48],
             )
 
-        records = run_parallel(
-            scenarios,
-            workers=cfg.workers,
+        plan = LearningPlan(
             engine=cfg.sim,
             rounds=rounds,
+            tasks_per_round=per_round,
             conditions=tuple(cfg.conditions),
             seed=cfg.seed,
-            on_task=on_task,
-            tasks_per_round=per_round,
             llm=cfg.llm,
         )
+        records = run_parallel(scenarios, plan, workers=cfg.workers, on_task=on_task)
     wall = time.perf_counter() - t0
     rows = summarise(records)
     title = f"corrigible demo ({cfg.sim}): corrections, memory and reuse"

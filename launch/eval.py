@@ -16,25 +16,25 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import Field
 
 from corrigible.launch.progress import progress_bar
+from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
 
-@dataclass(kw_only=True)
-class EvalConfig:
-    """What to evaluate."""
+class EvalConfig(VerbConfig):
+    """What to evaluate (`corrigible schema eval`)."""
 
     suite: str = "tabletop"  # built-in name or YAML path
-    engines: list[str] = field(default_factory=lambda: ["mujoco"])
-    planner: str = "grammar"
+    engines: list[str] = Field(default_factory=lambda: ["mujoco"])  # physics engines, in order
+    planner: str = "grammar"  # grammar | openai:<model> | local:<path> | replay:<file>
     perception: str = "camera"  # camera | privileged
-    out: Path | None = Path("runs/eval.json")
+    out: Path | None = Path("runs/eval.json")  # results JSON (rows also go to .partial.jsonl)
     limit: int | None = None  # run only the first N episodes (smoke runs)
     family: str | None = None  # run only one family
 

@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
-from pydantic import BaseModel, ConfigDict
 
+from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
 if TYPE_CHECKING:
@@ -39,10 +39,8 @@ if TYPE_CHECKING:
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_UNVERIFIED = 0, 1, 2, 3
 
 
-class RunConfig(BaseModel):
+class RunConfig(VerbConfig):
     """One episode (`corrigible schema run` publishes this as JSON Schema)."""
-
-    model_config = ConfigDict(extra="forbid")
 
     instruction: str  # what to do, in words
     sim: str = "mujoco"  # physics engine: one of BACKENDS

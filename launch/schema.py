@@ -5,27 +5,23 @@ Example:
     corrigible schema suite                  # JSON Schema of a suite YAML (policies/suites/)
     corrigible schema launch --out launch.schema.json
 
-Every file corrigible reads and every verb's options are a pydantic model (a few verb configs
-are still dataclasses, published the same way through pydantic's `TypeAdapter`). Fields are
+Every file corrigible reads and every verb's options are a pydantic model (library dataclasses
+nested in the event-camera config are published through pydantic's `TypeAdapter`). Fields are
 documented by a one-line comment with the unit; `json_schema` copies those comments into the
 schema's `description`s, so the comment stays the one place the text is written.
 
-This module also holds `VerbConfig`, the base of the verb configs: unknown fields are refused,
-and a check that raises a corrigible error (a `ConfigError` naming the field, the value and the
-fix) reaches the caller as that error rather than wrapped in pydantic's `ValidationError`, so
-every verb keeps its messages and exit codes.
+This module also holds `VerbConfig`, the base of the verb configs (a
+`corrigible.config.StrictConfig`): unknown fields are refused, and a check that raises a
+corrigible error (a `ConfigError` naming the field, the value and the fix) reaches the caller as
+that error rather than wrapped in pydantic's `ValidationError`, so every verb keeps its messages
+and exit codes.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
-import io
 import json
-import re
 import sys
-import textwrap
-import tokenize
 import typing
 from collections.abc import Callable
 from pathlib import Path
@@ -34,14 +30,13 @@ from typing import Any
 import typer
 from pydantic import (
     BaseModel,
-    ConfigDict,
     TypeAdapter,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
-from corrigible.errors import ConfigError, CorrigibleError, UnknownNameError, did_you_mean
+from corrigible.config import StrictConfig, field_comments
+from corrigible.errors import ConfigError, UnknownNameError
 from corrigible.registry import Registry
 
 _DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -87,49 +82,12 @@ for _name, _what, _target in _TABLE:
 _WHAT = {name: what for name, what, _ in _TABLE}
 
 
-class VerbConfig(BaseModel):
-    """Base of every verb's config: unknown fields refused, its own errors raised as they are.
+class VerbConfig(StrictConfig):
+    """Base of every verb's config (a `corrigible.config.StrictConfig`).
 
-    A validator raises a `CorrigibleError` (usually `ConfigError`) whose message names the
-    field, the value received and the fix. Pydantic would wrap it in a `ValidationError`;
-    constructing a config raises the original instead, so the verbs print the same message and
-    exit with the same status as before. Other problems (a wrong type, an unknown field, several
-    problems at once) become one `ConfigError` listing each. `model_validate` keeps pydantic's
-    `ValidationError`.
+    Unknown fields are refused, a validator's own error is raised as it is, and other problems
+    become one `ConfigError`.
     """
-
-    model_config = ConfigDict(extra="forbid")
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
-            if isinstance(cause, CorrigibleError):
-                raise cause from None  # the validator's own error; the wrapper adds nothing
-            raise _config_error(type(self), errors) from exc
-
-
-def _config_error(cls: type[BaseModel], errors: list[Any]) -> ConfigError:
-    """One `ConfigError` naming, for each problem, the field, the value and what to do."""
-    problems = []
-    for err in errors:
-        cause = err.get("ctx", {}).get("error")
-        where = ".".join(str(part) for part in err["loc"])
-        if isinstance(cause, CorrigibleError):
-            problems.append(str(cause))
-        elif err["type"] == "extra_forbidden":
-            known = list(cls.model_fields)
-            problems.append(
-                f"unknown field {where!r}; known fields are {known}." + did_you_mean(where, known)
-            )
-        elif err["type"] == "missing":
-            problems.append(f"{where} is required; add it.")
-        else:
-            message = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}={err['input']!r}: {message}.")
-    return ConfigError(f"invalid {cls.__name__}: " + "; ".join(problems))
 
 
 def choices(values: typing.Iterable[str] | Callable[[], typing.Iterable[str]]) -> Any:
@@ -204,67 +162,6 @@ def _model_classes(root: type) -> dict[str, type]:
 
     visit(root)
     return found
-
-
-_FIELD = re.compile(r"^    (\w+)\s*:")
-
-
-def field_comments(cls: type) -> dict[str, str]:
-    """Field name -> its one-line comment, for a pydantic model or a dataclass.
-
-    The comment is the one on the field's line (or on a continuation line of its default), else
-    the comment block right above it. `# type: ...` and `# noqa` parts are left out.
-    """
-    if issubclass(cls, BaseModel):
-        names = set(cls.model_fields)
-    elif dataclasses.is_dataclass(cls):
-        names = {f.name for f in dataclasses.fields(cls)}
-    else:
-        return {}
-    try:
-        source = textwrap.dedent(inspect.getsource(cls))
-    except (OSError, TypeError):  # no source (a frozen application): no descriptions
-        return {}
-    comments, in_string = _comment_lines(source)
-    found: dict[str, str] = {}
-    above: dict[str, str] = {}
-    block: list[str] = []
-    current: str | None = None
-    for number, line in enumerate(source.splitlines(), start=1):
-        if not line.strip() or number in in_string:
-            continue
-        if len(line) - len(line.lstrip()) > 4 or line.lstrip().startswith((")", "]", "}")):
-            # a continuation line (or a method's body)
-            if current is not None and current not in found and number in comments:
-                found[current] = comments[number]
-            continue
-        if line.lstrip().startswith("#"):
-            block.append(comments.get(number, ""))
-            current = None
-            continue
-        match = _FIELD.match(line)
-        current = match.group(1) if match and match.group(1) in names else None
-        if current is not None:
-            if number in comments:
-                found[current] = comments[number]
-            elif block:
-                above[current] = " ".join(part for part in block if part)
-        block = []
-    return {name: text for name, text in (above | found).items() if text}
-
-
-def _comment_lines(source: str) -> tuple[dict[int, str], set[int]]:
-    """Line number -> comment text, and the lines a multi-line string continues on."""
-    comments: dict[int, str] = {}
-    in_string: set[int] = set()
-    for tok in tokenize.generate_tokens(io.StringIO(source).readline):
-        if tok.type == tokenize.COMMENT:
-            parts = [p.strip() for p in tok.string.split("#")]
-            kept = [p for p in parts if p and not p.startswith(("type:", "noqa", "pragma"))]
-            comments[tok.start[0]] = "; ".join(kept)
-        elif tok.type == tokenize.STRING and tok.end[0] > tok.start[0]:
-            in_string.update(range(tok.start[0] + 1, tok.end[0] + 1))
-    return comments, in_string
 
 
 # ------------------------------------------------------------------------------- the verb

@@ -20,9 +20,10 @@ import fnmatch
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ConfigDict, Field, TypeAdapter, model_validator
 
-from corrigible.errors import ConfigError, CorrigibleError, UnknownNameError, did_you_mean
+from corrigible.config import Model
+from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
 
 if TYPE_CHECKING:
     from corrigible.memory.schema import KnowledgeEntry, Provenance
@@ -60,22 +61,14 @@ class StagingContext(Protocol):
         """Notes why an understood effect changes nothing here."""
 
 
-class _EffectBase(BaseModel):
-    """Base of every effect: immutable, unknown keys refused, `kind` names it in JSON."""
+class _EffectBase(Model):
+    """Base of every effect: immutable, unknown keys refused, `kind` names it in JSON.
+
+    Constructed directly (the interpreter, tests), a failed check raises its own error
+    (`ConfigError`, ...); read from JSON, problems stay pydantic `ValidationError`s.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    def __init__(self, **data: Any) -> None:
-        # Direct construction (the interpreter, tests) raises the domain error a check raised
-        # (ConfigError, ...), not pydantic's wrapper; reading JSON keeps ValidationError.
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            errors = exc.errors()
-            cause = errors[0].get("ctx", {}).get("error") if len(errors) == 1 else None
-            if isinstance(cause, CorrigibleError):
-                raise cause from None
-            raise
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict with its `kind` first."""

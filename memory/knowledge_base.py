@@ -511,16 +511,6 @@ class FaissKnowledgeBase(KnowledgeBase):
                 f"the knowledge base ({where}) is closed; open it again with KnowledgeBase.open"
             )
 
-    def refresh(self) -> int:
-        """Applies records a writer appended since this handle last looked (read-only handles).
-
-        Returns:
-            The number of new records.
-        """
-        with self._lock:
-            self._check_open()
-            return self._refresh_locked()
-
     def _refresh_locked(self) -> int:
         if self._store is None or not self.read_only:
             return 0

@@ -34,7 +34,6 @@ import os
 import time
 import uuid
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -560,11 +559,6 @@ class LogStore:
         os.fsync(self._log_fd)
         fsync_dir(self.path)
 
-    @property
-    def next_seq(self) -> int:
-        """The seq the next appended record gets."""
-        return self._next_seq
-
     def append(self, records: list[dict[str, Any]]) -> list[LogRecord]:
         """Appends records (each without "seq") durably, as one write and one fsync.
 
@@ -654,10 +648,6 @@ class LogStore:
             )
             return None
         return data, meta
-
-    def iter_files(self) -> Iterator[Path]:
-        """Every file of the directory (for diagnostics)."""
-        yield from sorted(self.path.iterdir())
 
 
 def _line_span(record: LogRecord, data: bytes) -> tuple[int, int]:

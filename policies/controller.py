@@ -13,8 +13,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from corrigible.errors import CorrigibleError
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
 from corrigible.policies.planners.grammar import record_history
@@ -182,8 +180,3 @@ class HierarchicalController:
         )
         self.trace.emit("program.result", **result.to_json())
         return result
-
-
-def perceived_positions(api: RobotAPI) -> dict[str, np.ndarray]:
-    """Perceived centre of every visible object."""
-    return {n: api.get_obj_pos(n) for n in api.get_obj_names()}

@@ -290,7 +290,7 @@ def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
 
 
 def _declared_command(text: str, resolver: ObjectResolver) -> SkillCall | None:
-    """ "<verb> the <object>" for skills that declare command verbs (`SkillSpec.command_verbs`).
+    """The call of a skill that declares command verbs ("tap the red block").
 
     The built-in skills' phrasings are the patterns above; a skill added later is commanded
     through its declaration alone ("tap the red block").

@@ -27,19 +27,6 @@ def _rpy_matrix(rpy: np.ndarray) -> np.ndarray:
     )
 
 
-def _axis_angle(axis: np.ndarray, angle: float) -> np.ndarray:
-    x, y, z = axis
-    c, s = np.cos(angle), np.sin(angle)
-    t = 1 - c
-    return np.array(
-        [
-            [t * x * x + c, t * x * y - s * z, t * x * z + s * y],
-            [t * x * y + s * z, t * y * y + c, t * y * z - s * x],
-            [t * x * z - s * y, t * y * z + s * x, t * z * z + c],
-        ]
-    )
-
-
 def top_down_rotation(yaw: float) -> np.ndarray:
     """End-effector orientation pointing straight down, fingers closing along the yawed y."""
     c, s = np.cos(yaw), np.sin(yaw)

@@ -19,7 +19,7 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -110,10 +110,6 @@ class ObjectKind:
         return self.factory(color, xy, name=name, **kwargs)
 
 
-def _registered() -> Iterator[ObjectKind]:
-    return (OBJECT_KINDS.get(name) for name in OBJECT_KINDS)
-
-
 def _plural(noun: str) -> str:
     return noun + ("es" if re.search(r"(?:s|x|ch|sh)$", noun) else "s")
 
@@ -122,27 +118,18 @@ OBJECT_KINDS: Registry[ObjectKind] = Registry("object kind")
 
 
 def register_kind(kind: ObjectKind) -> ObjectKind:
-    """Adds a kind to the vocabulary (its words must not name another kind)."""
-    for other in _registered():
+    """Adds a kind to the vocabulary (its words must not name another kind).
+
+    Remove one again with `OBJECT_KINDS.unregister(name)` (tests that add a kind do).
+    """
+    for other in OBJECT_KINDS.values():
         shared = set(kind.words) & set(other.words)
         if shared:
             raise ConfigError(
                 f"ObjectKind {kind.name!r} reuses {sorted(shared)} of kind {other.name!r}"
             )
     OBJECT_KINDS.register(kind.name, kind)
-    _invalidate()
     return kind
-
-
-def unregister_kind(name: str) -> None:
-    """Removes a kind (tests that add one take it out again)."""
-    OBJECT_KINDS.unregister(name)
-    _invalidate()
-
-
-def _invalidate() -> None:
-    for fn in (_noun_table, noun_words, kinds):
-        fn.cache_clear()
 
 
 def _register_builtin() -> None:
@@ -196,7 +183,7 @@ def _register_builtin() -> None:
 # -- nouns -----------------------------------------------------------------------------------
 @cache
 def _noun_table() -> dict[str, str]:
-    return {word: kind.name for kind in _registered() for word in kind.words}
+    return {word: kind.name for kind in OBJECT_KINDS.values() for word in kind.words}
 
 
 @cache
@@ -235,13 +222,15 @@ def kind_of_noun(word: str) -> str | None:
 def is_plural(word: str) -> bool:
     """Whether `word` is a plural noun of some kind ("blocks"), which names a class of objects."""
     word = word.strip().lower()
-    return kind_of_noun(word) is not None and not any(word in k.nouns for k in _registered())
+    return kind_of_noun(word) is not None and not any(
+        word in k.nouns for k in OBJECT_KINDS.values()
+    )
 
 
 @cache
 def kinds() -> tuple[ObjectKind, ...]:
     """The registered kinds, in registration order."""
-    return tuple(_registered())
+    return tuple(OBJECT_KINDS.values())
 
 
 def object_kind(name: str) -> ObjectKind:
@@ -350,6 +339,8 @@ def attributes_of_name(name: str) -> dict[str, str]:
     return {}
 
 
+for _derived in (_noun_table, noun_words, kinds):
+    OBJECT_KINDS.on_change(_derived.cache_clear)
 _register_builtin()
 
 __all__ = [
@@ -375,5 +366,4 @@ __all__ = [
     "register_kind",
     "requestable_kind",
     "shape_of_kind",
-    "unregister_kind",
 ]

@@ -19,6 +19,7 @@ from corrigible.memory.effects import SkillParamChange
 from corrigible.policies.robot_api import api_doc, api_names
 from corrigible.policies.skills.library import SkillLibrary, SkillResult
 from corrigible.policies.skills.specs import (
+    SKILLS,
     ArgSpec,
     ParamSpec,
     SkillSpec,
@@ -26,7 +27,6 @@ from corrigible.policies.skills.specs import (
     generic_params,
     register_skill,
     skill_of_words,
-    unregister_skill,
 )
 from corrigible.robots.arm import Pose
 from corrigible.session import Session, SessionConfig
@@ -34,7 +34,7 @@ from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest
 from corrigible.sim_envs.objects import BLOCK_EDGES
 from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.scene_spec import GeomSpec, ObjectSpec
-from corrigible.sim_envs.vocabulary import ObjectKind, object_name, register_kind, unregister_kind
+from corrigible.sim_envs.vocabulary import OBJECT_KINDS, ObjectKind, object_name, register_kind
 
 
 # -- the declarations: all a new skill and a new kind need ---------------------------------------
@@ -125,8 +125,8 @@ def extended():
     try:
         yield
     finally:
-        unregister_skill("tap")
-        unregister_kind("ball")
+        SKILLS.unregister("tap")
+        OBJECT_KINDS.unregister("ball")
 
 
 # -- what follows from them ----------------------------------------------------------------------

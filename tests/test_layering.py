@@ -8,13 +8,14 @@ count too, since they are imports made later.
 
 Layers, lowest first (a module may import its own layer's packages and those below):
 
-    0  root modules: errors, tracing, registry
+    0  root modules: errors, tracing, registry, config
     1  robots
     2  sim_envs
-    3  memory, policies
-    4  corrections
-    5  session (root module), the package's own __init__
-    6  launch (CLI verbs, benchmarks, evaluations)
+    3  policies
+    4  memory (its effect schema knows the declared skills and the object vocabulary)
+    5  corrections
+    6  session (root module), the package's own __init__
+    7  launch (CLI verbs, benchmarks, evaluations)
 
 A new top-level package or root module must be placed in `_LAYERS` before it can be used.
 """
@@ -36,14 +37,15 @@ _LAYERS: dict[str, int] = {
     "errors": 0,
     "tracing": 0,
     "registry": 0,
+    "config": 0,
     "robots": 1,
     "sim_envs": 2,
-    "memory": 3,
     "policies": 3,
-    "corrections": 4,
-    "session": 5,
-    "__init__": 5,
-    "launch": 6,
+    "memory": 4,
+    "corrections": 5,
+    "session": 6,
+    "__init__": 6,
+    "launch": 7,
 }
 
 _ENTRY_POINT = re.compile(rf"{_PACKAGE}(\.\w+)+(:[\w.]+)?")

@@ -19,7 +19,6 @@ from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.vocabulary import kind_names, object_kind, requestable_kind
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
-SCENARIO_VERSION = 1
 
 
 class _Model(BaseModel):

@@ -17,17 +17,22 @@ Example:
 from __future__ import annotations
 
 import copy
-import dataclasses
-import inspect
-import re
-import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from corrigible.config import config_error, field_comments
 from corrigible.errors import ConfigError, UnknownNameError, did_you_mean
 from corrigible.sim_envs.event_camera.biases import DavisBiases
 from corrigible.sim_envs.event_camera.controllers import (
@@ -125,35 +130,24 @@ class EventCameraEvalConfig(BaseModel):
         return _named(value, "lighting")
 
     # -- single fields --------------------------------------------------------------------
-    @field_validator("render_fps")
-    @classmethod
-    def _positive_render_fps(cls, value: float) -> float:
-        if not value > 0:
-            raise ValueError(f"render_fps={value!r} must be > 0 Hz, e.g. 50.")
-        return value
+    # (field, test, what a good value looks like): one check each, one message form.
+    _RANGES: ClassVar[tuple[tuple[str, Callable[[Any], bool], str], ...]] = (
+        ("render_fps", lambda v: v > 0, "must be > 0 Hz, e.g. 50."),
+        ("warmup_s", lambda v: v >= 0, "must be >= 0 s; 0 turns the warm-up off."),
+        ("workers", lambda v: v >= 1, "must be an int >= 1; 1 runs in-process."),
+        (
+            "repeats",
+            lambda v: 1 <= v < REPEAT_SEED_STRIDE,
+            f"must be an int in 1..{REPEAT_SEED_STRIDE - 1} (query traversals per condition).",
+        ),
+    )
 
-    @field_validator("warmup_s")
+    @field_validator("render_fps", "warmup_s", "workers", "repeats")
     @classmethod
-    def _non_negative_warmup(cls, value: float) -> float:
-        if not value >= 0:
-            raise ValueError(f"warmup_s={value!r} must be >= 0 s; 0 turns the warm-up off.")
-        return value
-
-    @field_validator("workers")
-    @classmethod
-    def _at_least_one_worker(cls, value: int) -> int:
-        if not value >= 1:
-            raise ValueError(f"workers={value!r} must be an int >= 1; 1 runs in-process.")
-        return value
-
-    @field_validator("repeats")
-    @classmethod
-    def _repeats_in_range(cls, value: int) -> int:
-        if not 1 <= value < REPEAT_SEED_STRIDE:
-            raise ValueError(
-                f"repeats={value!r} must be an int in 1..{REPEAT_SEED_STRIDE - 1} "
-                "(query traversals per condition)."
-            )
+    def _in_range(cls, value: float, info: ValidationInfo) -> float:
+        for name, test, good in cls._RANGES:
+            if name == info.field_name and not test(value):
+                raise ValueError(f"{name}={value!r} {good}")
         return value
 
     @field_validator("common_band")
@@ -279,51 +273,7 @@ def load_eval_config(
     try:
         return EventCameraEvalConfig.model_validate(raw)
     except ValidationError as exc:
-        raise _config_error(exc) from exc
-
-
-def _config_error(exc: ValidationError) -> ConfigError:
-    """One ConfigError listing every problem as `field: message` (value and fix included)."""
-    problems = []
-    for err in exc.errors():
-        loc = ".".join(str(part) for part in err["loc"])
-        if err["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
-            parent, key = err["loc"][:-1], str(err["loc"][-1])
-            known = _known_keys(parent)
-            where = "eval config" if not parent else ".".join(map(str, parent))
-            problems.append(
-                f"unknown {where} keys [{key!r}]; known keys are {sorted(known)}."
-                + did_you_mean(key, known)
-            )
-        elif err["type"] == "value_error":
-            msg = err["msg"].removeprefix("Value error, ")
-            problems.append(f"{loc}: {msg}" if loc else msg)  # no loc: fields that interact
-        elif err["type"] == "missing":
-            problems.append(f"{loc} is required; add it.")
-        else:
-            problems.append(f"{loc}={err['input']!r}: {err['msg']}.")
-    if len(problems) == 1 and problems[0].startswith("unknown eval config keys"):
-        return ConfigError(problems[0])
-    return ConfigError("invalid event-camera eval config: " + " | ".join(problems))
-
-
-def _known_keys(loc: tuple[Any, ...]) -> list[str]:
-    """The keys accepted at `loc` (a path of field names and dict keys) of the YAML layout."""
-    tp: Any = EventCameraEvalConfig
-    for part in loc:
-        if isinstance(tp, type) and issubclass(tp, BaseModel):
-            tp = tp.model_fields[str(part)].annotation
-        elif dataclasses.is_dataclass(tp):
-            tp = typing.get_type_hints(tp)[str(part)]
-        elif typing.get_origin(tp) is dict:
-            tp = typing.get_args(tp)[1]
-        else:
-            return []
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return list(tp.model_fields)
-    if dataclasses.is_dataclass(tp):
-        return [f.name for f in dataclasses.fields(tp) if f.name != "name"]
-    return []
+        raise config_error(EventCameraEvalConfig, exc.errors(), what="eval config") from exc
 
 
 # ------------------------------------------------------------------------------- JSON Schema
@@ -354,7 +304,7 @@ def events_config_schema() -> dict[str, Any]:
         cls = _SECTION_CLASSES.get(title)
         if cls is None:
             continue
-        comments = _field_comments(cls) | _UNCOMMENTED.get(title, {})
+        comments = field_comments(cls) | _UNCOMMENTED.get(title, {})
         for name, prop in definition.get("properties", {}).items():
             ref = prop.get("$ref", "").rpartition("/")[2]
             text = comments.get(name) or defs.get(ref, {}).get("description")
@@ -399,27 +349,3 @@ _SECTION_CLASSES: dict[str, type] = {
 _UNCOMMENTED: dict[str, dict[str, str]] = {
     "ControllersConfig": {"enabled": "controllers to run, in this order (registered names)"},
 }
-
-_FIELD_LINE = re.compile(r"^    (\w+)\s*:[^#=]*(?:=[^#]*)?(?:#\s*(?P<comment>.*))?$")
-
-
-def _field_comments(cls: type) -> dict[str, str]:
-    """A dataclass field's one-line comment (trailing, or the comment block just above it).
-
-    The library dataclasses document each field, with its unit, in a comment; reading those
-    comments keeps them the one place the text is written.
-    """
-    comments: dict[str, str] = {}
-    block: list[str] = []
-    for line in inspect.getsource(cls).splitlines()[1:]:
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            block.append(stripped.lstrip("#").strip())
-            continue
-        match = _FIELD_LINE.match(line)
-        if match and match.group(1) in {f.name for f in dataclasses.fields(cls)}:
-            text = match.group("comment") or " ".join(block)
-            if text:
-                comments[match.group(1)] = text
-        block = []
-    return comments

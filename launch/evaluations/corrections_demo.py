@@ -181,15 +181,24 @@ def acceptance(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class LearningPlan:
+    """What the learning experiment runs; the serial and the parallel runner share it."""
+
+    engine: str = "mujoco"  # physics engine
+    rounds: int | None = None  # the first `rounds` rounds of each scenario (None: all)
+    tasks_per_round: int | None = None  # the first tasks of each round (None: all)
+    conditions: tuple[str, ...] = MEMORY_MODES  # memory conditions, in table order
+    seed: int = 0  # the corrector's phrasing seed; the same stream in every condition
+    llm: str | None = None  # route and distil through this LLM spec (None: offline)
+
+
 def run_scenario(
     scenario: Scenario,
     condition: str,
+    plan: LearningPlan,
     *,
     router: CorrectionRouter,
-    engine: str = "mujoco",
-    rounds: int | None = None,
-    tasks_per_round: int | None = None,
-    seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
     llm: LLMBackend | None = None,
 ) -> list[TaskRecord]:
@@ -198,19 +207,16 @@ def run_scenario(
     Args:
         scenario: the scenario.
         condition: "none", "text" or "text+visual".
+        plan: engine, rounds, tasks per round and phrasing seed.
         router: routes the corrector's words.
-        engine: "mujoco" or "pybullet".
-        rounds: the first `rounds` rounds (None: all).
-        tasks_per_round: the first tasks of each round (None: all; `--quick` uses fewer).
-        seed: the corrector's phrasing seed; the same stream in every condition.
         on_task: called after each task.
         llm: distil through this LLM (None: the offline path); routing is the router's.
     """
-    rng = np.random.default_rng(seed)  # same phrasing stream in every condition
+    rng = np.random.default_rng(plan.seed)  # same phrasing stream in every condition
     records: list[TaskRecord] = []
     with KnowledgeBase.open(None) as kb:
-        for r_index, tasks in enumerate(scenario.rounds[:rounds], start=1):
-            for i, task in enumerate(tasks[:tasks_per_round], start=1):
+        for r_index, tasks in enumerate(scenario.rounds[: plan.rounds], start=1):
+            for i, task in enumerate(tasks[: plan.tasks_per_round], start=1):
                 rec = run_task(
                     scenario,
                     task,
@@ -218,7 +224,7 @@ def run_scenario(
                     mode=condition,
                     router=router,
                     rng=rng,
-                    engine=engine,
+                    engine=plan.engine,
                     episode=f"{condition}-{scenario.name}-r{r_index}-{i}",
                     round_index=r_index,
                     llm=llm,
@@ -240,14 +246,9 @@ def make_demo_router(llm: LLMBackend | None) -> CorrectionRouter:
 
 def run_learning(
     scenarios: list[Scenario],
+    plan: LearningPlan | None = None,
     *,
-    engine: str = "mujoco",
-    rounds: int | None = None,
-    conditions: tuple[str, ...] = MEMORY_MODES,
-    seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
-    tasks_per_round: int | None = None,
-    llm: str | None = None,
 ) -> list[TaskRecord]:
     """Runs every scenario's rounds under each condition, each from an empty knowledge base.
 
@@ -255,22 +256,15 @@ def run_learning(
     different user and world, and one user's "red things go in the blue bowl" must not decide
     another scenario's expected outcome. `run_parallel` runs the same pairs in processes.
     """
-    backend = None if llm is None else make_llm(llm)
+    plan = plan or LearningPlan()
+    backend = None if plan.llm is None else make_llm(plan.llm)
     try:
         router = make_demo_router(backend)
         records: list[TaskRecord] = []
-        for condition in conditions:
+        for condition in plan.conditions:
             for scenario in scenarios:
                 records += run_scenario(
-                    scenario,
-                    condition,
-                    router=router,
-                    engine=engine,
-                    rounds=rounds,
-                    tasks_per_round=tasks_per_round,
-                    seed=seed,
-                    on_task=on_task,
-                    llm=backend,
+                    scenario, condition, plan, router=router, on_task=on_task, llm=backend
                 )
         return records
     finally:
@@ -292,11 +286,9 @@ def _init_worker(queue: Any) -> None:
     _WORKER["queue"] = queue
 
 
-def _run_pair(scenario: Scenario, condition: str, kwargs: dict[str, Any]) -> list[dict[str, Any]]:
-    kwargs = dict(kwargs)
-    spec = kwargs.pop("llm", None)
+def _run_pair(scenario: Scenario, condition: str, plan: LearningPlan) -> list[dict[str, Any]]:
     if "router" not in _WORKER:  # once per process: MiniLM, or the LLM backend
-        _WORKER["llm"] = None if spec is None else make_llm(spec)  # closed at process exit
+        _WORKER["llm"] = None if plan.llm is None else make_llm(plan.llm)  # closed at exit
         _WORKER["router"] = make_demo_router(_WORKER["llm"])
     queue = _WORKER.get("queue")
 
@@ -305,22 +297,17 @@ def _run_pair(scenario: Scenario, condition: str, kwargs: dict[str, Any]) -> lis
             queue.put(rec.to_dict())
 
     recs = run_scenario(
-        scenario, condition, router=_WORKER["router"], on_task=report, llm=_WORKER["llm"], **kwargs
+        scenario, condition, plan, router=_WORKER["router"], on_task=report, llm=_WORKER["llm"]
     )
     return [r.to_dict() for r in recs]
 
 
 def run_parallel(
     scenarios: list[Scenario],
+    plan: LearningPlan,
     *,
     workers: int,
-    engine: str = "mujoco",
-    rounds: int | None = None,
-    conditions: tuple[str, ...] = MEMORY_MODES,
-    seed: int = 0,
     on_task: Callable[[TaskRecord], None] | None = None,
-    tasks_per_round: int | None = None,
-    llm: str | None = None,
 ) -> list[TaskRecord]:
     """`run_learning` with the (condition, scenario) pairs spread over `workers` processes.
 
@@ -329,34 +316,18 @@ def run_parallel(
     (not forked) so no GL context or MiniLM thread pool is inherited; each loads MiniLM once.
     """
     if workers <= 1:
-        return run_learning(
-            scenarios,
-            engine=engine,
-            rounds=rounds,
-            conditions=conditions,
-            seed=seed,
-            on_task=on_task,
-            tasks_per_round=tasks_per_round,
-            llm=llm,
-        )
+        return run_learning(scenarios, plan, on_task=on_task)
     import multiprocessing as mp
     import queue as queue_mod
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = mp.get_context("spawn")
     progress = ctx.Manager().Queue() if on_task is not None else None
-    kwargs = {
-        "engine": engine,
-        "rounds": rounds,
-        "tasks_per_round": tasks_per_round,
-        "seed": seed,
-        "llm": llm,
-    }
-    pairs = [(c, s) for c in conditions for s in scenarios]
+    pairs = [(c, s) for c in plan.conditions for s in scenarios]
     with ProcessPoolExecutor(
         max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,)
     ) as pool:
-        futures = [pool.submit(_run_pair, s, c, kwargs) for c, s in pairs]
+        futures = [pool.submit(_run_pair, s, c, plan) for c, s in pairs]
         while not all(f.done() for f in futures) or (progress is not None and not progress.empty()):
             if progress is None:
                 time.sleep(0.2)

@@ -78,32 +78,20 @@ _SPEED = (0.005, 1.0)  # m/s
 _APPROACH = (0.02, 0.30)  # m
 
 
-def _speed(default: float, doc: str) -> ParamSpec:
-    return ParamSpec(
-        name="speed", default=default, unit="m/s", bounds=_SPEED, doc=doc, generic="speed"
-    )
+def _param(
+    name: str,
+    default: float,
+    bounds: tuple[float, float],
+    doc: str,
+    generic: str | None = None,
+    unit: str = "m",
+) -> ParamSpec:
+    """One correctable parameter, on one line of a declaration."""
+    return ParamSpec(name=name, default=default, unit=unit, bounds=bounds, doc=doc, generic=generic)
 
 
-def _descend(doc: str) -> ParamSpec:
-    return ParamSpec(
-        name="descend_speed",
-        default=0.12,
-        unit="m/s",
-        bounds=_SPEED,
-        doc=doc,
-        generic="descend_speed",
-    )
-
-
-def _approach(default: float, doc: str) -> ParamSpec:
-    return ParamSpec(
-        name="approach_height",
-        default=default,
-        unit="m",
-        bounds=_APPROACH,
-        doc=doc,
-        generic="approach_height",
-    )
+def _speed(default: float, doc: str, name: str = "speed") -> ParamSpec:
+    return _param(name, default, _SPEED, doc, generic=name, unit="m/s")
 
 
 _PICK = SkillSpec(
@@ -111,41 +99,25 @@ _PICK = SkillSpec(
     doc="pick an object up",
     args=(_OBJ,),
     params=(
-        _approach(0.10, "above the object's top before descending"),
-        ParamSpec(
-            name="grasp_height",
-            default=0.0,
-            unit="m",
-            bounds=(-0.10, 0.10),
-            doc="relative to the object's centre (negative: lower)",
-            generic="height",
+        _param(
+            "approach_height",
+            0.10,
+            _APPROACH,
+            "above the object's top before descending",
+            "approach_height",
         ),
-        ParamSpec(
-            name="grasp_offset_x",
-            default=0.0,
-            unit="m",
-            bounds=_OFFSET,
-            doc="world x offset of the grasp point from the centre",
-            generic="offset_x",
+        _param(
+            "grasp_height",
+            0.0,
+            (-0.10, 0.10),
+            "relative to the object's centre (negative: lower)",
+            "height",
         ),
-        ParamSpec(
-            name="grasp_offset_y",
-            default=0.0,
-            unit="m",
-            bounds=_OFFSET,
-            doc="world y offset of the grasp point from the centre",
-            generic="offset_y",
-        ),
-        ParamSpec(
-            name="lift_height",
-            default=0.15,
-            unit="m",
-            bounds=(0.02, 0.40),
-            doc="lifted after grasping",
-            generic="lift_height",
-        ),
+        _param("grasp_offset_x", 0.0, _OFFSET, "world x offset of the grasp point", "offset_x"),
+        _param("grasp_offset_y", 0.0, _OFFSET, "world y offset of the grasp point", "offset_y"),
+        _param("lift_height", 0.15, (0.02, 0.40), "lifted after grasping", "lift_height"),
         _speed(0.25, "for transit and lifting"),
-        _descend("for the final approach"),
+        _speed(0.12, "for the final approach", name="descend_speed"),
     ),
     verbs="grasp|grab|grabbing|grip|pick|pinch|hold|holding|grasping|gripping",
     verb_rank=0,
@@ -155,33 +127,24 @@ _PLACE = SkillSpec(
     doc="place the held object in/on a bowl, object, 'drawer', named spot or [x, y]",
     args=(_OBJ, _TARGET),
     params=(
-        _approach(0.10, "above the target surface while carrying"),
-        ParamSpec(
-            name="release_height",
-            default=0.015,
-            unit="m",
-            bounds=(-0.05, 0.20),
-            doc="between the object's bottom and the surface at release",
-            generic="height",
+        _param(
+            "approach_height",
+            0.10,
+            _APPROACH,
+            "above the target surface while carrying",
+            "approach_height",
         ),
-        ParamSpec(
-            name="offset_x",
-            default=0.0,
-            unit="m",
-            bounds=_OFFSET,
-            doc="world x offset from the target's centre",
-            generic="offset_x",
+        _param(
+            "release_height",
+            0.015,
+            (-0.05, 0.20),
+            "between the object's bottom and the surface at release",
+            "height",
         ),
-        ParamSpec(
-            name="offset_y",
-            default=0.0,
-            unit="m",
-            bounds=_OFFSET,
-            doc="world y offset from the target's centre",
-            generic="offset_y",
-        ),
+        _param("offset_x", 0.0, _OFFSET, "world x offset from the target's centre", "offset_x"),
+        _param("offset_y", 0.0, _OFFSET, "world y offset from the target's centre", "offset_y"),
         _speed(0.25, "while carrying"),
-        _descend("for the final approach"),
+        _speed(0.12, "for the final approach", name="descend_speed"),
     ),
     verbs="release|drop|let go|place|put|set it down",
     verb_rank=1,
@@ -201,28 +164,16 @@ _PUSH = SkillSpec(
         ArgSpec(name="distance", kind="distance", default=None),
     ),
     params=(
-        ParamSpec(
-            name="distance",
-            default=0.10,
-            unit="m",
-            bounds=(0.0, 0.40),
-            doc="pushed when the caller names no distance",
-            generic="distance",
+        _param("distance", 0.10, (0.0, 0.40), "pushed when the caller names none", "distance"),
+        _param(
+            "standoff", 0.05, (0.01, 0.15), "behind the object's centre where the fingers come down"
         ),
-        ParamSpec(
-            name="standoff",
-            default=0.05,
-            unit="m",
-            bounds=(0.01, 0.15),
-            doc="behind the object's centre where the fingers come down",
-        ),
-        ParamSpec(
-            name="contact_height",
-            default=0.015,
-            unit="m",
-            bounds=(0.0, 0.10),
-            doc="above the table of the pushing fingertips",
-            generic="height",
+        _param(
+            "contact_height",
+            0.015,
+            (0.0, 0.10),
+            "above the table of the pushing fingertips",
+            "height",
         ),
         _speed(0.10, "while pushing"),
     ),
@@ -237,49 +188,31 @@ _MOVE_EE = SkillSpec(
     ),
     params=(_speed(0.15, "while nudging the end effector"),),
 )
-
-
-def _drawer_params() -> tuple[ParamSpec, ...]:
-    return (
-        ParamSpec(
-            name="pull_distance",
-            default=0.14,
-            unit="m",
-            bounds=(0.0, 0.50),
-            doc="the handle is pulled (open) or pushed (close)",
-            generic="pull_distance",
-        ),
-        _approach(0.08, "above the handle before descending"),
-        ParamSpec(
-            name="grasp_height",
-            default=0.0,
-            unit="m",
-            bounds=(-0.05, 0.05),
-            doc="relative to the handle bar's centre",
-            generic="height",
-        ),
-        ParamSpec(
-            name="grasp_offset_y",
-            default=0.0,
-            unit="m",
-            bounds=_OFFSET,
-            doc="along the handle (off-centre handles)",
-            generic="offset_y",
-        ),
-        _speed(0.10, "while pulling or pushing"),
-    )
-
-
+_DRAWER_PARAMS = (
+    _param(
+        "pull_distance",
+        0.14,
+        (0.0, 0.50),
+        "the handle is pulled (open) or pushed (close)",
+        "pull_distance",
+    ),
+    _param(
+        "approach_height", 0.08, _APPROACH, "above the handle before descending", "approach_height"
+    ),
+    _param("grasp_height", 0.0, (-0.05, 0.05), "relative to the handle bar's centre", "height"),
+    _param("grasp_offset_y", 0.0, _OFFSET, "along the handle (off-centre handles)", "offset_y"),
+    _speed(0.10, "while pulling or pushing"),
+)
 _OPEN_DRAWER = SkillSpec(
     name="open_drawer",
     doc="open the drawer",
     args=(_DRAWER,),
-    params=_drawer_params(),
+    params=_DRAWER_PARAMS,
     verbs="pull|yank|drawer|handle",
     verb_rank=2,
 )
 _CLOSE_DRAWER = SkillSpec(
-    name="close_drawer", doc="close the drawer", args=(_DRAWER,), params=_drawer_params()
+    name="close_drawer", doc="close the drawer", args=(_DRAWER,), params=_DRAWER_PARAMS
 )
 _GO_HOME = SkillSpec(
     name="go_home",

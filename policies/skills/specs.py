@@ -20,7 +20,7 @@ Built-in skills are declared on their implementations in `policies/skills/librar
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any, Literal
@@ -182,31 +182,22 @@ def skill(spec: SkillSpec) -> Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 def register_skill(spec: SkillSpec) -> SkillSpec:
-    """Adds a declared skill (its implementation in `spec.run`) to the registry."""
+    """Adds a declared skill (its implementation in `spec.run`) to the registry.
+
+    Remove one again with `SKILLS.unregister(name)` (tests that add a skill do).
+    """
     if spec.run is None:
         raise ConfigError(f"skill {spec.name!r} has no implementation (SkillSpec.run)")
     for sub in spec.subskills:
         if sub not in SKILLS:
             raise ConfigError(f"skill {spec.name!r} uses {sub!r}, which is not declared yet")
     SKILLS.register(spec.name, spec)
-    _invalidate()
     return spec
 
 
-def unregister_skill(name: str) -> None:
-    """Removes a skill (tests that add one take it out again)."""
-    SKILLS.unregister(name)
-    _invalidate()
-
-
-def _invalidate() -> None:
-    for fn in (generic_params, _verb_table):
-        fn.cache_clear()
-
-
-def skill_specs() -> Iterator[SkillSpec]:
+def skill_specs() -> list[SkillSpec]:
     """The declared skills, in declaration order."""
-    return (SKILLS.get(n) for n in SKILLS)
+    return SKILLS.values()
 
 
 def skill_spec(name: str) -> SkillSpec:
@@ -317,6 +308,10 @@ def _verb_table() -> tuple[tuple[re.Pattern[str], str], ...]:
     return tuple((re.compile(rf"\b(?:{s.verbs})\b"), s.name) for s in ranked)
 
 
+for _derived in (generic_params, _verb_table):
+    SKILLS.on_change(_derived.cache_clear)
+
+
 def skill_of_words(text: str) -> str | None:
     """The skill a (normalised) correction's words name ("grab it lower" -> "pick"), or None."""
     for pattern, name in _verb_table():
@@ -346,5 +341,4 @@ __all__ = [
     "skill_of_words",
     "skill_spec",
     "skill_specs",
-    "unregister_skill",
 ]

@@ -64,14 +64,6 @@ class Backend(abc.ABC):
     def set_finger_target(self, opening: float) -> None:
         """Sets both fingers' position target (m from closed); force is limited by the spec."""
 
-    @abc.abstractmethod
-    def set_arm_q(self, q: np.ndarray) -> None:
-        """Teleports the arm to `q` (rad) with zero velocity; for resets only."""
-
-    @abc.abstractmethod
-    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
-        """Teleports a free object (zero velocity); for scenario set-up and tests."""
-
     # -- sensing -------------------------------------------------------------------------
     @abc.abstractmethod
     def finger_contacts(self) -> dict[str, int]:

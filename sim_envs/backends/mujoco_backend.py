@@ -17,7 +17,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from corrigible.errors import BackendError, UnknownObjectError, did_you_mean  # noqa: E402
+from corrigible.errors import BackendError  # noqa: E402
 from corrigible.robots.assets import urdf_path  # noqa: E402
 from corrigible.sim_envs.backends.base import Backend  # noqa: E402
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec  # noqa: E402
@@ -271,21 +271,6 @@ class MujocoBackend(Backend):
 
     def set_finger_target(self, opening: float) -> None:
         self.data.ctrl[self._finger_act] = opening
-
-    def set_arm_q(self, q: np.ndarray) -> None:
-        self.data.qpos[self._arm_qadr] = q
-        self.data.qvel[self._arm_vadr] = 0.0
-        self.data.ctrl[self._arm_act] = q
-        mujoco.mj_forward(self.model, self.data)
-
-    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
-        if name not in self._free:
-            raise UnknownObjectError(f"no free object {name!r}." + did_you_mean(name, self._free))
-        qadr, vadr = self._free[name]
-        self.data.qpos[qadr : qadr + 3] = pos
-        self.data.qpos[qadr + 3 : qadr + 7] = quat
-        self.data.qvel[vadr : vadr + 6] = 0.0
-        mujoco.mj_forward(self.model, self.data)
 
     def finger_contacts(self) -> dict[str, int]:
         m, d = self.model, self.data

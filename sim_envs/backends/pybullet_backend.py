@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pybullet as pb
 
-from corrigible.errors import BackendError, UnknownObjectError, did_you_mean
+from corrigible.errors import BackendError
 from corrigible.robots.assets import urdf_path
 from corrigible.sim_envs.backends.base import Backend
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec
@@ -266,19 +266,6 @@ class PybulletBackend(Backend):
             forces=[force, force],
             physicsClientId=self._cid,
         )
-
-    def set_arm_q(self, q: np.ndarray) -> None:
-        for j, qi in zip(self._arm_j, q, strict=True):
-            pb.resetJointState(self._robot, j, float(qi), 0.0, physicsClientId=self._cid)
-        self.set_arm_targets(q)
-
-    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
-        free = {o.name for o in self.scene.objects if not o.fixed}
-        if name not in free:
-            raise UnknownObjectError(f"no free object {name!r}." + did_you_mean(name, free))
-        body = self._bodies[name]
-        pb.resetBasePositionAndOrientation(body, list(pos), _xyzw(quat), physicsClientId=self._cid)
-        pb.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=self._cid)
 
     def finger_contacts(self) -> dict[str, int]:
         touching: dict[str, set[int]] = {}

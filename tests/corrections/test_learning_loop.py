@@ -9,13 +9,14 @@ from __future__ import annotations
 import pytest
 
 from corrigible.corrections.scenarios import load_scenarios
-from corrigible.launch.evaluations.corrections_demo import run_learning, summarise
+from corrigible.launch.evaluations.corrections_demo import LearningPlan, run_learning, summarise
 
 
 @pytest.fixture(scope="module")
 def slippery_records():
     scenario = next(s for s in load_scenarios() if s.name == "slippery_cylinder")
-    return run_learning([scenario], rounds=2, conditions=("text+visual",), tasks_per_round=4)
+    plan = LearningPlan(rounds=2, conditions=("text+visual",), tasks_per_round=4)
+    return run_learning([scenario], plan)
 
 
 def test_round_one_is_corrected_within_the_episode(slippery_records) -> None:

@@ -31,10 +31,12 @@ ROOT = Path(corrigible.__file__).parent
 SUITES = sorted((ROOT / "policies" / "suites").glob("*.yaml"))
 SCENARIOS = sorted((ROOT / "corrections" / "scenarios" / "builtin").glob("*.yaml"))
 EVENTS_YAML = ROOT / "launch" / "evaluations" / "event_camera.yaml"
+LAUNCH_FILES = sorted((ROOT / "launch" / "files").glob("*.yaml"))
 SHIPPED = (
     [("suite", path) for path in SUITES]
     + [("scenario", path) for path in SCENARIOS]
     + [("events", EVENTS_YAML)]
+    + [("launch", path) for path in LAUNCH_FILES]
 )
 
 
@@ -113,6 +115,7 @@ def test_shipped_files_validate(name, path):
 
 def test_every_shipped_file_is_covered():
     assert len(SUITES) >= 2 and len(SCENARIOS) >= 8 and EVENTS_YAML.is_file()
+    assert LAUNCH_FILES, "no example launch file in launch/files/"
 
 
 # a map of field names inside each kind of shipped file, for a typo below the top level
@@ -120,6 +123,7 @@ _NESTED = {
     "suite": lambda doc: doc["episodes"][0],
     "scenario": lambda doc: doc["rounds"][0][0],
     "events": lambda doc: doc["controllers"],
+    "launch": lambda doc: doc,  # flat: the top level is its only level
 }
 
 
@@ -305,3 +309,29 @@ def test_schema_prints_indented_json_and_writes_out(tmp_path):
 def test_bad_schema_requests_exit_2(args, needle):
     out = _cli(*args)
     assert out.exit_code == 2 and needle in out.stderr
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda path: path.stem)
+def test_shipped_launch_files_load_as_session_configs(path):
+    from corrigible.session import SessionConfig
+
+    config = SessionConfig.from_file(path)
+    assert config.engine in ("mujoco", "pybullet")
+
+
+def test_a_bad_launch_file_is_a_clear_error(tmp_path):
+    from corrigible.errors import ConfigError
+    from corrigible.session import SessionConfig
+
+    for text, message in (
+        ("engin: mujoco\n", r"unknown field 'engin'.*Did you mean 'engine'"),
+        ("- mujoco\n", "one mapping of settings"),
+        ("engine: [unclosed\n", "not valid YAML"),
+        ("seed: -1\n", "seed"),
+    ):
+        path = tmp_path / "bad.launch.yaml"
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=message):
+            SessionConfig.from_file(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        SessionConfig.from_file(tmp_path / "missing.yaml")

@@ -17,13 +17,13 @@ from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.predicates import parse_predicate
 from corrigible.sim_envs.scene_spec import GeomSpec, ObjectSpec
 from corrigible.sim_envs.vocabulary import (
+    OBJECT_KINDS,
     ObjectKind,
     kind_nouns,
     kind_of_name,
     object_name,
     register_kind,
     requestable_kind,
-    unregister_kind,
 )
 
 
@@ -156,7 +156,7 @@ def ball():
     try:
         yield kind
     finally:
-        unregister_kind("ball")
+        OBJECT_KINDS.unregister("ball")
 
 
 @pytest.fixture

@@ -43,16 +43,16 @@ def test_dotted_overrides_are_applied_before_validation():
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"warmup_hz": 1}, r"unknown eval config keys \['warmup_hz'\].*Did you mean 'warmup_s'"),
+        ({"warmup_hz": 1}, r"unknown field 'warmup_hz' in eval config.*Did you mean 'warmup_s'"),
         (
             {"controllers": {"slow": {"stepp": 3}}},
-            r"unknown controllers\.slow keys \['stepp'\].*Did you mean 'step'",
+            r"unknown field 'stepp' in controllers\.slow.*Did you mean 'step'",
         ),
         (
             {"routes": {"test": {"lenght_m": 3}}},
-            r"unknown routes\.test keys \['lenght_m'\].*Did you mean 'length_m'",
+            r"unknown field 'lenght_m' in routes\.test.*Did you mean 'length_m'",
         ),
-        ({"emulator": {"wdth": 3}}, r"unknown emulator keys \['wdth'\].*Did you mean 'width'"),
+        ({"emulator": {"wdth": 3}}, r"unknown field 'wdth' in emulator.*Did you mean 'width'"),
         ({"warmup_s": "long"}, r"warmup_s='long': Input should be a valid number"),
         ({"warmup_s": -1}, r"warmup_s=-1\.0 must be >= 0 s; 0 turns the warm-up off"),
         ({"workers": 0}, r"workers=0 must be an int >= 1"),
@@ -61,7 +61,7 @@ def test_dotted_overrides_are_applied_before_validation():
         ({"vpr": {"pool": 0}}, r"vpr\.pool=0 must be an int >= 1"),
         ({"initial_biases_jaer": {"PrBp": [9, 3]}}, r"initial_biases_jaer: jAER coarse=9 is"),
         ({"controllers": {"fast": {"hold_band": [1]}}}, r"fast\.hold_band\.1 is required"),
-        ({"emulate_fps": 75}, r"config: emulate_fps=75\.0 must be a positive integer multiple"),
+        ({"emulate_fps": 75}, r"emulate_fps=75\.0 must be a positive integer multiple"),
         ({"routes": {"test": {"name": "other"}}}, r"routes\.test\.name='other': the key is"),
         ({"version": 2}, r"version=2: this corrigible reads .* version 1"),
     ],

@@ -53,7 +53,7 @@ def test_eval_end_to_end_writes_json_and_png(tmp_path, capsys):
 def test_eval_config_is_validated():
     with pytest.raises(UnknownNameError, match="lighting"):
         load_eval_config(overrides={"conditions": ["dusk"]})
-    with pytest.raises(ConfigError, match="unknown eval config keys"):
+    with pytest.raises(ConfigError, match="unknown field"):
         load_eval_config(overrides={"emulate_hz": 3})
     with pytest.raises(ConfigError, match="integer multiple"):
         load_eval_config(overrides={"emulate_fps": 75})
