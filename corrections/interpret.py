@@ -1,6 +1,6 @@
 """Turns a routed correction into typed effects the controller, planner and memory can apply.
 
-One interpreter per route label, looked up in `_INTERPRETERS`:
+One interpreter per route label, registered in `INTERPRETERS`:
 
 - `skill` -> `SkillParamChange` list ("a bit more to the left" -> offset_y +0.03 m),
 - `plan` -> `TargetSubstitution`, `ObjectSubstitution`, `AddedPrecondition`, `Ordering`,
@@ -22,7 +22,7 @@ from functools import cache
 from typing import Any, Literal
 
 from corrigible.corrections.router import LABELS, Label, normalise
-from corrigible.errors import ParseError, UnknownNameError, UnknownObjectError, did_you_mean
+from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
 from corrigible.memory.effects import (
     AddedPrecondition,
     ControlCommand,
@@ -35,6 +35,7 @@ from corrigible.memory.effects import (
 )
 from corrigible.policies.language import DEFAULT_MAGNITUDE, ObjectResolver, parse_magnitude
 from corrigible.policies.skills.specs import generic_params, skill_of_words
+from corrigible.registry import Registry
 from corrigible.sim_envs.vocabulary import (
     GENERIC_OBJECT_WORDS,
     canonical_color,
@@ -598,12 +599,16 @@ def _interpret_control(text: str, ctx: InterpretContext) -> list[Effect]:
     return [ControlCommand(command=max(hits)[1])]
 
 
-_INTERPRETERS: dict[str, Callable[[str, InterpretContext], list[Effect]]] = {
-    "skill": _interpret_skill,
-    "plan": _interpret_plan,
-    "preference": _interpret_preference,
-    "control": _interpret_control,
-}
+# route label -> its interpreter, in the router's label order.
+INTERPRETERS: Registry[Callable[[str, InterpretContext], list[Effect]]] = Registry(
+    "route label", unknown="unknown {noun} {name!r}; labels: {names}."
+)
+for _label, _interpreter in zip(
+    LABELS,
+    (_interpret_plan, _interpret_skill, _interpret_preference, _interpret_control),
+    strict=True,
+):
+    INTERPRETERS.register(_label, _interpreter)
 
 
 def interpret(text: str, label: str, context: InterpretContext | None = None) -> Interpretation:
@@ -619,14 +624,10 @@ def interpret(text: str, label: str, context: InterpretContext | None = None) ->
         UnknownObjectError: a named object is not visible (with a "did you mean").
         UnknownNameError: `label` is not a route label.
     """
-    if label not in _INTERPRETERS:
-        raise UnknownNameError(
-            f"unknown route label {label!r}; labels: {list(LABELS)}." + did_you_mean(label, LABELS)
-        )
+    interpreter = INTERPRETERS.get(label)  # UnknownNameError with a "did you mean"
     if not normalise(text):
         raise ParseError(f"cannot interpret an empty correction ({text!r})")
-    ctx = context or InterpretContext()
-    effects = _INTERPRETERS[label](text, ctx)
+    effects = interpreter(text, context or InterpretContext())
     return Interpretation(label=label, text=text, effects=tuple(effects))  # type: ignore[arg-type]
 
 

@@ -54,19 +54,16 @@ class ExecConfig(VerbConfig):
 
 def run(cfg: ExecConfig) -> int:
     """Runs the program and prints its result; returns the exit status."""
-    from corrigible.policies.robot_api import RobotAPI
     from corrigible.policies.sandbox import SandboxLimits, exec_file
-    from corrigible.sim_envs.tabletop_env import TabletopEnv
+    from corrigible.session import Session, SessionConfig
     from corrigible.tracing import to_jsonable
 
-    env = TabletopEnv(cfg.sim, obs_mode="state")
-    try:
-        env.reset(seed=cfg.seed)
-        api = RobotAPI(env, perception=cfg.perception)
+    config = SessionConfig(engine=cfg.sim, seed=cfg.seed, perception=cfg.perception)
+    with Session(config) as session:
+        session.reset()  # the seed's layout; the program is the plan, so no planner runs
+        assert session.api is not None
         limits = SandboxLimits(wall_time_s=cfg.wall_time_s, cpu_time_s=cfg.cpu_time_s)
-        result = exec_file(cfg.file, api.functions(), limits)
-    finally:
-        env.close()
+        result = exec_file(cfg.file, session.api.functions(), limits)
     print(json.dumps(to_jsonable(result.to_json())))
     return 0 if result.status == "ok" else 1
 

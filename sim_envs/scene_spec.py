@@ -147,6 +147,7 @@ class RobotSpec:
     home_q: tuple[float, ...] = (0.0, -0.25, 0.0, -2.2, 0.0, 1.95, 0.785)  # rad
     arm_kp: float = 4000.0  # position gain of the joint servos, N*m/rad
     arm_kv: float = 400.0  # damping of the joint servos, N*m*s/rad
+    arm_torque_limits: tuple[float, ...] = (87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0)  # N*m
     grip_force: float = 20.0  # force each finger squeezes with, N
     finger_friction: float = 1.0  # fingers' friction; contacts take the object's value
     finger_max_opening: float = 0.04  # per finger, m
@@ -159,6 +160,8 @@ class PhysicsSpec:
     timestep: float = 0.002  # s per physics step (500 Hz)
     substeps: int = 25  # physics steps per control step: control runs at 20 Hz
     gravity: Vec3 = (0.0, 0.0, -9.81)  # m/s^2
+    torsional_friction: float = 0.005  # spinning friction of every contact, m
+    rolling_friction: float = 0.0001  # rolling friction of objects (and fingers in MuJoCo), m
 
     @property
     def control_dt(self) -> float:
@@ -177,6 +180,7 @@ class SceneSpec:
     table_size: Vec3 = (0.5, 0.7, 0.02)  # half extents of the table top, m
     table_center: Vec3 = (0.5, 0.0, -0.02)  # centre of the table top box, m
     table_friction: float = 1.0
+    table_rgba: tuple[float, float, float, float] = (0.82, 0.78, 0.70, 1.0)  # light wood
     seed: int | None = None  # the layout seed this scene came from, for provenance
 
     def __post_init__(self) -> None:

@@ -165,6 +165,9 @@ _REGISTRIES = {
     "predicates": ("corrigible.sim_envs.predicates", "PREDICATES"),
     "benchmarks": ("corrigible.launch.bench", "BENCHMARKS"),
     "cli_verbs": ("corrigible.launch.cli", "VERBS"),
+    "skills": ("corrigible.policies.skills.specs", "SKILLS"),
+    "object_kinds": ("corrigible.sim_envs.vocabulary", "OBJECT_KINDS"),
+    "schemas": ("corrigible.launch.schema", "SCHEMAS"),
 }
 
 
@@ -184,3 +187,14 @@ def test_engine_list_is_the_backend_registry() -> None:
     assert BACKENDS.names() == ["mujoco", "pybullet"]
     with pytest.raises(UnknownNameError, match="unknown simulator 'pybulet'.*'pybullet'"):
         make_backend("pybulet", None)  # type: ignore[arg-type]  # fails before the scene is used
+
+
+def test_listeners_hear_every_change_and_values_keep_the_order() -> None:
+    registry: Registry[int] = Registry("number")
+    heard: list[list[str]] = []
+    registry.on_change(lambda: heard.append(registry.names()))
+    registry.register("one", 1)
+    registry.register("two", 2)
+    registry.unregister("one")
+    assert heard == [["one"], ["one", "two"], ["two"]]
+    assert registry.values() == [2]

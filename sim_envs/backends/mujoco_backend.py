@@ -94,7 +94,11 @@ class MujocoBackend(Backend):
             body.gravcomp = 1.0
             for geom in body.geoms:
                 geom.contype, geom.conaffinity = _ARM_CONTYPE, _ARM_CONAFFINITY
-                geom.friction = [robot.finger_friction, 0.005, 0.0001]
+                geom.friction = [
+                    robot.finger_friction,
+                    phys.torsional_friction,
+                    phys.rolling_friction,
+                ]
                 if body.name in finger_bodies:
                     geom.condim = 4
         for joint in spec.joints:
@@ -105,7 +109,8 @@ class MujocoBackend(Backend):
             act.trntype = mujoco.mjtTrn.mjTRN_JOINT
             act.set_to_position(kp=robot.arm_kp, kv=robot.arm_kv)
             act.forcelimited = mujoco.mjtLimited.mjLIMITED_TRUE
-            act.forcerange = [-87.0, 87.0] if jname[-1] in "1234" else [-12.0, 12.0]
+            limit = robot.arm_torque_limits[robot.arm_joints.index(jname)]
+            act.forcerange = [-limit, limit]
         for jname in robot.finger_joints:
             act = spec.add_actuator(name=f"act_{jname}", target=jname)
             act.trntype = mujoco.mjtTrn.mjTRN_JOINT
@@ -119,8 +124,8 @@ class MujocoBackend(Backend):
             type=mujoco.mjtGeom.mjGEOM_BOX,
             size=list(scene.table_size),
             pos=list(scene.table_center),
-            rgba=[0.82, 0.78, 0.70, 1.0],
-            friction=[scene.table_friction, 0.005, 0.0001],
+            rgba=list(scene.table_rgba),
+            friction=[scene.table_friction, phys.torsional_friction, phys.rolling_friction],
         )
         table.contype, table.conaffinity = _WORLD_CONTYPE, _WORLD_CONAFFINITY
         # Shadow-free lighting, as in the PyBullet renderer, so colours read alike in both.
@@ -174,11 +179,15 @@ class MujocoBackend(Backend):
             )
             self._add_geoms(link, obj.link_geoms, obj, obj.mass)
 
-    @staticmethod
     def _add_geoms(
-        body: mujoco.MjsBody, geoms: tuple[GeomSpec, ...], obj: ObjectSpec, mass: float | None
+        self,
+        body: mujoco.MjsBody,
+        geoms: tuple[GeomSpec, ...],
+        obj: ObjectSpec,
+        mass: float | None,
     ) -> None:
         total = sum(_geom_volume(g) for g in geoms)
+        phys = self.scene.physics
         for g in geoms:
             geom = body.add_geom(
                 type=_GEOM_TYPES[g.type],
@@ -186,7 +195,7 @@ class MujocoBackend(Backend):
                 pos=list(g.pos),
                 quat=list(g.quat),
                 rgba=list(g.rgba),
-                friction=[obj.friction, 0.005, 0.0001],
+                friction=[obj.friction, phys.torsional_friction, phys.rolling_friction],
                 condim=4,
                 priority=1,
                 solref=[_OBJECT_SOLREF_TIMECONST, 1.0],

@@ -17,7 +17,6 @@ from corrigible.sim_envs.backends.base import Backend
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec
 
 _SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_SPHERE}
-_ARM_FORCES = np.array([87.0, 87.0, 87.0, 87.0, 12.0, 12.0, 12.0])  # N*m, Panda limits
 # PyBullet's single-point, pyramid-approximated finger contacts hold less than MuJoCo's
 # elliptic-cone contacts at the same friction coefficient. Scaling the fingers' friction by this
 # factor makes one scene-description friction mean about the same grip in both engines; it
@@ -63,7 +62,7 @@ class PybulletBackend(Backend):
         table_vis = pb.createVisualShape(
             pb.GEOM_BOX,
             halfExtents=scene.table_size,
-            rgbaColor=[0.82, 0.78, 0.70, 1],
+            rgbaColor=list(scene.table_rgba),
             physicsClientId=c,
         )
         self._table = pb.createMultiBody(
@@ -92,7 +91,7 @@ class PybulletBackend(Backend):
                 self._robot,
                 j,
                 lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
-                spinningFriction=0.005,
+                spinningFriction=scene.physics.torsional_friction,
                 frictionAnchor=True,
                 physicsClientId=c,
             )
@@ -143,8 +142,8 @@ class PybulletBackend(Backend):
                 body,
                 -1,
                 lateralFriction=obj.friction,
-                spinningFriction=0.005,
-                rollingFriction=0.0001,
+                spinningFriction=self.scene.physics.torsional_friction,
+                rollingFriction=self.scene.physics.rolling_friction,
                 physicsClientId=c,
             )
             return body
@@ -249,7 +248,7 @@ class PybulletBackend(Backend):
             self._arm_j,
             pb.POSITION_CONTROL,
             targetPositions=list(q),
-            forces=list(_ARM_FORCES),
+            forces=list(self.scene.robot.arm_torque_limits),
             positionGains=[0.3] * 7,
             velocityGains=[1.0] * 7,
             physicsClientId=self._cid,
