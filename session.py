@@ -15,7 +15,8 @@ own factories: the engine and scene (`sim_envs`), the planner, perception and ro
         session.learn()  # distil this episode's corrections into the knowledge base
 
 Every skill call runs through the robot API's around-skill chain, outermost first:
-`RunGate` (stop / pause from any thread) -> `MemoryLookup` (with a knowledge base) ->
+`RunGate` (stop / pause from any thread) -> `SafetyGate` (e-stop) -> `MemoryLookup` (with a
+knowledge base) ->
 `CorrectionLoop` (with a correction channel) -> `SkillTracer`. The event stream
 (`subscribe`) carries every trace event as a `SessionEvent`: "program.lines" (lines reached),
 "skill.start" / "skill.end", "correction.reply", "knowledge.used", "checkpoint", "plan",
@@ -254,7 +255,7 @@ class Session:
         """
         from corrigible.policies.controller import HierarchicalController
         from corrigible.policies.language import mentioned_objects
-        from corrigible.policies.middleware import RunGate, SkillTracer
+        from corrigible.policies.middleware import RunGate, SafetyGate, SkillTracer
         from corrigible.policies.robot_api import RobotAPI
         from corrigible.sim_envs.layout import LayoutConfig
         from corrigible.sim_envs.tabletop_env import TabletopEnv
@@ -278,6 +279,7 @@ class Session:
         self.controller = HierarchicalController(self.api, self.planner)
         self.gate = RunGate()
         self.api.use(self.gate)
+        self.api.use(SafetyGate(self.env.arm))
         if self.takes_corrections:
             self._build_corrections()
         self.api.use(SkillTracer(self.env.trace))
@@ -507,23 +509,23 @@ class Session:
             llm: an LLM backend to distil through (checked against the episode's facts, with
                 the offline path as fallback); None: the offline distiller.
         """
-        from corrigible.corrections.distill import distill
+        from corrigible.corrections.distill import EpisodeFacts, distill
         from corrigible.corrections.llm_distill import distill_with_llm
 
         kb = self.kb
         if kb is None or self.loop is None or self.memory_mode == "none":
             return []
         assert self.env is not None
-        facts = {
-            "episode": self.episode,
-            "sizes": {o.name: o.size_class for o in self.env.scene.objects},
-            "visuals": self.memory.visuals if self.memory is not None else {},
-            "task_succeeded": task_succeeded,
-        }
+        facts = EpisodeFacts(
+            episode=self.episode,
+            sizes={o.name: o.size_class for o in self.env.scene.objects},
+            visuals=self.memory.visuals if self.memory is not None else {},
+            task_succeeded=task_succeeded,
+        )
         if llm is not None:
-            written = distill_with_llm(self.loop.records, kb, llm=llm, **facts).written
+            written = distill_with_llm(self.loop.records, kb, facts, llm=llm).written
         else:
-            written = distill(self.loop.records, kb, **facts)
+            written = distill(self.loop.records, kb, facts)
         self.learned.extend(written)
         return written
 

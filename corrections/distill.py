@@ -67,14 +67,18 @@ def _write(kb: KnowledgeBase, entry: KnowledgeEntry) -> Distilled:
     return Distilled(kb.add(entry), entry.kind, entry.text, None)
 
 
+@dataclass(frozen=True, kw_only=True)
+class EpisodeFacts:
+    """What distillation may use about one episode besides its corrections (both distillers)."""
+
+    episode: str  # provenance episode id
+    sizes: dict[str, str]  # object -> size class (observable from the perceived bounding box)
+    visuals: dict[str, np.ndarray | None]  # object -> crop descriptor taken before it moved
+    task_succeeded: bool  # skill parameters are kept only when the corrected task succeeded
+
+
 def distill(
-    records: list[AppliedCorrection],
-    kb: KnowledgeBase,
-    *,
-    episode: str,
-    sizes: dict[str, str],
-    visuals: dict[str, np.ndarray | None],
-    task_succeeded: bool,
+    records: list[AppliedCorrection], kb: KnowledgeBase, facts: EpisodeFacts
 ) -> list[Distilled]:
     """Writes the knowledge in one episode's corrections.
 
@@ -85,10 +89,7 @@ def distill(
     Args:
         records: the applied corrections, in order.
         kb: where entries go.
-        episode: provenance episode id.
-        sizes: object -> size class (observable from the perceived bounding box).
-        visuals: object -> crop descriptor taken before the object moved.
-        task_succeeded: skill parameters are kept only when the corrected task succeeded.
+        facts: the episode's id, object sizes and appearances, and whether it succeeded.
 
     Returns:
         What was written.
@@ -104,20 +105,20 @@ def distill(
             last[key] = rec
             texts.setdefault(key, []).append(rec.correction.text)
         effect = rec.target_effect()
-        provenance = Provenance(episode=episode, correction_texts=[rec.correction.text])
+        provenance = Provenance(episode=facts.episode, correction_texts=[rec.correction.text])
         entry = None if effect is None else effect.to_entry(rec.obj, provenance)
         if entry is not None:
             written.append(_write(kb, entry))
-    if not task_succeeded:
+    if not facts.task_succeeded:
         return written
     for (skill, obj), rec in last.items():
         entry = skill_params_entry(
             skill,
             obj,
             rec.params_after,
-            size_class=sizes.get(obj),
-            visual=visuals.get(obj),
-            provenance=Provenance(episode=episode, correction_texts=texts[(skill, obj)]),
+            size_class=facts.sizes.get(obj),
+            visual=facts.visuals.get(obj),
+            provenance=Provenance(episode=facts.episode, correction_texts=texts[(skill, obj)]),
         )
         written.append(_write(kb, entry))
     return written

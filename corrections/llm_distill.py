@@ -41,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from corrigible.corrections.distill import Distilled, _write, distill
+from corrigible.corrections.distill import Distilled, EpisodeFacts, _write, distill
 from corrigible.corrections.llm_router import (
     PROMPTS_DIR,
     classify_failure,
@@ -490,11 +490,8 @@ def _covers_preference(checked: list[_Checked], fact: _PreferenceFact) -> bool:
 def distill_with_llm(
     records: list[AppliedCorrection],
     kb: KnowledgeBase,
+    facts: EpisodeFacts,
     *,
-    episode: str,
-    sizes: dict[str, str],
-    visuals: dict[str, np.ndarray | None],
-    task_succeeded: bool,
     llm: LLMBackend | str,
     max_tokens: int = DEFAULT_MAX_TOKENS,
     timeout_s: float | None = None,
@@ -504,10 +501,7 @@ def distill_with_llm(
     Args:
         records: the applied corrections, in order.
         kb: where entries go.
-        episode: provenance episode id.
-        sizes: object -> size class (observable from the perceived bounding box).
-        visuals: object -> crop descriptor taken before the object moved.
-        task_succeeded: skill parameters are kept only when the corrected task succeeded.
+        facts: the episode's id, object sizes and appearances, and whether it succeeded.
         llm: a backend (the caller closes it) or a spec such as `openai:<model>` (built and
             closed here).
         max_tokens: upper bound on the answer's tokens.
@@ -522,7 +516,7 @@ def distill_with_llm(
     """
     if max_tokens < 1:
         raise ConfigError(f"max_tokens must be >= 1, got {max_tokens}; try 1024")
-    skill_facts, pref_facts = _facts(records, sizes)
+    skill_facts, pref_facts = _facts(records, facts.sizes)
     if not skill_facts and not pref_facts:
         return LLMDistillResult(llm=None)  # nothing to distil; do not spend a call on it
     backend = make_llm(llm) if isinstance(llm, str) else llm
@@ -533,10 +527,7 @@ def distill_with_llm(
             backend,
             skill_facts,
             pref_facts,
-            episode=episode,
-            sizes=sizes,
-            visuals=visuals,
-            task_succeeded=task_succeeded,
+            facts,
             max_tokens=max_tokens,
             timeout_s=timeout_s,
         )
@@ -552,37 +543,29 @@ def _distill(
     llm: LLMBackend,
     skill_facts: dict[tuple[str, str], _SkillFact],
     pref_facts: list[_PreferenceFact],
+    facts: EpisodeFacts,
     *,
-    episode: str,
-    sizes: dict[str, str],
-    visuals: dict[str, np.ndarray | None],
-    task_succeeded: bool,
     max_tokens: int,
     timeout_s: float | None,
 ) -> LLMDistillResult:
     result = LLMDistillResult(llm=llm.name)
-    offline = {
-        "episode": episode,
-        "sizes": sizes,
-        "visuals": visuals,
-        "task_succeeded": task_succeeded,
-    }
+    episode, task_succeeded = facts.episode, facts.task_succeeded
     messages = distill_messages(
-        records, episode=episode, sizes=sizes, task_succeeded=task_succeeded
+        records, episode=episode, sizes=facts.sizes, task_succeeded=task_succeeded
     )
     try:
         answer, _ = complete_within(llm, messages, max_tokens=max_tokens, timeout_s=timeout_s)
     except Exception as exc:  # any backend failure means the offline path, never a crash
         why = str(exc) if isinstance(exc, LLMError) else f"{type(exc).__name__}: {exc}"
-        return _all_offline(result, records, kb, f"{classify_failure(exc)}: {why}", offline)
+        return _all_offline(result, records, kb, f"{classify_failure(exc)}: {why}", facts)
     result.llm_text = answer[:_ANSWER_CHARS]
     try:
         proposals = extract_json_object(answer, key="entries")["entries"]
     except ValueError as exc:  # LLMOutputError: no {"entries": ...} object in the answer
-        return _all_offline(result, records, kb, f"unparsable: {exc}", offline)
+        return _all_offline(result, records, kb, f"unparsable: {exc}", facts)
     if not isinstance(proposals, list):
         why = f"unparsable: 'entries' is a {type(proposals).__name__}, not a list"
-        return _all_offline(result, records, kb, why, offline)
+        return _all_offline(result, records, kb, why, facts)
 
     tags = ["source=llm", f"llm={llm.name}"]
     checked: list[_Checked] = []
@@ -594,7 +577,7 @@ def _distill(
                     skill_facts,
                     pref_facts,
                     episode=episode,
-                    visuals=visuals,
+                    visuals=facts.visuals,
                     task_succeeded=task_succeeded,
                     tags=tags,
                 )
@@ -633,7 +616,7 @@ def _distill(
                 )
             )
     if subset:
-        result.from_fallback = distill(subset, kb, **offline)
+        result.from_fallback = distill(subset, kb, facts)
     return result
 
 
@@ -642,10 +625,10 @@ def _all_offline(
     records: list[AppliedCorrection],
     kb: KnowledgeBase,
     why: str,
-    offline: dict[str, Any],
+    facts: EpisodeFacts,
 ) -> LLMDistillResult:
     """The LLM gave nothing usable: the offline path distils every record."""
     result.llm_error = why
     result.fallback_reasons.append(why)
-    result.from_fallback = distill(records, kb, **offline)
+    result.from_fallback = distill(records, kb, facts)
     return result

@@ -7,9 +7,9 @@ before and after it, call `proceed` several times (a correction redoes a failed 
 at all (a stopped run). This replaces patching the API's dispatch: the chain is explicit, its
 order is visible (`RobotAPI.describe_middleware()`), and each concern is its own class.
 
-The session builds the chain (`corrigible.session`): the run gate (stop/pause), memory lookup
-(`corrections.retrieval.MemoryLookup`), live corrections (`corrections.onthefly.CorrectionLoop`)
-and skill tracing; program repair will be one more.
+The session builds the chain (`corrigible.session`): the run gate (stop/pause), the safety gate
+(e-stop), memory lookup (`corrections.retrieval.MemoryLookup`), live corrections
+(`corrections.onthefly.CorrectionLoop`) and skill tracing; program repair will be one more.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-from corrigible.errors import SandboxInterrupted
+from corrigible.errors import EmergencyStopError, SandboxInterrupted
 from corrigible.policies.skills.specs import SkillSpec
 
 if TYPE_CHECKING:
+    from corrigible.robots.arm import Arm
     from corrigible.tracing import EpisodeTrace
 
 ParamOverrides = dict[str, dict[str, float]]  # skill -> parameter -> value (SI units)
@@ -135,6 +136,25 @@ class RunGate:
         return proceed(call)
 
 
+class SafetyGate:
+    """Refuses to start a skill while the arm's e-stop is engaged.
+
+    The safety envelope inside the arm refuses every motion anyway; this link stops the skill
+    before it plans or moves anything, with a message that says how to go on.
+    """
+
+    def __init__(self, arm: Arm) -> None:
+        self.arm = arm
+
+    def around_skill(self, call: SkillCall, proceed: Proceed) -> bool:  # noqa: D102
+        if self.arm.is_stopped:
+            raise EmergencyStopError(
+                f"{call.name} refused: the e-stop is engaged; release it (arm.reset_stop()) "
+                "before the robot moves again"
+            )
+        return proceed(call)
+
+
 class SkillTracer:
     """Traces "skill.start" before and "skill.end" after every skill call.
 
@@ -177,6 +197,7 @@ __all__ = [
     "ParamOverrides",
     "Proceed",
     "RunGate",
+    "SafetyGate",
     "SkillCall",
     "SkillMiddleware",
     "SkillTracer",

@@ -84,3 +84,8 @@ class Arm(abc.ABC):
     @abc.abstractmethod
     def reset_stop(self) -> None:
         """Releases the e-stop."""
+
+    @property
+    @abc.abstractmethod
+    def is_stopped(self) -> bool:
+        """Whether the e-stop is engaged (every motion is refused until `reset_stop()`)."""

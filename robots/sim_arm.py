@@ -282,3 +282,7 @@ class SimArm(Arm):
     def reset_stop(self) -> None:
         self.envelope.estopped = False
         self._emit("arm.reset_stop")
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.envelope.estopped

@@ -44,7 +44,7 @@ def test_a_correction_acts_is_streamed_and_is_remembered(tmp_path, router):
         unsubscribe()
         session.env.trace.emit("after.unsubscribe")  # type: ignore[union-attr]
     assert result.expect_holds, result.expect_details
-    assert chain == ["RunGate", "MemoryLookup", "CorrectionLoop", "SkillTracer"]
+    assert chain == ["RunGate", "SafetyGate", "MemoryLookup", "CorrectionLoop", "SkillTracer"]
     kinds = _kinds(events)
     for kind in ("plan", "program.lines", "skill.start", "skill.end", "correction.reply"):
         assert kind in kinds, kind
@@ -70,7 +70,7 @@ def test_a_plain_session_runs_without_the_correction_links():
             "put the blue block in the green bowl", expect="in(blue block, green bowl)"
         )
         assert session.api is not None
-        assert session.api.describe_middleware() == ["RunGate", "SkillTracer"]
+        assert session.api.describe_middleware() == ["RunGate", "SafetyGate", "SkillTracer"]
         with pytest.raises(ConfigError, match="without a correction channel"):
             session.correct("no, the red bowl")
     assert result.expect_holds, result.expect_details
@@ -162,3 +162,16 @@ class _Silent:
 
     def before_place(self, *args, **kwargs):
         return None
+
+
+def test_an_engaged_e_stop_refuses_the_next_skill_with_a_way_out():
+    with Session(SessionConfig(seed=1)) as session:
+        session.reset(mention=[PUT])
+        assert session.env is not None
+        session.env.arm.stop()
+        result = session.run(PUT, expect="in(red block, red bowl)")
+        (step,) = result.steps
+        assert step["status"] != "ok" and "e-stop is engaged" in step["message"], step
+        session.env.arm.reset_stop()
+        again = session.run(PUT, expect="in(red block, red bowl)")
+    assert again.expect_holds, again.expect_details

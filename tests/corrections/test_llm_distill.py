@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corrigible.corrections.distill import distill
+from corrigible.corrections.distill import EpisodeFacts, distill
 from corrigible.corrections.llm_distill import (
     LLMDistillResult,
     distill_messages,
@@ -74,15 +74,10 @@ def replay() -> Iterator[LLMBackend]:
 
 def _run(episode: str, kb: KnowledgeBase, llm: LLMBackend | str, visuals) -> LLMDistillResult:
     build, succeeded, _ = REC.EPISODES.get(episode, (REC.episode_records, True, ""))
-    return distill_with_llm(
-        build(episode),
-        kb,
-        episode=episode,
-        sizes=REC.SIZES,
-        visuals=visuals,
-        task_succeeded=succeeded,
-        llm=llm,
+    facts = EpisodeFacts(
+        episode=episode, sizes=REC.SIZES, visuals=visuals, task_succeeded=succeeded
     )
+    return distill_with_llm(build(episode), kb, facts, llm=llm)
 
 
 def _by_kind(kb: KnowledgeBase) -> dict[str, list[KnowledgeEntry]]:
@@ -96,14 +91,10 @@ def _offline(episode: str, tmp_path: Path, embedder: MiniLMEmbedder, visuals) ->
     """What the offline path alone writes for an episode: (kind, text, params, scope) rows."""
     build, succeeded, _ = REC.EPISODES[episode]
     with KnowledgeBase.open(tmp_path / "offline", text_embedder=embedder) as kb:
-        distill(
-            build(episode),
-            kb,
-            episode=episode,
-            sizes=REC.SIZES,
-            visuals=visuals,
-            task_succeeded=succeeded,
+        facts = EpisodeFacts(
+            episode=episode, sizes=REC.SIZES, visuals=visuals, task_succeeded=succeeded
         )
+        distill(build(episode), kb, facts)
         return sorted((e.kind, e.text, e.params, e.scope.describe()) for e in kb.list())
 
 
@@ -225,15 +216,8 @@ def test_unreachable_llm_falls_back_to_offline(kb, visuals, tmp_path, embedder) 
 
 def test_nothing_to_distil_asks_no_llm(kb, visuals) -> None:
     hold_only = [r for r in REC.episode_records("ep-x") if r.label == "control"]
-    result = distill_with_llm(
-        hold_only,
-        kb,
-        episode="ep-x",
-        sizes=REC.SIZES,
-        visuals=visuals,
-        task_succeeded=True,
-        llm=f"replay:{REC.DISTILL_FILE}",
-    )
+    facts = EpisodeFacts(episode="ep-x", sizes=REC.SIZES, visuals=visuals, task_succeeded=True)
+    result = distill_with_llm(hold_only, kb, facts, llm=f"replay:{REC.DISTILL_FILE}")
     assert result.llm is None and result.written == [] and len(kb) == 0
 
 
@@ -244,11 +228,11 @@ def test_spec_string_builds_and_closes_its_backend(kb, visuals) -> None:
 
 def test_bad_arguments_are_config_errors(kb, visuals, replay) -> None:
     records = REC.episode_records("ep-x")
-    common = {"episode": "ep-x", "sizes": REC.SIZES, "visuals": visuals, "task_succeeded": True}
+    facts = EpisodeFacts(episode="ep-x", sizes=REC.SIZES, visuals=visuals, task_succeeded=True)
     with pytest.raises(ConfigError, match="max_tokens"):
-        distill_with_llm(records, kb, llm=replay, max_tokens=0, **common)
+        distill_with_llm(records, kb, facts, llm=replay, max_tokens=0)
     with pytest.raises(ConfigError, match="openai:<model>"):
-        distill_with_llm(records, kb, llm="gpt4", **common)
+        distill_with_llm(records, kb, facts, llm="gpt4")
 
 
 def test_prompt_carries_the_episode_facts() -> None:
@@ -289,16 +273,10 @@ def test_live_server_junk_answer_falls_back_to_offline(
     config = OpenAIBackendConfig(model=loopback_server.model_id, base_url=loopback_server.base_url)
     with OpenAIBackend(config) as llm:
         build, succeeded, _ = REC.EPISODES["ep-llm-good"]
-        result = distill_with_llm(
-            build("ep-llm-good"),
-            kb,
-            episode="ep-llm-good",
-            sizes=REC.SIZES,
-            visuals=visuals,
-            task_succeeded=succeeded,
-            llm=llm,
-            max_tokens=48,
+        facts = EpisodeFacts(
+            episode="ep-llm-good", sizes=REC.SIZES, visuals=visuals, task_succeeded=succeeded
         )
+        result = distill_with_llm(build("ep-llm-good"), kb, facts, llm=llm, max_tokens=48)
     assert result.llm == f"openai:{loopback_server.model_id}"
     assert result.llm_text  # the tiny model really answered over HTTP...
     assert result.llm_error.startswith("unparsable: ")  # ...but not with {"entries": [...]}

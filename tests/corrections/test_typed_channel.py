@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from corrigible.corrections.distill import distill
+from corrigible.corrections.distill import EpisodeFacts, distill
 from corrigible.corrections.onthefly import CorrectionLoop, unseen_objects
 from corrigible.corrections.router import GrammarEmbeddingRouter
 from corrigible.corrections.typed import TypedCorrector
@@ -160,14 +160,13 @@ def test_unusable_corrections_are_answered_and_change_nothing(router, tmp_path: 
         )
         run.typed.close()
         result = run.run()
-        written = distill(
-            run.loop.records,
-            kb,
+        facts = EpisodeFacts(
             episode="typed-test",
             sizes={o.name: o.size_class for o in run.env.scene.objects},
             visuals=run.session.memory.visuals,
             task_succeeded=bool(result.expect_holds),
         )
+        written = distill(run.loop.records, kb, facts)
         assert written == [] and len(kb) == 0
     assert len(run.replies) == len(_REFUSED)
     for reply, (text, words) in zip(run.replies, _REFUSED.items(), strict=True):
