@@ -147,6 +147,24 @@ class CorruptStoreError(ParseError):
     """A knowledge-base file is damaged in a way that cannot be repaired without a decision."""
 
 
+class LostRecordsError(CorruptStoreError):
+    """Acknowledged knowledge-base records are damaged or missing (never a crash's doing).
+
+    Attributes:
+        damaged: seqs of acknowledged records whose bytes no longer verify.
+        missing: seqs of acknowledged records whose bytes are gone.
+    """
+
+    def __init__(self, message: str, *, damaged: list[int], missing: list[int]) -> None:
+        super().__init__(message)
+        self.damaged = list(damaged)
+        self.missing = list(missing)
+
+
+class StoreUnreadableError(CorrigibleError, OSError):
+    """A knowledge-base file exists but cannot be read (a directory, a FIFO, no permission)."""
+
+
 class SchemaVersionError(CorrigibleError, ValueError):
     """The knowledge base was written by a newer, incompatible schema version."""
 

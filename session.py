@@ -63,14 +63,16 @@ class SessionConfig(Model):
     seed: int = Field(default=0, ge=0)  # layout seed
     planner: str = "grammar"  # grammar | openai:<model> | local:<path> | replay:<file>
     perception: Literal["camera", "privileged"] = "camera"  # where programs see objects
-    camera_bias: tuple[float, float, float] | None = None  # m, a miscalibrated camera
+    # m, a miscalibrated camera; each component finite with |x| <= 0.1 (CAMERA_BIAS_LIMIT_M)
+    camera_bias: tuple[float, float, float] | None = None
     trace: Path | None = None  # JSONL trace file; None keeps the trace in memory
     episode: str | None = None  # id for corrections and provenance; None: session-<time>
     kb: Path | None = None  # knowledge base directory: recall before skills, learn after
     memory: MemoryMode | None = None  # retrieval mode; default with a kb: text+visual
     corrections: list[str] = Field(default_factory=list)  # typed lines, one per point
     interactive: bool = False  # the typed channel stays open: `correct()` at any time
-    correction_timeout_s: float = Field(default=60.0, gt=0)  # s a failure waits (interactive)
+    # s a failure waits for a typed line (interactive); finite
+    correction_timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     max_corrections: int = Field(default=3, ge=0)  # corrections applied per task
 
     @field_validator("engine")
@@ -79,6 +81,20 @@ class SessionConfig(Model):
         from corrigible.sim_envs.backends.registry import BACKENDS
 
         return BACKENDS.canonical(value)
+
+    @field_validator("camera_bias")
+    @classmethod
+    def _bounded_bias(
+        cls, value: tuple[float, float, float] | None
+    ) -> tuple[float, float, float] | None:
+        from corrigible.corrections.scenarios.schema import CAMERA_BIAS_LIMIT_M
+
+        if value is not None and not all(abs(x) <= CAMERA_BIAS_LIMIT_M for x in value):
+            raise ConfigError(
+                f"SessionConfig.camera_bias must be 3 finite offsets of at most "
+                f"{CAMERA_BIAS_LIMIT_M} m each (a miscalibration, not a move), got {value}"
+            )
+        return value
 
     @field_validator("planner")
     @classmethod
@@ -95,15 +111,11 @@ class SessionConfig(Model):
             ConfigError: the file is missing, is not YAML/JSON, or holds an unknown or bad
                 setting (the message names it and the fix).
         """
-        import yaml
+        from corrigible.boundary import load_yaml
 
         path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read the launch file {path}: {exc}") from exc
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"the launch file {path} is not valid YAML: {exc}") from exc
+        # ConfigError naming the file: unreadable, not UTF-8 (byte offset), not YAML, too deep
+        data = load_yaml(path, what="launch file")
         if not isinstance(data, dict):
             raise ConfigError(
                 f"the launch file {path} must hold one mapping of settings (`corrigible schema "
@@ -358,7 +370,21 @@ class Session:
         if subscribers:
             typed = SessionEvent.from_trace(event)
             for callback in subscribers:
-                callback(typed)
+                try:
+                    callback(typed)
+                except Exception as exc:  # a viewer's bug must never stop the robot's run
+                    self._drop(callback, exc)
+
+    def _drop(self, callback: Callable[[SessionEvent], None], exc: Exception) -> None:
+        """Unsubscribes a callback that raised, and says so in the trace (once)."""
+        with self._lock, contextlib.suppress(ValueError):
+            self._subscribers.remove(callback)
+        if self.env is not None:
+            self.env.trace.emit(
+                "session.subscriber_dropped",
+                callback=repr(callback)[:200],
+                error=f"{type(exc).__name__}: {exc}"[:500],
+            )
 
     # -- running -----------------------------------------------------------------------------------
     def parse_expect(self, expect: str | None) -> Predicate | None:

@@ -20,6 +20,7 @@ import numpy as np
 
 from corrigible.corrections.onthefly import AppliedCorrection
 from corrigible.memory import KnowledgeBase, KnowledgeEntry, ObjectScope, Provenance
+from corrigible.policies.skills.specs import bound_params, stored_params
 from corrigible.sim_envs.vocabulary import attributes_of_name, noun_of_shape
 
 _UNITS = {"speed": "m/s", "descend_speed": "m/s"}
@@ -61,7 +62,12 @@ def _write(kb: KnowledgeBase, entry: KnowledgeEntry) -> Distilled:
             same = same and _pattern(old) == _pattern(entry)
         if same:
             if entry.kind == "skill_params":
-                entry = entry.model_copy(update={"params": {**old.params, **entry.params}})
+                # An older entry may hold values from before a bound existed: the merge keeps
+                # what the skill still declares, inside its bounds.
+                merged = {**old.params, **entry.params}
+                if entry.skill is not None:
+                    merged = stored_params(entry.skill, merged)[0]
+                entry = entry.model_copy(update={"params": merged})
             new_id = kb.supersede(old.id, entry)
             return Distilled(new_id, entry.kind, entry.text, old.id)
     return Distilled(kb.add(entry), entry.kind, entry.text, None)
@@ -140,6 +146,7 @@ def skill_params_entry(
     """
     attrs = attributes_of_name(obj)
     noun = noun_of_shape(attrs.get("shape", "")) if attrs.get("shape") else "object"
+    params = bound_params(skill, params)[0]
     return KnowledgeEntry(
         kind="skill_params",
         skill=skill,

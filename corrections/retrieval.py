@@ -25,6 +25,7 @@ from corrigible.memory.visual_embedder import embed_crop
 from corrigible.policies.middleware import Proceed, SkillCall
 from corrigible.policies.perception import backproject
 from corrigible.policies.robot_api import RobotAPI
+from corrigible.policies.skills.specs import stored_params
 from corrigible.sim_envs.vocabulary import OBJECT_KINDS, attributes_of_name
 
 MemoryMode = Literal["none", "text", "text+visual"]
@@ -129,9 +130,9 @@ class Retriever:
                 f"{skill} the {obj}", visual=visual, mode=mode, skill=skill, kind="skill_params"
             )
             for hit in hits[:1]:  # the best entry for this skill
-                out.overrides[skill] = dict(hit.entry.params)
+                out.overrides[skill], notes = stored_params(skill, dict(hit.entry.params))
                 out.entries.append(hit.entry)
-                out.used.append(_use(skill, obj, mode, hit))
+                out.used.append({**_use(skill, obj, mode, hit), **notes})
         if "place" in skills:
             attrs = attributes_of_name(obj)
             hits = self.kb.search(f"where to put the {obj}", mode="text", kind="preference")

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, get_args
 
 import numpy as np
-import yaml
 
+from corrigible.boundary import load_yaml
 from corrigible.corrections.correction import Correction
 from corrigible.errors import ConfigError, ParseError, did_you_mean
 from corrigible.memory.text_embedder import TextEmbedder
@@ -369,10 +369,10 @@ def load_examples(path: Path) -> dict[Label, list[str]]:
     Raises:
         ParseError: the file is malformed, names an unknown label or lacks a label.
     """
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ParseError(f"cannot read router examples {str(path)!r}: {exc}") from exc
+    try:  # not readable, not UTF-8 (byte offset), not YAML (line), too deeply nested
+        data = load_yaml(path, what="router examples file")
+    except ConfigError as exc:
+        raise ParseError(str(exc)) from None
     examples = data.get("examples") if isinstance(data, dict) else None
     if not isinstance(examples, dict):
         raise ParseError(f"{str(path)!r} must have a mapping 'examples: {{label: [phrases]}}'")
@@ -416,8 +416,10 @@ class GrammarEmbeddingRouterConfig(RouterConfig):
             raise ConfigError(f"top_k must be >= 1, got {self.top_k}; try 2")
         if not 0.0 <= self.margin < 1.0:
             raise ConfigError(f"margin must be in [0, 1) cosine, got {self.margin}; try 0.02")
-        if self.temperature <= 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}; try 0.05")
+        if not 0 < self.temperature < float("inf"):  # NaN fails too
+            raise ConfigError(
+                f"temperature must be a finite number > 0, got {self.temperature}; try 0.05"
+            )
         if sorted(self.tie_break) != sorted(LABELS):
             raise ConfigError(
                 f"tie_break must order exactly the labels {list(LABELS)}, got {self.tie_break}"

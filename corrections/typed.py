@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TextIO
 
+from corrigible.boundary import escape
 from corrigible.corrections.correction import Correction, CorrectionSource
 from corrigible.corrections.onthefly import AppliedCorrection
 from corrigible.errors import ConfigError, InvalidCorrectionError
@@ -43,6 +44,11 @@ def _stdout(line: str) -> None:
 
 def _stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+def _escaping(write: Callable[[str], None]) -> Callable[[str], None]:
+    """`write`, given each line with its control characters escaped (`boundary.escape`)."""
+    return lambda line: write(escape(line))
 
 
 def shown(text: str) -> str:
@@ -86,8 +92,10 @@ class TypedCorrector:
         self.interactive = interactive
         self.timeout_s = float(timeout_s)
         self.log: list[dict[str, Any]] = []  # one entry per line, with its reply
-        self._reply = reply or _stdout
-        self._prompt = prompt or _stderr
+        # Every line goes out escaped (a typed ESC, bell or CR is shown, never acted on), to
+        # whichever channel: replies quote the person's text and messages that name it.
+        self._reply = _escaping(reply or _stdout)
+        self._prompt = _escaping(prompt or _stderr)
         self._per_point = None if interactive else 1
         # (text, sim time it arrived, source) or None: the end of input.
         self._queue: queue.Queue[tuple[str, float, CorrectionSource] | None] = queue.Queue()

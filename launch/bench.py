@@ -27,7 +27,7 @@ BENCHMARKS: Registry[Callable[..., Iterable[dict[str, Any]]]] = Registry("benchm
 BENCHMARKS.register("sim", "corrigible.launch.benchmarks.sim_throughput:run_bench")
 BENCHMARKS.register("pickplace", "corrigible.launch.evaluations.pickplace:run_bench")
 BENCHMARKS.register("perception", "corrigible.launch.benchmarks.perception:run_bench")
-BENCHMARKS.register("sandbox", "corrigible.policies.sandbox.hostile_report:run_bench")
+BENCHMARKS.register("sandbox", "corrigible.launch.benchmarks.sandbox:run_bench")
 BENCHMARKS.register("kb", "corrigible.launch.benchmarks.knowledge_base:run_bench")
 BENCHMARKS.register("events", "corrigible.launch.benchmarks.event_emulator:run_bench")
 

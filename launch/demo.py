@@ -29,8 +29,9 @@ from typing import Any
 import typer
 from pydantic import Field, model_validator
 
+from corrigible.boundary import check_output_path, escape
 from corrigible.errors import ConfigError
-from corrigible.launch.progress import progress_bar
+from corrigible.launch.progress import plain, progress_bar
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
@@ -38,6 +39,8 @@ _ENGINES = tuple(BACKENDS.names())
 _SUITES = ("corrections", "pickplace")
 _CONDITIONS = ("none", "text", "text+visual")
 _QUICK_TASKS = 2  # --quick: the first two tasks of each round
+_MAX_WORKERS = 64  # worker processes; each loads MiniLM and a physics engine
+_MAX_EPISODES = 10_000  # pickplace suite: layouts per engine
 
 
 def _default_workers() -> int:
@@ -69,8 +72,18 @@ class DemoConfig(VerbConfig):
                 raise ConfigError(f"--sim must be one of {_ENGINES}, got {engine!r}")
         if self.rounds is not None and self.rounds < 1:
             raise ConfigError(f"DemoConfig.rounds must be >= 1, got {self.rounds}")
-        if self.workers < 1:
-            raise ConfigError(f"DemoConfig.workers must be >= 1, got {self.workers}")
+        if not 1 <= self.workers <= _MAX_WORKERS:
+            raise ConfigError(
+                f"--workers must be between 1 and {_MAX_WORKERS} processes, got {self.workers}"
+            )
+        if not 1 <= self.episodes <= _MAX_EPISODES:
+            raise ConfigError(
+                f"--episodes must be between 1 and {_MAX_EPISODES} layouts, got {self.episodes}"
+            )
+        if self.seed < 0:
+            raise ConfigError(f"DemoConfig.seed must be >= 0, got {self.seed}")
+        if self.out is not None:
+            check_output_path(self.out, option="--out")
         if self.llm is not None and not self.llm.strip():
             raise ConfigError("--llm is empty; give a spec such as openai:<model> or leave it out")
         bad = [c for c in self.conditions if c not in _CONDITIONS]
@@ -136,6 +149,10 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     from rich.console import Console
 
     from corrigible.corrections.scenarios import load_scenarios
+
+    # Every file is read and checked (each task's layout and predicate) before the experiment's
+    # heavy imports: a bad file is answered in a second.
+    scenarios = load_scenarios(cfg.scenarios)
     from corrigible.launch.evaluations.corrections_demo import (
         LearningPlan,
         TaskRecord,
@@ -145,7 +162,6 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     )
 
     console = Console()
-    scenarios = load_scenarios(cfg.scenarios)
     rounds = cfg.rounds if cfg.rounds is not None else (2 if cfg.quick else None)
     per_round = _QUICK_TASKS if cfg.quick else None
     total = len(cfg.conditions) * sum(
@@ -154,7 +170,7 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     console.print(
         f"corrigible demo: {len(scenarios)} scenarios, {total} task runs "
         f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es), "
-        f"{'offline router and distillation' if cfg.llm is None else 'LLM ' + cfg.llm}"
+        f"{'offline router and distillation' if cfg.llm is None else 'LLM ' + plain(cfg.llm)}"
     )
     t0 = time.perf_counter()
     with progress_bar(console, label="[bold]{task.description:<48}", eta=True) as progress:
@@ -314,8 +330,9 @@ def register(app: typer.Typer) -> None:
         engines = list(sim or [])
         try:
             if suite == "pickplace":
-                cfg = DemoConfig(suite=suite, episodes=episodes, engines=engines or list(_ENGINES))
-                cfg.out = out
+                cfg = DemoConfig(
+                    suite=suite, episodes=episodes, engines=engines or list(_ENGINES), out=out
+                )
             else:
                 if len(engines) > 1:
                     raise ConfigError("the corrections suite runs one engine: give --sim once")
@@ -332,5 +349,5 @@ def register(app: typer.Typer) -> None:
                 )
             run(cfg)
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {escape(exc)}", file=sys.stderr)
             raise typer.Exit(2) from exc

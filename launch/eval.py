@@ -20,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from corrigible.launch.progress import progress_bar
+from corrigible.boundary import check_output_path, escape
+from corrigible.errors import ConfigError, did_you_mean
+from corrigible.launch.progress import plain, progress_bar
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
@@ -35,8 +37,20 @@ class EvalConfig(VerbConfig):
     planner: str = "grammar"  # grammar | openai:<model> | local:<path> | replay:<file>
     perception: str = "camera"  # camera | privileged
     out: Path | None = Path("runs/eval.json")  # results JSON (rows also go to .partial.jsonl)
-    limit: int | None = None  # run only the first N episodes (smoke runs)
+    limit: int | None = None  # run only the first N episodes (>= 1; smoke runs)
     family: str | None = None  # run only one family
+
+    @model_validator(mode="after")
+    def _usable(self) -> EvalConfig:
+        if not self.planner.strip():
+            raise ConfigError(
+                "--planner is empty; use 'grammar' or an LLM spec like openai:<model>"
+            )
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"--limit must be >= 1 episode, got {self.limit}")
+        if self.out is not None:
+            check_output_path(self.out, option="--out")
+        return self
 
 
 def run(cfg: EvalConfig) -> dict[str, Any]:
@@ -48,6 +62,12 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     from corrigible.policies.suites.schema import SuiteEpisode, load_suite
 
     suite = load_suite(cfg.suite)
+    families = sorted({e.family for e in suite.episodes})
+    if cfg.family is not None and cfg.family not in families:
+        raise ConfigError(
+            f"--family {escape(repr(cfg.family))} is no family of suite {suite.name!r}; its "
+            f"families are {families}." + did_you_mean(cfg.family, families)
+        )
     episodes = [e for e in suite.episodes if cfg.family is None or e.family == cfg.family][
         : cfg.limit
     ]
@@ -57,7 +77,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         task = progress.add_task("eval", total=len(episodes) * len(cfg.engines))
 
         def advance(engine: str, ep: SuiteEpisode) -> None:
-            progress.update(task, description=f"{engine} {ep.id}")
+            progress.update(task, description=plain(f"{engine} {ep.id}"))
 
         def done(_row: dict[str, Any]) -> None:
             progress.advance(task)
@@ -73,7 +93,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         )
     summary = summarise(rows)
     table = Table(
-        title=(
+        title=plain(
             f"{suite.name}: success by family ({cfg.planner} planner, {cfg.perception} perception)"
         )
     )
@@ -85,7 +105,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
                 f"{splits[s]['successes']}/{splits[s]['n']}" if s in splits else "-"
                 for s in ("train", "heldout", "all")
             ]
-            table.add_row(engine, fam, *cells)
+            table.add_row(engine, plain(fam), *cells)
     Console().print(table)
     results = {
         "suite": suite.name,
@@ -118,23 +138,19 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate a planner on a suite; print success per family and split."""
         from corrigible.errors import CorrigibleError
-        from corrigible.policies.suites.schema import load_suite
 
         bad = [s for s in sim if s not in BACKENDS]
         if bad or perception not in ("camera", "privileged"):
             print(
-                f"error: --sim must be {'/'.join(BACKENDS)} and --perception camera/privileged; "
-                f"got {sim}, {perception!r}",
+                escape(
+                    f"error: --sim must be {'/'.join(BACKENDS)} and --perception "
+                    f"camera/privileged; got {sim}, {perception!r}"
+                ),
                 file=sys.stderr,
             )
             raise typer.Exit(2)
         try:
-            load_suite(suite)
-        except CorrigibleError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            raise typer.Exit(2) from exc
-        run(
-            EvalConfig(
+            cfg = EvalConfig(
                 suite=suite,
                 engines=list(sim),
                 planner=planner,
@@ -143,4 +159,9 @@ def register(app: typer.Typer) -> None:
                 limit=limit,
                 family=family,
             )
-        )
+            # The suite is read and checked first (every episode's layout and predicate); an
+            # episode that fails while it runs is a failed row, never an exit here.
+            run(cfg)
+        except CorrigibleError as exc:
+            print(f"error: {escape(exc)}", file=sys.stderr)
+            raise typer.Exit(2) from exc

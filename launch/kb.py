@@ -5,10 +5,15 @@ Example:
     corrigible kb search "pick up the slippery red cylinder" --k 3
     corrigible kb show 5fc6c064              # a unique id prefix is enough
     corrigible kb export runs/kb-export.jsonl
+    corrigible kb check runs/kb              # exit 0 clean, 1 damage found, 2 unusable
 
 Reading commands open the directory read-only, so they work while a robot is writing to it.
-`delete` and `repair` take the writer lock. A missing knowledge base reads as empty; an unknown
-id, a damaged file or a bad option exits with status 2 and a message saying what to do.
+`delete` and `repair` take the writer lock. A knowledge base that does not exist yet (no
+directory, or an empty one) reads as empty; a deleted or unreadable log, lost acknowledged
+records, an unknown id or a bad option exit with status 2 and a message saying what to do.
+`check` writes nothing and reports the entries, the last acknowledged record, damaged, missing
+and quarantined records and the index's consistency; `repair` keeps every intact record and
+quarantines the damage.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from pydantic import Field, field_validator, model_validator
 from corrigible.errors import ConfigError, CorrigibleError
 from corrigible.launch.schema import VerbConfig, choices
 
-Action = Literal["list", "show", "search", "delete", "export", "repair"]
+Action = Literal["list", "show", "search", "delete", "export", "repair", "check"]
 _ACTIONS: tuple[str, ...] = get_args(Action)
 _DEFAULT_KB = Path("runs/kb")
 _MODES = ("text", "text+visual", "visual")
@@ -40,7 +45,7 @@ def default_kb_path() -> Path:
 class KbConfig(VerbConfig):
     """One `corrigible kb` invocation (`corrigible schema kb`)."""
 
-    action: Action  # list | show | search | delete | export | repair
+    action: Action  # list | show | search | delete | export | repair | check
     kb: Path = Field(default_factory=default_kb_path)  # knowledge-base dir; $CORRIGIBLE_KB, runs/kb
     entry_id: str | None = None  # show/delete: an id or a unique id prefix
     query: str | None = None  # search: the task or object description
@@ -127,11 +132,25 @@ def run(cfg: KbConfig) -> Any:
     Raises:
         CorrigibleError: an unknown id, a damaged directory, a locked writer, a bad option.
     """
-    from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
-    from corrigible.memory.store import MANIFEST_NAME
+    from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig, check
 
     writes = cfg.action in ("delete", "repair")
-    if not (cfg.kb / MANIFEST_NAME).exists():
+    if cfg.action == "check":
+        if cfg.kb.exists() and not cfg.kb.is_dir():
+            raise ConfigError(f"{cfg.kb} is a file, not a knowledge-base directory")
+        report = check(cfg.kb).to_dict()
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        for finding in report["findings"]:
+            print(f"{finding['severity']}: {finding['what']}", file=sys.stderr)
+        print(f"kb check {cfg.kb}: {report['status']}", file=sys.stderr)
+        return report
+    if cfg.kb.exists() and not cfg.kb.is_dir():
+        raise ConfigError(
+            f"--kb {cfg.kb} is a file, not a knowledge-base directory; pass the directory"
+        )
+    # Only a directory that does not exist yet (or is empty) is a new, empty knowledge base;
+    # one with files is opened, so that a deleted log or manifest is reported, not read as empty.
+    if not cfg.kb.is_dir() or not any(cfg.kb.iterdir()):
         if cfg.action == "repair":
             raise FileNotFoundError(f"no knowledge base at {cfg.kb} to repair; check --kb")
         if cfg.action in ("show", "delete"):
@@ -195,8 +214,12 @@ def run(cfg: KbConfig) -> Any:
             result = {
                 "records": report.records,
                 "skipped_lines": report.skipped_lines,
+                "damaged": report.damaged,
+                "missing": report.missing,
                 "torn_tail_bytes": report.torn_tail_bytes,
+                "unconfirmed_tail_bytes": report.unconfirmed_tail_bytes,
                 "backup": None if report.backup is None else str(report.backup),
+                "backups": [str(path) for path in report.backups],
                 "messages": report.messages,
                 "entries": len(kb),
             }
@@ -204,11 +227,11 @@ def run(cfg: KbConfig) -> Any:
     return result
 
 
-def _invoke(**fields: Any) -> None:
-    """Builds the config, runs it, and maps corrigible errors to exit status 2."""
+def _invoke(**fields: Any) -> Any:
+    """Builds the config, runs it, and maps corrigible and file errors to exit status 2."""
     try:
-        run(KbConfig(**fields))
-    except (CorrigibleError, FileNotFoundError) as exc:
+        return run(KbConfig(**fields))
+    except (CorrigibleError, OSError) as exc:
         message = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"error: {message}", file=sys.stderr)
         raise typer.Exit(2) from exc
@@ -284,7 +307,18 @@ def register(app: typer.Typer) -> None:
 
     @kb_app.command("repair")
     def repair(kb: Path = _KB_OPTION) -> None:
-        """Keep every valid record of a damaged log; move damaged lines to a .corrupt file."""
+        """Keep every intact record of a damaged log; quarantine the damage to .corrupt files."""
         _invoke(action="repair", kb=kb)
+
+    @kb_app.command("check")
+    def check_dir(
+        directory: Path | None = typer.Argument(
+            None, metavar="[DIR]", help="knowledge-base directory (default: --kb)"
+        ),
+        kb: Path = _KB_OPTION,
+    ) -> None:
+        """Report damage without writing: exit 0 clean, 1 damage found, 2 unusable."""
+        report = _invoke(action="check", kb=directory or kb)
+        raise typer.Exit(report["exit_code"])
 
     app.add_typer(kb_app, name="kb")

@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from pydantic import Field, model_validator
 
+from corrigible.boundary import escape
 from corrigible.errors import ConfigError
 from corrigible.launch.demo import DemoConfig, _default_workers, run_corrections
 from corrigible.launch.schema import VerbConfig, choices
@@ -79,5 +80,5 @@ def register(app: typer.Typer) -> None:
             )
             run(cfg)
         except ConfigError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {escape(exc)}", file=sys.stderr)
             raise typer.Exit(2) from exc

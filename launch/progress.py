@@ -1,8 +1,9 @@
-"""The one progress bar the long-running verbs (demo, eval) share."""
+"""The one progress bar the long-running verbs (demo, eval) share, and rich-safe text."""
 
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape as escape_markup
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -11,6 +12,17 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+
+from corrigible.boundary import escape
+
+
+def plain(text: object) -> str:
+    """Outside text (a name, an option, a message) safe inside rich markup, on a terminal.
+
+    Control characters are escaped (`boundary.escape`) and `[` is escaped for rich, so
+    "[bold]" prints as written and "[/x]" cannot raise a `MarkupError`.
+    """
+    return escape_markup(escape(text))
 
 
 def progress_bar(

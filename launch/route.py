@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from pydantic import Field, model_validator
 
+from corrigible.boundary import check_output_path, escape, load_json, read_text
 from corrigible.errors import ConfigError, CorrigibleError, LabelledFileError, ParseError
 from corrigible.launch.schema import VerbConfig, choices
 
@@ -72,6 +73,10 @@ class RouteConfig(VerbConfig):
                 "give exactly one of --file (score a labelled JSONL file) or --text (route one "
                 f"correction); got file={self.file} text={self.text!r}"
             )
+        if self.text is not None and not self.text.strip():
+            raise ConfigError("--text is empty; give the correction, e.g. 'a bit more to the left'")
+        if self.out is not None:
+            check_output_path(self.out, option="--out")
         return self
 
 
@@ -84,32 +89,43 @@ def read_labelled(path: Path) -> list[tuple[str, str]]:
     """
     from corrigible.corrections.router import LABELS
 
+    shown = escape(path)
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as exc:
-        raise LabelledFileError(f"cannot read {str(path)!r}: {exc}") from exc
+        text = read_text(path, what="labelled corrections file")
+    except ConfigError as exc:  # missing, a directory, too large, not UTF-8 (byte offset)
+        raise LabelledFileError(str(exc)) from None
+    # Lines end at "\n" only (JSON Lines): `str.splitlines` would also split at a raw U+2028,
+    # U+2029 or \x1c-\x1e, which are valid inside a JSON string.
     rows: list[tuple[str, str]] = []
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")  # CRLF files
         if not line.strip():
             continue
+        where = f"{shown}:{number}"
         try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
+            row = load_json(line, where=where)  # ConfigError: not JSON, nested too deeply
+        except ConfigError as exc:
             raise LabelledFileError(
-                f"{path}:{number}: not valid JSON ({exc.msg}); each line must be "
-                '{"text": "...", "label": "..."}'
-            ) from exc
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+                f'{exc}; each line must be {{"text": "...", "label": "..."}}'
+            ) from None
+        if not isinstance(row, dict):
             raise LabelledFileError(
-                f'{path}:{number}: expected an object with a string "text", got {line[:80]!r}'
+                f'{where}: expected a JSON object {{"text": "...", "label": "..."}}, got a '
+                f"{type(row).__name__}: {escape(repr(line[:80]))}"
             )
+        if not isinstance(row.get("text"), str) or not row["text"].strip():
+            got = escape(repr(row.get("text")))[:80]
+            raise LabelledFileError(f'{where}: "text" must be a non-empty string, got {got}')
         if row.get("label") not in LABELS:
             raise LabelledFileError(
-                f"{path}:{number}: unknown label {row.get('label')!r}; labels are {list(LABELS)}"
+                f"{where}: unknown label {escape(repr(row.get('label')))[:80]}; labels are "
+                f"{list(LABELS)}"
             )
         rows.append((row["text"], row["label"]))
     if not rows:
-        raise LabelledFileError(f"{path} has no labelled lines")
+        raise LabelledFileError(
+            f'{shown} has no labelled lines; write one {{"text": "...", "label": "..."}} per line'
+        )
     return rows
 
 
@@ -149,6 +165,9 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
     """
     from corrigible.corrections.router import default_router_config, make_router
 
+    # The file is read and checked before the router (and its model) is built: a bad file is
+    # answered at once.
+    rows = read_labelled(cfg.file) if cfg.file is not None else None
     router_cfg = default_router_config(cfg.router)
     if cfg.llm is not None:
         if not hasattr(router_cfg, "llm"):
@@ -159,7 +178,7 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
         router_cfg.llm = cfg.llm  # type: ignore[attr-defined]
     router = make_router(router_cfg)
     try:
-        result = _route(cfg, router)
+        result = _route(cfg, router, rows)
     finally:
         close = getattr(router, "close", None)  # the LLM router owns its backend
         if close is not None:
@@ -172,12 +191,13 @@ def run(cfg: RouteConfig) -> dict[str, Any]:
     return result
 
 
-def _route(cfg: RouteConfig, router: CorrectionRouter) -> dict[str, Any]:
-    """The JSON result of routing `cfg.text` or scoring `cfg.file` with `router`."""
+def _route(
+    cfg: RouteConfig, router: CorrectionRouter, rows: list[tuple[str, str]] | None
+) -> dict[str, Any]:
+    """The JSON result of routing `cfg.text` or scoring the file's `rows` with `router`."""
     from corrigible.corrections.interpret import InterpretContext, interpret
 
-    if cfg.file is not None:
-        rows = read_labelled(cfg.file)
+    if rows is not None:
         decisions = router.route_many([text for text, _ in rows])
         result: dict[str, Any] = {"file": str(cfg.file), "router": cfg.router}
         result |= score(rows, [d.label for d in decisions])
@@ -236,5 +256,5 @@ def register(app: typer.Typer) -> None:
             )
             run(cfg)
         except (ConfigError, ParseError, KeyError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {escape(exc)}", file=sys.stderr)
             raise typer.Exit(2) from exc

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
+from corrigible.boundary import check_output_path, escape
+from corrigible.errors import ConfigError
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
@@ -75,10 +77,19 @@ def _check_options(cfg: RunConfig) -> str | None:
             return "--memory needs --kb DIR (the knowledge base to retrieve from)"
         if cfg.memory not in MEMORY_MODES:
             return f"--memory must be one of {', '.join(MEMORY_MODES)}, got {cfg.memory!r}"
-    if not cfg.correction_timeout_s > 0:
-        return f"--correction-timeout must be > 0 s, got {cfg.correction_timeout_s:g}"
+    if not 0 < cfg.correction_timeout_s < float("inf"):
+        return (
+            "--correction-timeout must be a finite number of seconds > 0, got "
+            f"{cfg.correction_timeout_s:g}"
+        )
     if cfg.kb is not None and cfg.kb.exists() and not cfg.kb.is_dir():
         return f"--kb {cfg.kb} is a file; give a directory (it is created if missing)"
+    for option, path in (("--out", cfg.out), ("--trace", cfg.trace)):
+        if path is not None:
+            try:
+                check_output_path(path, option=option)
+            except ConfigError as exc:
+                return str(exc)
     return None
 
 
@@ -90,21 +101,21 @@ def _report_corrections(session: Session, result: EpisodeResult) -> list[dict[st
     preferences but no parameters), and nothing in memory mode "none".
     """
     if session.loop is not None and session.loop.stopped is not None:
-        print(f"# {session.loop.stopped}; the program ended at that skill boundary")
+        _say(f"# {session.loop.stopped}; the program ended at that skill boundary")
     log = session.typed.log if session.typed is not None else []
     counts = {s: 0 for s in ("applied", "control", "refused", "unused")}
     for entry in log:
         counts[entry["status"]] = counts.get(entry["status"], 0) + 1
     if log:
-        print("# corrections: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+        _say("# corrections: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
     for use in session.memory.knowledge_used if session.memory is not None else []:
-        print(f"# recalled for {use['skill']} the {use['obj']} ({use['mode']}): {use['text']}")
+        _say(f"# recalled for {use['skill']} the {use['obj']} ({use['mode']}): {use['text']}")
     if session.config.kb is None or session.memory_mode == "none":
         return []
     written = session.learn(task_succeeded=bool(result.expect_holds))
     for d in written:
         again = f" (replaces {d.superseded})" if d.superseded else ""
-        print(f"# learned: {d.kind} {d.entry_id}: {d.text}{again}")
+        _say(f"# learned: {d.kind} {d.entry_id}: {d.text}{again}")
     if not written:
         kept = "" if result.expect_holds else " (skill parameters need --expect to hold)"
         print("# learned: nothing new" + kept)
@@ -114,21 +125,28 @@ def _report_corrections(session: Session, result: EpisodeResult) -> list[dict[st
     ]
 
 
+def _say(text: str, *, err: bool = False) -> None:
+    """Prints one line with whatever came from outside (text, names, messages) escaped."""
+    print(escape(text), file=sys.stderr if err else sys.stdout, flush=True)
+
+
 def _print_steps(cfg: RunConfig, result: EpisodeResult) -> str | None:
     """Prints each instruction's program and skills; returns a plan error's message."""
     for step in result.steps:
-        print(f"# {cfg.planner} planner, family {step['family']}: {step['instruction']}")
-        for line in (step["program"] or "").splitlines():
-            print(f"    {line}")
+        _say(f"# {cfg.planner} planner, family {step['family']}: {step['instruction']}")
+        program = step["program"] or ""
+        # split at "\n" only: each line is escaped whole, so no other character breaks it
+        for line in program.removesuffix("\n").split("\n") if program else []:
+            _say(f"    {line}")
         for skill in step["skills"]:
             mark = "ok  " if skill["success"] else "FAIL"
-            print(
+            _say(
                 f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): {skill['message']}"
             )
         if step["status"] == "plan_error":
             return str(step["message"])
         if step["status"] != "ok":
-            print(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
+            _say(f"[program {step['error_class']}] line {step['line']}: {step['message']}")
     return None
 
 
@@ -139,7 +157,7 @@ def run(cfg: RunConfig) -> int:
 
     problem = _check_options(cfg)
     if problem is not None:
-        print(f"error: {problem}", file=sys.stderr)
+        _say(f"error: {problem}", err=True)
         return EXIT_BAD_INPUT
     stamp = time.strftime("%Y%m%d-%H%M%S")
     trace = cfg.trace or Path("runs") / f"run-{stamp}" / "trace.jsonl"
@@ -158,22 +176,22 @@ def run(cfg: RunConfig) -> int:
                 interactive=cfg.interactive,
                 correction_timeout_s=cfg.correction_timeout_s,
             ),
-            on_reply=lambda line: print(line, flush=True),
+            on_reply=_say,
         )
     except (CorrigibleError, ValueError, KeyError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _say(f"error: {exc}", err=True)
         return EXIT_BAD_INPUT
     with session:
         try:
             _ = session.kb  # opens --kb now, so that a bad one is reported as such
         except (CorrigibleError, OSError) as exc:
-            print(f"error: cannot open the knowledge base --kb {cfg.kb}: {exc}", file=sys.stderr)
+            _say(f"error: cannot open the knowledge base --kb {cfg.kb}: {exc}", err=True)
             return EXIT_BAD_INPUT
         try:
             session.reset(mention=[cfg.instruction, cfg.expect])
             session.parse_expect(cfg.expect)
         except (CorrigibleError, ValueError, KeyError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _say(f"error: {exc}", err=True)
             return EXIT_BAD_INPUT
         if cfg.interactive and session.typed is not None:
             print(
@@ -186,23 +204,23 @@ def run(cfg: RunConfig) -> int:
             )
             session.typed.read_from(sys.stdin)
         assert session.env is not None
-        print(
+        _say(
             f"# {cfg.sim}, layout seed {cfg.seed}: "
             f"{', '.join(o.name for o in session.env.scene.objects)}"
         )
         try:
             result = session.run(cfg.instruction, expect=cfg.expect)
         except CorrigibleError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            _say(f"error: {exc}", err=True)
             return EXIT_BAD_INPUT
         plan_error = _print_steps(cfg, result)
         if plan_error is not None:
             if session.typed is not None:
                 session.typed.finish()  # every typed line still gets its reply
-            print(f"error: {plan_error}", file=sys.stderr)
+            _say(f"error: {plan_error}", err=True)
             return EXIT_BAD_INPUT
         for line in result.expect_details:
-            print(f"[expect] {line}")
+            _say(f"[expect] {line}")
         extra: dict[str, Any] = {}
         if session.takes_corrections:
             if session.typed is not None:
@@ -276,13 +294,10 @@ def register(app: typer.Typer) -> None:
         """Run one instruction in simulation; exit 0 only if --expect holds."""
         if sim not in BACKENDS:
             engines = " or ".join(BACKENDS.names())
-            print(f"error: --sim must be {engines}, got {sim!r}", file=sys.stderr)
+            _say(f"error: --sim must be {engines}, got {sim!r}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT)
         if perception not in ("camera", "privileged"):
-            print(
-                f"error: --perception must be camera or privileged, got {perception!r}",
-                file=sys.stderr,
-            )
+            _say(f"error: --perception must be camera or privileged, got {perception!r}", err=True)
             raise typer.Exit(EXIT_BAD_INPUT)
         cfg = RunConfig(
             instruction=instruction,

@@ -137,13 +137,14 @@ class SkillParamChange(_EffectBase):
         return per_skill[skill]
 
     def apply(self, params: SkillParams, skill: str) -> SkillParams:
-        """`params` (of `skill`) with this change applied, kept inside the declared bounds."""
-        from corrigible.policies.skills.specs import skill_spec
+        """`params` (of `skill`) with this change applied, kept inside the declared bounds.
 
+        `SkillParams` applies the bounds (the one place that does, `specs.bound_params`); the
+        result's `clipped` says whether this change ran into one.
+        """
         name = self.param_for(skill)
         value = params.to_dict()[name]
         new = value + self.delta if self.delta is not None else value * (self.factor or 1.0)
-        new = skill_spec(skill).param(name).clip(new)
         return params.with_updates({name: round(new, 6)})
 
     def stage(self, ctx: StagingContext) -> None:  # noqa: D102

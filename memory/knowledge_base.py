@@ -256,6 +256,30 @@ def _decode_vector(text: str, dim: int) -> np.ndarray | None:
     return vector.astype(np.float32)
 
 
+def _active_seqs(records: Iterable[LogRecord], upto: int) -> set[int]:
+    """Index keys of the entries active after the records up to seq `upto`.
+
+    That is what a snapshot covering `upto` must hold; mirrors `FaissKnowledgeBase._apply` on
+    the raw records.
+    """
+    active: dict[str, int] = {}
+    for record in records:
+        if record.seq > upto:
+            break
+        data = record.data
+        if record.op in ("add", "supersede"):
+            entry = data.get("entry")
+            if not isinstance(entry, dict):
+                continue
+            if record.op == "supersede":
+                active.pop(str(data.get("old_id")), None)
+            if entry.get("active", True) and entry.get("superseded_by") is None:
+                active[str(entry.get("id"))] = record.seq
+        elif record.op == "delete":
+            active.pop(str(data.get("id")), None)
+    return set(active.values())
+
+
 @dataclass
 class _State:
     """In-memory view of the log: what replaying every record produces."""
@@ -295,6 +319,8 @@ class FaissKnowledgeBase(KnowledgeBase):
         self._records_since_snapshot = 0
         self._mem_seq = 0
         self._closed = False
+        # What opening found about the index snapshot (see `_load_or_rebuild_index`).
+        self.index_status: dict[str, Any] = {"snapshot": "none", "problem": None}
         self.open_report = ReplayReport()
         self._store: LogStore | None = None
         if self.path is None:
@@ -313,15 +339,14 @@ class FaissKnowledgeBase(KnowledgeBase):
                 "visual_dim": DESCRIPTOR_DIM,
             },
         )
-        # The snapshot is read before the log: a writer only snapshots records that are already
-        # in the log, so a reader racing it then never sees a snapshot ahead of its log prefix.
-        snapshot = self._store.read_snapshot()
+        # The store reads the snapshot before the log: a writer only snapshots records that are
+        # already in the log, so a reader racing it never sees a snapshot ahead of its log.
         records = self._store.open_and_replay()
         try:
             self.open_report = self._store.report
             self._check_manifest(self._store.manifest)
             self._apply_all(records)
-            self._load_or_rebuild_index(records, snapshot)
+            self._load_or_rebuild_index(records, self._store.snapshot)
         except BaseException:
             self._store.close()
             raise
@@ -361,19 +386,20 @@ class FaissKnowledgeBase(KnowledgeBase):
         assert self._store is not None
         wanted = {self._state.seq_of[e.id] for e in self._state.entries.values() if e.active}
         index = None
-        why = "no index snapshot yet"
+        why = self._store.snapshot_problem or "no index snapshot yet"
         crc_of = {record.seq: record.crc for record in records}
+        covered = None
+        ahead = False  # the snapshot covers a record the log does not hold (as it was)
         if snapshot is not None:
             data, meta = snapshot
             covered = meta.get("covered_seq")
             if meta.get("text_model") != self._embedder.name:
                 why = f"the snapshot was built with {meta.get('text_model')!r}"
-            elif (
-                covered is not None
-                and covered >= 0
-                and crc_of.get(covered) != meta.get("covered_crc")
+            elif type(covered) is not int or (
+                covered >= 0 and crc_of.get(covered) != meta.get("covered_crc")
             ):
                 why = "the snapshot does not match the log (it covers records the log lacks)"
+                ahead = True
             else:
                 try:
                     index = VectorIndex.from_bytes(
@@ -381,19 +407,33 @@ class FaissKnowledgeBase(KnowledgeBase):
                     )
                 except IndexFormatError as exc:
                     why = f"index.faiss is unreadable ({exc})"
-        else:
-            if (self._store.path / "index.faiss").exists():
-                why = "index.faiss is damaged or does not match index.meta.json"
+            if index is not None:
+                expected = _active_seqs(records, covered)
+                held = set(index.ids().tolist())
+                if held != expected:
+                    why = (
+                        f"index.faiss does not hold what the log says it covers ("
+                        f"{len(held ^ expected)} entries differ)"
+                    )
+                    index = None
         rebuilt = index is None
+        has_files = snapshot is not None or self._store.snapshot_problem is not None
+        state = "damaged" if has_files else "none"
+        self.index_status = {
+            "snapshot": "ok" if not rebuilt else ("ahead-of-log" if ahead else state),
+            "problem": why if rebuilt and has_files else None,
+            "covered_seq": covered if not rebuilt else None,
+        }
         if index is None:
             index = self._new_text_index()
             if records:
                 message = f"rebuilding the text index from the log: {why}"
-                _LOG.warning(message)
+                _LOG.log(logging.WARNING if has_files else logging.INFO, message)
                 self.open_report.messages.append(message)
         present = set(index.ids().tolist())
         stale = present - wanted
         missing = sorted(wanted - present)
+        self.index_status["caught_up"] = 0 if rebuilt else len(stale) + len(missing)
         index.remove(stale)
         if missing:
             vectors = self._vectors_for(missing, records)
@@ -1057,12 +1097,158 @@ class FaissKnowledgeBase(KnowledgeBase):
         )
 
 
+@dataclass
+class CheckReport:
+    """What `check` found in a knowledge-base directory (JSON-able with `to_dict`)."""
+
+    path: str
+    findings: list[dict[str, str]]  # {"severity": "damage" | "note", "what": ...}
+    details: dict[str, Any]  # entries, acknowledged seq, damaged records, index, files
+
+    @property
+    def has_damage(self) -> bool:
+        """Whether any finding is damage (`corrigible kb repair` or a restore is needed)."""
+        return any(f["severity"] == "damage" for f in self.findings)
+
+    @property
+    def exit_code(self) -> int:
+        """0 clean, 1 damage found (`check` itself returns; unusable raises, CLI exit 2)."""
+        return 1 if self.has_damage else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-able data."""
+        return {
+            "path": self.path,
+            "status": "damaged" if self.has_damage else "clean",
+            "exit_code": self.exit_code,
+            "findings": self.findings,
+            **self.details,
+        }
+
+
+def check(path: str | Path, *, text_embedder: TextEmbedder | None = None) -> CheckReport:
+    """Reads a knowledge-base directory without writing anything and reports its state.
+
+    Covers the entries, the last acknowledged seq, damaged or missing acknowledged records,
+    bytes quarantined by earlier repairs, the manifest and the index snapshot's consistency.
+
+    Args:
+        path: the knowledge-base directory.
+        text_embedder: the embedder to compare the manifest with (default MiniLM, not loaded
+            unless log records lack vectors).
+
+    Returns:
+        The report; `exit_code` is 0 when clean and 1 when damage was found.
+
+    Raises:
+        FileNotFoundError: no directory at `path`.
+        CorrigibleError: the directory cannot be used at all (not a knowledge base, an
+            unreadable file, conflicting records, a newer schema, another embedder).
+    """
+    from corrigible.memory.store import ACK_NAME, LOG_NAME, MANIFEST_NAME
+
+    directory = Path(path)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"no knowledge base at {directory}; pass the right directory")
+    config = KnowledgeBaseConfig(on_corrupt="skip", auto_refresh=False)
+    findings: list[dict[str, str]] = []
+
+    def found(severity: str, what: str) -> None:
+        findings.append({"severity": severity, "what": what})
+
+    with FaissKnowledgeBase(
+        directory, read_only=True, config=config, text_embedder=text_embedder
+    ) as kb:
+        report = kb.open_report
+        store = kb._store
+        assert store is not None
+        entries = list(kb._state.entries.values())
+        last_seq = store._next_seq - 1
+        index = dict(kb.index_status)
+        index["entries_indexed"] = len(kb._text_index)
+    if report.manifest_problem:
+        found("damage", f"{report.manifest_problem}; it is recoverable from the log (kb repair)")
+    for item in report.damaged:
+        found(
+            "damage",
+            f"acknowledged record seq {item['seq']} (line {item['line']}) is damaged",
+        )
+    if report.missing:
+        found("damage", f"acknowledged record(s) missing from {LOG_NAME}: {report.missing[:20]}")
+    if report.junk_lines:
+        found("damage", f"damaged bytes holding no record at line(s) {report.junk_lines[:20]}")
+    if report.unconfirmed_tail_bytes:
+        found(
+            "damage",
+            f"{report.unconfirmed_tail_bytes} byte(s) at the end of {LOG_NAME} that may have "
+            "been an acknowledged record (the acknowledgement is unknown)",
+        )
+    if report.torn_tail_bytes:
+        found(
+            "note",
+            f"{report.torn_tail_bytes} byte(s) of a write cut by a crash after the last "
+            "acknowledged record (never acknowledged; the next writer removes them)",
+        )
+    if report.duplicates or report.reordered:
+        found("damage", f"{LOG_NAME} has duplicated or reordered lines (no record lost)")
+    if report.ack_problem:
+        legacy = "older version" in report.ack_problem
+        found("note" if legacy else "damage", report.ack_problem)
+    if index["problem"]:
+        # A snapshot that covers records the log lost is a consequence, not damage of its own.
+        consequence = index["snapshot"] == "ahead-of-log" and report.lost
+        found(
+            "note" if consequence else "damage",
+            f"index snapshot: {index['problem']} (rebuilt from the log on open)",
+        )
+    for note in report.format_notes:
+        found("note", f"{LOG_NAME}: {note}")
+    for marker in report.lost_markers:
+        found("note", f"seq {marker['seq']} was lost earlier ({marker.get('cause', '?')}) "
+              f"and marked by a repair")  # fmt: skip
+    quarantined = sorted(
+        p for pattern in (f"{LOG_NAME}.corrupt-*", f"{MANIFEST_NAME}.corrupt-*")
+        for p in directory.glob(pattern)
+    )  # fmt: skip
+    for file in quarantined:
+        found("note", f"quarantined bytes kept in {file.name}")
+    details: dict[str, Any] = {
+        "entries": {
+            "active": sum(1 for e in entries if e.active),
+            "superseded": sum(1 for e in entries if not e.active),
+        },
+        "records": report.records,
+        "last_seq": last_seq,
+        "acknowledged": {
+            "seq": report.acknowledged_seq,
+            "exact": report.ack_exact,
+            "source": report.ack_source,
+            "problem": report.ack_problem,
+            "file": ACK_NAME,
+        },
+        "damaged": report.damaged,
+        "missing": report.missing,
+        "junk_lines": report.junk_lines,
+        "torn_tail_bytes": report.torn_tail_bytes,
+        "unconfirmed_tail_bytes": report.unconfirmed_tail_bytes,
+        "unacknowledged": report.unacknowledged,
+        "lost_earlier": report.lost_markers,
+        "quarantined": [{"file": p.name, "bytes": p.stat().st_size} for p in quarantined],
+        "manifest": {"ok": report.manifest_problem is None, "problem": report.manifest_problem},
+        "index": index,
+        "messages": report.messages,
+    }
+    return CheckReport(str(directory), findings, details)
+
+
 # `OnCorrupt` is re-exported for callers that build configs programmatically.
 __all__ = [
+    "CheckReport",
     "FaissKnowledgeBase",
     "KnowledgeBase",
     "KnowledgeBaseConfig",
     "OnCorrupt",
     "RetrievalHit",
     "SEARCH_MODES",
+    "check",
 ]

@@ -32,6 +32,8 @@ class MotionResult:
     final_pos: np.ndarray  # measured end-effector position at the end, m
     speed: float  # Cartesian speed used, m/s (after the speed limit)
     duration_s: float  # simulated seconds the motion took
+    peak_speed: float = 0.0  # highest measured end-effector speed over one control tick, m/s
+    speed_interventions: int = 0  # control ticks in which the speed governor slowed the servo
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form for traces."""

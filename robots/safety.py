@@ -2,6 +2,10 @@
 
 Absolute targets outside the envelope are refused before any motion. Relative commands (nudges
 and `env.step` deltas) are clipped into it, and the command actually applied is returned.
+Non-finite targets, offsets and speeds are refused. The speed limit holds on the measured
+motion, not only on the commanded path: `SimArm` checks the measured end-effector speed inside
+every control tick against `max_speed` and slows or stops the servo target (see
+`robots/README.md`, "Safety envelope").
 """
 
 from __future__ import annotations
@@ -22,6 +26,15 @@ class SafetyConfig:
     z_range: tuple[float, float] = (0.012, 0.60)  # m, end-effector (fingertip centre) height
     max_speed: float = 0.6  # m/s, Cartesian speed limit of the end effector
     max_step: float = 0.03  # m, largest relative move one control step may command
+    # m/s, how far the measured speed (end-effector travel over one control tick / tick length)
+    # may exceed max_speed: the servo's overshoot after the governor stops it mid-tick
+    speed_tolerance: float = 0.05
+    # m, farthest the joint-servo target may lead the measured end effector; a blocked arm
+    # cannot wind up a longer catch-up than this
+    max_lead: float = 0.08
+    # rad/s, fastest any joint's servo target may move (the Panda is rated 2.2-2.6 rad/s);
+    # motion at the skills' speeds moves them at most 1.3 rad/s
+    max_joint_speed: float = 2.0
 
     def __post_init__(self) -> None:
         for name in ("x_range", "y_range", "z_range"):
@@ -30,8 +43,15 @@ class SafetyConfig:
                 raise ConfigError(
                     f"SafetyConfig.{name} must be (low, high) with low < high, got {(lo, hi)}"
                 )
-        if self.max_speed <= 0 or self.max_step <= 0:
-            raise ConfigError("SafetyConfig.max_speed and max_step must be > 0")
+        for name in ("max_speed", "max_step", "max_lead", "max_joint_speed"):
+            value = getattr(self, name)
+            if not (np.isfinite(value) and value > 0):
+                raise ConfigError(f"SafetyConfig.{name} must be a finite number > 0, got {value}")
+        if not (np.isfinite(self.speed_tolerance) and self.speed_tolerance >= 0):
+            raise ConfigError(
+                f"SafetyConfig.speed_tolerance must be a finite number >= 0 m/s, "
+                f"got {self.speed_tolerance}"
+            )
 
     @property
     def low(self) -> np.ndarray:
@@ -56,8 +76,20 @@ class SafetyEnvelope:
         """True when `pos` lies inside the workspace box."""
         return bool(np.all(pos >= self._low - tol) and np.all(pos <= self._high + tol))
 
+    @staticmethod
+    def check_finite(what: str, values: np.ndarray) -> np.ndarray:
+        """`values` as 3 floats; raises SafetyError for NaN or infinite entries (no motion made)."""
+        values = np.asarray(values, dtype=np.float64).reshape(3)
+        if not np.all(np.isfinite(values)):
+            raise SafetyError(
+                f"{what} must be 3 finite numbers in metres, got {values.tolist()}; "
+                "no motion was made."
+            )
+        return values
+
     def check_target(self, pos: np.ndarray) -> None:
         """Raises SafetyError when an absolute target lies outside the workspace."""
+        pos = self.check_finite("a target position", pos)
         if not self.contains(pos):
             axes = [
                 f"{axis}={v:.3f} not in [{lo:.3f}, {hi:.3f}]"
@@ -82,7 +114,12 @@ class SafetyEnvelope:
         return self.clip_point(current + delta) - current
 
     def clip_speed(self, speed: float) -> float:
-        """The speed actually used: positive and at most the limit."""
-        if speed <= 0:
-            raise SafetyError(f"speed must be > 0 m/s, got {speed}")
-        return min(float(speed), self.config.max_speed)
+        """The speed actually used: positive and at most the limit (NaN and <= 0 refused)."""
+        speed = float(speed)
+        if not speed > 0:  # also NaN
+            raise SafetyError(f"speed must be a number > 0 m/s, got {speed}; no motion was made")
+        return min(speed, self.config.max_speed)
+
+    def tick_budget(self, dt: float) -> float:
+        """How far the measured end effector may travel in one control tick of `dt` s, m."""
+        return self.config.max_speed * dt

@@ -18,9 +18,10 @@ from corrigible.sim_envs.locations import WORKSPACE_XY
 from corrigible.sim_envs.objects import make_drawer
 from corrigible.sim_envs.palette import COLORS
 from corrigible.sim_envs.scene_spec import ObjectSpec, SceneSpec
-from corrigible.sim_envs.vocabulary import object_kind, requestable_kind
+from corrigible.sim_envs.vocabulary import object_kind, object_name, requestable_kind
 
 DRAWER_XY = (0.60, -0.45)  # m, cabinet centre; outside the object workspace, within reach
+_MAX_COVER = 0.75  # fraction of the workspace object footprints may cover (random placement)
 
 
 @dataclass(kw_only=True)
@@ -92,6 +93,7 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
             n = max(0, wanted - len(taken))
             for c in rng.choice(free, size=min(n, len(free)), replace=False):
                 requests.append(ObjectRequest(kind=kind, color=str(c)))
+    _check_requests(requests, cfg.min_gap)
     # Place the largest footprints (bowls) first; equal ones keep their order. A dead end
     # restarts the whole placement from the same random stream, so the result still depends
     # only on the seed.
@@ -135,6 +137,36 @@ def sample_layout(seed: int, cfg: LayoutConfig | None = None) -> SceneSpec:
             drawer = dataclasses.replace(drawer, joint=joint)
         result.append(drawer)
     return SceneSpec(objects=tuple(result), seed=seed)
+
+
+def _check_requests(requests: list[ObjectRequest], min_gap: float) -> None:
+    """Refuses, before any placement, two objects with one name or more than the table holds.
+
+    Raises:
+        ConfigError: a name is repeated, or the objects' footprints (with the clearance) cover
+            more of the workspace than random placement can fill.
+    """
+    names = [req.name or object_name(req.color, req.kind) for req in requests]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ConfigError(
+            f"the layout asks for two objects named {repeated[0]!r} (repeated: {repeated}); "
+            "objects are named '<colour> <kind>', so give each a different colour or kind"
+        )
+    (x0, x1), (y0, y1) = WORKSPACE_XY
+    area = (x1 - x0) * (y1 - y0)
+    used = sum(
+        np.pi * (object_kind(req.kind).footprint_radius_m + min_gap / 2) ** 2 for req in requests
+    )
+    # Random sequential placement of discs stalls well before the table is covered: no layout
+    # above ~68% cover came out in any of 10 seeds (and 7 in 10 at 64%). Beyond the bound the
+    # answer is certain, so give it now; below it the placement below tries and says.
+    if used > _MAX_COVER * area:
+        raise ConfigError(
+            f"{len(requests)} objects cover {used / area:.0%} of the {x1 - x0:.2f} m x "
+            f"{y1 - y0:.2f} m workspace with their clearance; at most {_MAX_COVER:.0%} can be "
+            "laid out: ask for fewer objects or fewer bowls"
+        )
 
 
 def _build(req: ObjectRequest, xy: tuple[float, float], yaw: float) -> ObjectSpec:

@@ -175,3 +175,37 @@ def test_an_engaged_e_stop_refuses_the_next_skill_with_a_way_out():
         session.env.arm.reset_stop()
         again = session.run(PUT, expect="in(red block, red bowl)")
     assert again.expect_holds, again.expect_details
+
+
+def test_a_subscriber_that_raises_is_dropped_and_the_run_goes_on():
+    seen: list[str] = []
+
+    def broken(event: SessionEvent) -> None:
+        raise RuntimeError("viewer bug")
+
+    with Session(SessionConfig(seed=1)) as session:
+        session.subscribe(broken)
+        session.subscribe(lambda e: seen.append(e.kind))
+        result = session.run(PUT, expect="in(red block, red bowl)")
+        assert session.env is not None
+        (dropped,) = session.env.trace.of_kind("session.subscriber_dropped")
+    assert result.expect_holds, result.expect_details
+    assert "viewer bug" in dropped["error"]
+    assert "skill.end" in seen  # the healthy subscriber kept receiving
+
+
+@pytest.mark.parametrize(
+    "bias",
+    [(0.0, float("nan"), 0.0), (float("inf"), 0.0, 0.0), (0.0, 0.0, 1e9), (-0.2, 0.0, 0.0)],
+    ids=["nan", "inf", "1e9", "beyond-0.1"],
+)
+def test_camera_bias_is_finite_and_small(bias):
+    with pytest.raises(ConfigError, match="camera_bias"):
+        SessionConfig(camera_bias=bias)
+    assert SessionConfig(camera_bias=(0.1, -0.1, 0.0)).camera_bias == (0.1, -0.1, 0.0)
+
+
+@pytest.mark.parametrize("timeout", [float("nan"), float("inf"), 0.0, -1.0])
+def test_correction_timeout_is_finite_and_positive(timeout):
+    with pytest.raises(ValidationError, match="correction_timeout_s"):
+        SessionConfig(correction_timeout_s=timeout)

@@ -7,18 +7,33 @@ knows the hidden truth; the robot only learns it through corrections.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from corrigible.errors import ConfigError, did_you_mean
-from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest
+from corrigible.boundary import escape, load_yaml
+from corrigible.errors import (
+    ConfigError,
+    CorrigibleError,
+    ParseError,
+    UnknownNameError,
+    UnknownObjectError,
+    did_you_mean,
+)
+from corrigible.sim_envs.layout import LayoutConfig, ObjectRequest, sample_layout
 from corrigible.sim_envs.palette import COLORS
-from corrigible.sim_envs.vocabulary import kind_names, object_kind, requestable_kind
+from corrigible.sim_envs.vocabulary import kind_names, object_kind, object_name, requestable_kind
 
 BUILTIN_DIR = Path(__file__).parent / "builtin"
+CAMERA_BIAS_LIMIT_M = 0.1  # m; |each component| of a camera bias (a miscalibration, not a move)
+MAX_SEED = 2**32 - 1  # layout seeds are 32-bit
+
+# One component of a camera bias: finite and within the limit (NaN, inf and 1e9 are refused).
+BiasComponent = Annotated[
+    float, Field(ge=-CAMERA_BIAS_LIMIT_M, le=CAMERA_BIAS_LIMIT_M, allow_inf_nan=False)
+]
 
 
 class _Model(BaseModel):
@@ -72,6 +87,16 @@ class PreferenceModel(_Model):
     shape: str | None = None  # the shape of a graspable kind ("cube", "cylinder"); None: any
     target: str = Field(min_length=1)  # scene object name, e.g. "blue bowl"
 
+    @field_validator("color")
+    @classmethod
+    def _check_color(cls, value: str | None) -> str | None:
+        if value is not None and value not in COLORS:
+            raise ValueError(
+                f"color {value!r} is not a palette colour {sorted(COLORS)}."
+                + did_you_mean(value, COLORS)
+            )
+        return value
+
     @field_validator("shape")
     @classmethod
     def _check_shape(cls, value: str | None) -> str | None:
@@ -93,9 +118,16 @@ class TaskInstance(_Model):
 
     instruction: str = Field(min_length=1)
     expect: str = Field(min_length=1)  # predicate, e.g. "in(red cylinder, green bowl)"
-    seed: int = Field(ge=0)  # layout seed
+    seed: int = Field(ge=0, le=MAX_SEED)  # layout seed
     objects: list[ObjectModel] | None = None  # replaces the scenario's objects for this task
     control: bool = False  # stored knowledge must NOT be applied here
+
+    @field_validator("instruction", "expect")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank; write the words, e.g. 'put the red block ...'")
+        return value
 
 
 Persona = Literal["plain", "terse", "polite"]
@@ -113,9 +145,13 @@ class Scenario(_Model):
     persona: Persona = "plain"  # the corrector's phrasing style: plain | terse | polite
     objects: list[ObjectModel] = Field(min_length=1)
     drawer: DrawerModel | None = None  # None: no cabinet in the scene
-    camera_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)  # m added to perceived positions
+    # m added to perceived positions; each component finite, |x| <= CAMERA_BIAS_LIMIT_M
+    camera_bias: tuple[BiasComponent, BiasComponent, BiasComponent] = (0.0, 0.0, 0.0)
     preferences: list[PreferenceModel] = Field(default_factory=list)
-    rounds: list[list[TaskInstance]] = Field(min_length=1)
+    # rounds of task instances: 1-20 rounds of 1-50 tasks (every task is checked at load)
+    rounds: list[Annotated[list[TaskInstance], Field(min_length=1, max_length=50)]] = Field(
+        min_length=1, max_length=20
+    )
 
     def layout(self, task: TaskInstance) -> LayoutConfig:
         """The layout of one task instance."""
@@ -128,6 +164,46 @@ class Scenario(_Model):
             drawer_frictionloss=drawer.frictionloss,
             drawer_damping=drawer.damping,
         )
+
+    def problems(self) -> Iterator[str]:
+        """What no task of the file could run with, each naming the round, task and field.
+
+        Every task's layout is drawn (`sample_layout`: pure and fast, no engine) and its
+        `expect` parsed against it, so a predicate naming an object that is not in the layout,
+        two objects with one name or an overcrowded table are found when the file is read,
+        not minutes later inside a worker. Preference targets must name an object of the
+        scenario.
+        """
+        from corrigible.sim_envs.predicates import parse_predicate
+
+        names = {_name(o) for o in self.objects}
+        names |= {_name(o) for rnd in self.rounds for t in rnd for o in t.objects or ()}
+        for i, pref in enumerate(self.preferences):
+            if pref.target not in names:
+                yield (
+                    f"preferences[{i}].target: {escape(repr(pref.target))} is no object of the "
+                    f"scenario {sorted(names)}; name one of them."
+                    + did_you_mean(pref.target, names)
+                )
+        for r, tasks in enumerate(self.rounds):
+            for t, task in enumerate(tasks):
+                where = f"round {r + 1}, task {t + 1}"
+                try:
+                    scene = sample_layout(task.seed, self.layout(task))
+                except CorrigibleError as exc:
+                    if task.objects is not None:
+                        yield f"{where} (rounds[{r}][{t}].objects): {exc}"
+                    else:
+                        yield f"{where} (rounds[{r}][{t}], the scenario's objects): {exc}"
+                    continue
+                try:
+                    parse_predicate(task.expect, scene)
+                except (ParseError, UnknownNameError, UnknownObjectError) as exc:
+                    yield f"{where} (rounds[{r}][{t}].expect {escape(repr(task.expect))}): {exc}"
+
+
+def _name(obj: ObjectModel) -> str:
+    return object_name(obj.color, obj.kind)
 
 
 def _field(loc: tuple) -> str:
@@ -143,20 +219,34 @@ def load_scenario(path: Path) -> Scenario:
     Raises:
         ConfigError: the file is not YAML or a field is invalid; names the file and field.
     """
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read scenario YAML ({exc}); fix the file") from exc
+    shown = escape(path)
+    data = load_yaml(path, what="scenario")  # ConfigError: not UTF-8, not YAML, too deep
+    if data is None:
+        raise ConfigError(
+            f"{shown}: the scenario file is empty; `corrigible schema scenario` lists the fields"
+        )
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a scenario must be a mapping, got {type(data).__name__}")
+        raise ConfigError(
+            f"{shown}: a scenario must be a mapping of fields (`corrigible schema scenario`), "
+            f"got {type(data).__name__}"
+        )
     try:
-        return Scenario.model_validate(data)
+        scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
+        got = escape(repr(first.get("input")))[:200]
+        message = escape(first["msg"].removeprefix("Value error, "))
         raise ConfigError(
-            f"{path}: field {_field(first['loc'])}: {first['msg']} (got {first.get('input')!r})"
-            f"; {len(exc.errors())} problem(s) in all. See corrections/README.md#scenarios."
-        ) from exc
+            f"{shown}: field {escape(_field(first['loc']))}: {message} (got {got}); "
+            f"{len(exc.errors())} problem(s) in all. See corrections/README.md#scenarios."
+        ) from None
+    except (CorrigibleError, RecursionError) as exc:  # a validator's own error, unwrapped
+        raise ConfigError(f"{shown}: {escape(exc)}") from None
+    problems = list(scenario.problems())
+    if problems:
+        more = f"; {len(problems)} problem(s) in all" if len(problems) > 1 else ""
+        raise ConfigError(f"{shown}: {escape(problems[0])}{more}")
+    return scenario
 
 
 def load_scenarios(source: str | Path | None = None) -> list[Scenario]:
@@ -171,10 +261,10 @@ def load_scenarios(source: str | Path | None = None) -> list[Scenario]:
     path = BUILTIN_DIR if source in (None, "builtin") else Path(source)
     files = [path] if path.is_file() else sorted(path.glob("*.yaml"))
     if not path.exists() or not files:
-        raise ConfigError(f"no scenario files (*.yaml) at {path}; pass --scenarios DIR")
+        raise ConfigError(f"no scenario files (*.yaml) at {escape(path)}; pass --scenarios DIR")
     scenarios = [load_scenario(f) for f in files]
     names = [s.name for s in scenarios]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ConfigError(f"{path}: scenario names must be unique, repeated: {dupes}")
+        raise ConfigError(f"{escape(path)}: scenario names must be unique, repeated: {dupes}")
     return scenarios

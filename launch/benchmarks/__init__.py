@@ -8,6 +8,7 @@ One module per thing measured; each exposes `run_bench(quick: bool)`, which yiel
 | `perception` | `perception` | camera perception against ground truth, per engine |
 | `knowledge_base` | `kb` | knowledge-base retrieval latency and durable insert throughput |
 | `event_emulator` | `events` | event-camera emulator throughput on a fixed rendered clip |
+| `sandbox` | `sandbox` | sandbox latency; hostile programs and instructions, per class |
 
 Library packages never import this package.
 """

@@ -28,11 +28,25 @@ matching, warm/cool) ask it for the words of those kinds.
 Not covered (it says so with a ParseError naming the families): counting and questions ("how
 many blocks are there?"), conditionals ("if ... then ..."), shapes other than lines, relative
 amounts between objects ("put it halfway between ..."), negations ("all blocks except ...").
+
+English only: an instruction with letters, digits or symbols outside ASCII ("把红色方块...",
+"положи красный блок", "the 🔴 block") gets a ParseError saying so, rather than being read
+with those words silently dropped; so does one longer than 500 characters. ANSI escape
+sequences and other control characters are ignored.
+
+User text never becomes code. A program is built only from the robot API, names taken from
+the scene (`PlanContext.object_names`), canonical location names and numbers the planner
+computed, each written as a literal by `_literal` (`repr` for strings, finite numbers only).
+The instruction itself appears once, as data: the program's first line is its docstring,
+`repr` of the instruction (whitespace collapsed, at most 200 characters), so a newline, quote
+or `#` in the instruction stays inside a string literal.
 """
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from typing import Any
 
 import numpy as np
@@ -110,7 +124,53 @@ def _is_kind(name: str, **flags: bool) -> bool:
     return kind_of_name(name) in kind_names(**flags)
 
 
+_MAX_INSTRUCTION_CHARS = 500  # longer instructions are refused (no family needs more)
+_HEADER_CHARS = 200  # of the instruction, kept in the program's docstring
+_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|[@-_])")  # CSI sequences and 2-byte escapes
+
+
+def _refuse_unreadable(instruction: str) -> None:
+    """Raises ParseError for an instruction the grammar cannot read at all.
+
+    Letters, digits and symbols outside ASCII (Chinese, Arabic, Cyrillic, accented letters,
+    emoji) would otherwise be dropped by `_normalise`, leaving "empty instruction" or, worse, an
+    instruction with words missing ("the 红 block" read as "the block"). Non-ASCII spaces,
+    punctuation and control characters are harmless and ignored.
+    """
+    if not isinstance(instruction, str):
+        raise ParseError(f"an instruction must be text, got {type(instruction).__name__}")
+    if len(instruction) > _MAX_INSTRUCTION_CHARS:
+        raise ParseError(
+            f"the instruction is {len(instruction)} characters long; the grammar planner reads "
+            f"at most {_MAX_INSTRUCTION_CHARS}: give one task at a time"
+        )
+    foreign = [
+        word
+        for word in instruction.split()
+        if any(ord(c) > 127 and unicodedata.category(c)[0] in "LNS" for c in word)
+    ]
+    if foreign:
+        shown = " ".join(foreign)
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise ParseError(
+            "the grammar planner understands English instructions only (plain ASCII words, "
+            f"e.g. 'put the red block in the blue bowl'); it cannot read {shown!r}. "
+            "Say it in English, or use an LLM planner (--planner openai:<model>)"
+        )
+    if not instruction.strip():
+        raise ParseError("empty instruction; try 'put the red block in the blue bowl'")
+
+
+def _header(instruction: str) -> str:
+    """The program's first line: the instruction as a docstring, data written by `repr`."""
+    words = " ".join(instruction.split())
+    if len(words) > _HEADER_CHARS:
+        words = words[: _HEADER_CHARS - 3] + "..."
+    return repr(words) + "\n"
+
+
 def _normalise(text: str) -> str:
+    text = _ANSI.sub(" ", text)
     text = text.lower().replace("-", " ").replace("colored", "coloured")
     text = re.sub(r"[^a-z0-9.\s']", " ", text)
     text = _FILLERS.sub(" ", text)
@@ -118,11 +178,35 @@ def _normalise(text: str) -> str:
     return " ".join(words).strip(" .")
 
 
+def _literal(value: Any) -> str:
+    """A Python literal for generated code; the only way values reach program text.
+
+    Strings, bools, None and ints are written by `repr`, floats only when finite, lists and
+    tuples of numbers through `_q`.
+
+    Raises:
+        ParseError: a number is NaN or infinite (e.g. "move 1e999 cm left").
+        TypeError: `value` is of another type (a planner bug, not user input).
+    """
+    if value is None or isinstance(value, bool | str | int):
+        return repr(value)
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(value):
+            raise ParseError(f"a number in the instruction is not finite ({value}); say e.g. 5 cm")
+        return repr(float(value))
+    if isinstance(value, list | tuple | np.ndarray):
+        return _q(value)
+    raise TypeError(f"no literal for a {type(value).__name__} in a generated program")
+
+
 def _q(value: Any) -> str:
-    """A Python literal for generated code."""
+    """A Python literal for a name (a string) or a position (a list of finite numbers, 0.1 mm)."""
     if isinstance(value, str):
         return repr(value)
-    return "[" + ", ".join(f"{float(v):.4f}" for v in value) + "]"
+    numbers = [float(v) for v in value]
+    if not all(math.isfinite(v) for v in numbers):
+        raise ParseError(f"a position in the instruction is not finite ({numbers})")
+    return "[" + ", ".join(f"{v:.4f}" for v in numbers) + "]"
 
 
 class GrammarPlanner(Planner):
@@ -137,21 +221,25 @@ class GrammarPlanner(Planner):
         drawer and put the red block inside", "put X in Y, then Z in W"), each planned in turn
         with the previous clause as context for "it" and "inside".
         """
+        _refuse_unreadable(instruction)
         text = _normalise(instruction)
         if not text:
-            raise ParseError("empty instruction; try 'put the red block in the blue bowl'")
+            raise ParseError(
+                "the instruction has no words the grammar planner can read (only punctuation "
+                "or control characters); try 'put the red block in the blue bowl'"
+            )
         try:
             program = self._plan_text(text, context)
         except (ParseError, UnknownObjectError) as whole_error:
             program = self._plan_clauses(instruction, context, whole_error)
-        program.source = f"# {instruction.strip()}\n{program.source}"
+        program.source = _header(instruction) + program.source
         return program
 
     def _plan_clauses(self, instruction: str, ctx: PlanContext, whole_error: Exception) -> Program:
         marked = re.sub(
             r"\s*(?:,|;|\band then\b|\bthen\b|\bafter that\b|\band\b)\s*",
             " ; ",
-            instruction.lower(),
+            _ANSI.sub(" ", instruction).lower(),
         )
         parts = [_normalise(p) for p in marked.split(";")]
         parts = [p for p in parts if p]
@@ -757,13 +845,11 @@ class GrammarPlanner(Planner):
         for call in calls:
             if call.skill == "move_ee":
                 dx, dy, dz = call.args["delta"]
-                lines.append(f"move_ee({dx:.4f}, {dy:.4f}, {dz:.4f})")
+                lines.append(f"move_ee({_q([dx, dy, dz])[1:-1]})")
             elif call.skill == "put_first_on_second":
                 return self._put(call.args["obj"], call.args["target"], ctx, "pick_place")
             else:
-                args = ", ".join(
-                    repr(v) if isinstance(v, str) else f"{v}" for v in call.args.values()
-                )
+                args = ", ".join(_literal(v) for v in call.args.values())
                 lines.append(f"{call.skill}({args})")
                 subject = call.args.get("obj", subject)
         return Program(
@@ -772,7 +858,7 @@ class GrammarPlanner(Planner):
 
 
 def _q_list(names: list[str]) -> str:
-    return "[" + ", ".join(repr(n) for n in names) + "]"
+    return "[" + ", ".join(_literal(n) for n in names) + "]"
 
 
 def record_history(

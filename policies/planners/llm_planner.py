@@ -7,11 +7,17 @@ then code, the fgen template). The session's earlier instructions and programs, 
 knowledge and this episode's corrections go into the prompt. Weak models fail often; every
 failure (no code, invalid code, forbidden constructs, unresolvable calls) comes back as an
 `LLMOutputError` naming the problem, never as a crash.
+
+User text never becomes code here either: the program is the model's output (validated, then
+run in the sandbox), and the instruction, corrections and knowledge reach only the prompt,
+each folded onto one line first (`_one_line`), so a newline in them cannot start a line of
+"code" in the few-shot format the model continues.
 """
 
 from __future__ import annotations
 
 import ast
+import unicodedata
 from importlib import resources
 
 from corrigible.errors import LLMOutputError
@@ -21,6 +27,20 @@ from corrigible.policies.planners.base import PlanContext, Planner, Program
 from corrigible.policies.robot_api import api_doc, api_names
 from corrigible.policies.sandbox import validate_program
 from corrigible.sim_envs.locations import location_names
+
+_PROMPT_TEXT_CHARS = 500  # of one instruction, correction or knowledge line in the prompt
+_PROBLEM_CHARS = 300  # of one validation problem quoted in an LLMOutputError
+
+
+def _one_line(text: str, limit: int = _PROMPT_TEXT_CHARS) -> str:
+    """Folds `text` onto one line of at most `limit` characters, for the prompt.
+
+    Control and format characters become spaces, and every run of whitespace (newlines,
+    U+2028 ...) one space.
+    """
+    cleaned = "".join(" " if unicodedata.category(c) in ("Cc", "Cf") else c for c in text)
+    line = " ".join(cleaned.split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
 
 
 def _prompt(name: str) -> str:
@@ -76,17 +96,17 @@ class LLMPlanner(Planner):
         if self.prompt_style == "compact":
             return [
                 ChatMessage.system(_prompt("system_compact.txt").strip()),
-                ChatMessage.user(instruction.strip()),
+                ChatMessage.user(_one_line(instruction)),
             ]
         api = "\n".join(f"  {sig}: {doc}" for sig, doc in api_doc().items())
         system = _prompt("system.txt").format(api=api, locations=", ".join(location_names()))
         if ctx.knowledge:
             system += "\nThings learned from earlier corrections (follow them):\n" + "\n".join(
-                f"- {k}" for k in ctx.knowledge
+                f"- {_one_line(k)}" for k in ctx.knowledge
             )
         if ctx.corrections:
             system += "\nCorrections given during this task:\n" + "\n".join(
-                f"- {c}" for c in ctx.corrections
+                f"- {_one_line(c)}" for c in ctx.corrections
             )
         messages = [ChatMessage.system(system)]
         for example in _prompt("fewshot.txt").split("==="):
@@ -94,10 +114,10 @@ class LLMPlanner(Planner):
             messages.append(ChatMessage.user("\n".join(lines[:2])))
             messages.append(ChatMessage.assistant("```python\n" + "\n".join(lines[2:]) + "\n```"))
         for item in ctx.history[-5:]:
-            messages.append(ChatMessage.user(f"# {item.instruction}"))
+            messages.append(ChatMessage.user(f"# {_one_line(item.instruction)}"))
             messages.append(ChatMessage.assistant("```python\n" + item.program.strip() + "\n```"))
         messages.append(
-            ChatMessage.user(f"# objects = {ctx.object_names!r}\n# {instruction.strip()}.")
+            ChatMessage.user(f"# objects = {ctx.object_names!r}\n# {_one_line(instruction)}.")
         )
         return messages
 
@@ -112,7 +132,10 @@ class LLMPlanner(Planner):
         full = "\n\n".join([*definitions, source]) + "\n"
         report = validate_program(full, api_names())
         if not report.ok:
-            problems = "; ".join(f"line {p.line}: {p.message}" for p in report.problems[:5])
+            problems = "; ".join(
+                f"line {p.line}: {_one_line(p.message, _PROBLEM_CHARS)}"
+                for p in report.problems[:5]
+            )
             raise LLMOutputError(
                 f"the {self.llm.name} planner wrote a program the sandbox refuses: {problems}"
             )

@@ -29,6 +29,7 @@ UNKNOWN_API = "unknown_api"
 
 # File name the program's code objects carry; the child's tracer keys on it.
 PROGRAM_FILENAME = "<program>"
+_SHOWN_NAME_CHARS = 60  # longer names are cut in messages (a name may be 64 KiB long)
 
 
 class Problem(NamedTuple):
@@ -38,6 +39,29 @@ class Problem(NamedTuple):
     line: int | None
     col: int | None
     message: str
+    name: str | None = None  # the undefined name, for UNKNOWN_API problems
+
+
+def shown(name: str) -> str:
+    """`repr(name)`, cut to a readable length (messages must stay small)."""
+    if len(name) > _SHOWN_NAME_CHARS:
+        return repr(name[: _SHOWN_NAME_CHARS - 3] + "...")
+    return repr(name)
+
+
+def unparsable_message(exc: BaseException) -> str:
+    """Says why the parser or compiler gave up on a program with no SyntaxError.
+
+    CPython raises RecursionError or MemoryError (often with an empty message) for input
+    nested deeper than it can handle, and ValueError for NUL bytes.
+    """
+    if isinstance(exc, RecursionError | MemoryError):
+        return (
+            f"program cannot be parsed: it is nested too deeply ({type(exc).__name__} in the "
+            "parser; e.g. thousands of nested brackets, operators or 'not's); flatten it"
+        )
+    detail = str(exc) or type(exc).__name__
+    return f"program cannot be parsed: {detail}"
 
 
 def normalize(name: str) -> str:
@@ -57,7 +81,7 @@ def identifier_problem(name: str) -> str | None:
     """
     name = normalize(name)
     if name.startswith("_") and name != "_":
-        return f"name {name!r} starts with '_'; private and dunder names are not allowed"
+        return f"name {shown(name)} starts with '_'; private and dunder names are not allowed"
     if name in allowlists.FORBIDDEN_NAMES:
         return f"name {name!r} is not available in the sandbox (it can escape or introspect)"
     return None
@@ -67,7 +91,10 @@ def attribute_problem(attr: str) -> str | None:
     """Returns why reading attribute `attr` is refused, or None if it is on the allowlist."""
     attr = normalize(attr)
     if attr.startswith("_"):
-        return f"attribute {attr!r} starts with '_'; private and dunder attributes are not allowed"
+        return (
+            f"attribute {shown(attr)} starts with '_'; private and dunder attributes are not "
+            "allowed"
+        )
     if attr in allowlists.FORMAT_ATTRIBUTES:
         return (
             f"'.{attr}()' is not allowed (format fields can read attributes); "
@@ -76,7 +103,7 @@ def attribute_problem(attr: str) -> str | None:
     if attr.startswith(allowlists.INTERNAL_PREFIXES) or attr in allowlists.INTERNAL_ATTRIBUTES:
         return f"attribute {attr!r} reaches interpreter, memory or file internals"
     if attr not in allowlists.SAFE_ATTRIBUTES:
-        return f"attribute {attr!r} is not on the sandbox allowlist"
+        return f"attribute {shown(attr)} is not on the sandbox allowlist"
     return None
 
 
@@ -85,7 +112,7 @@ def _namespace_problem(node: ast.Attribute) -> str | None:
     value = node.value
     if isinstance(value, ast.Name) and value.id in allowlists.NAMESPACE_MEMBERS:
         if node.attr not in allowlists.NAMESPACE_MEMBERS[value.id]:
-            return f"'{value.id}.{node.attr}' is not available in the sandbox"
+            return f"{shown(value.id + '.' + node.attr)} is not available in the sandbox"
     if (
         isinstance(value, ast.Attribute)
         and value.attr == "linalg"
@@ -93,7 +120,7 @@ def _namespace_problem(node: ast.Attribute) -> str | None:
         and value.value.id == "np"
         and node.attr not in allowlists.NUMPY_LINALG_NAMES
     ):
-        return f"'np.linalg.{node.attr}' is not available in the sandbox"
+        return f"{shown('np.linalg.' + node.attr)} is not available in the sandbox"
     return None
 
 
@@ -101,7 +128,8 @@ def parse(source: str) -> tuple[ast.Module | None, Problem | None]:
     """Parses `source`; returns (tree, None) or (None, a syntax Problem).
 
     Deeply nested input makes CPython's parser raise RecursionError or MemoryError rather than
-    SyntaxError; all three are reported as syntax problems, as are NUL bytes (ValueError).
+    SyntaxError; both are reported as syntax problems that name the nesting, as are NUL bytes
+    (ValueError).
     """
     try:
         tree = ast.parse(source, filename=PROGRAM_FILENAME, mode="exec")
@@ -112,7 +140,7 @@ def parse(source: str) -> tuple[ast.Module | None, Problem | None]:
         msg = f"{type(exc).__name__}: {exc.msg}"
         return None, Problem(SYNTAX, exc.lineno, exc.offset, msg)
     except (ValueError, RecursionError, MemoryError) as exc:
-        return None, Problem(SYNTAX, None, None, f"program cannot be parsed: {exc or 'too deep'}")
+        return None, Problem(SYNTAX, None, None, unparsable_message(exc))
     return tree, None
 
 
@@ -152,7 +180,9 @@ def check_tree(tree: ast.AST) -> list[Problem]:
             if normalize(node.attr).startswith("_"):
                 why = attribute_problem(node.attr)
             elif not isinstance(node.ctx, ast.Load):
-                why = f"assigning or deleting attribute {node.attr!r} is not allowed; use a dict"
+                why = (
+                    f"assigning or deleting attribute {shown(node.attr)} is not allowed; use a dict"
+                )
             else:
                 why = _namespace_problem(node) or attribute_problem(node.attr)
             if why:
@@ -169,7 +199,7 @@ def check_tree(tree: ast.AST) -> list[Problem]:
                 add(node, why)
         elif kind is ast.keyword:
             if node.arg is not None and normalize(node.arg).startswith("_"):
-                add(node, f"keyword argument {node.arg!r} starts with '_'")
+                add(node, f"keyword argument {shown(node.arg)} starts with '_'")
         elif kind is ast.ExceptHandler:
             if node.name is not None:
                 why = identifier_problem(node.name)
@@ -233,5 +263,7 @@ def check_source(
         return None, [syntax] if syntax else []
     problems = check_tree(tree)
     for name, line in undefined_calls(tree, api_names):
-        problems.append(Problem(UNKNOWN_API, line, None, f"{name!r} is called but is not defined"))
+        problems.append(
+            Problem(UNKNOWN_API, line, None, f"{shown(name)} is called but is not defined", name)
+        )
     return tree, problems

@@ -10,6 +10,14 @@ compiling the program) happens first; then the process locks itself down (rlimit
 uid nobody, no_new_privs, a seccomp syscall allowlist, no import machinery); only then does the
 untrusted program run, with a builtins dict of allowlisted names, a stub per API function and
 a line tracer.
+
+The line tracer writes the current line and the step count into a page of memory shared with
+the parent, which enforces `max_steps` and `max_line_cpu_s` from there, so the budget holds even
+if the tracer stops. CPython switches a tracer off when calling it fails (a caught
+RecursionError at the recursion limit does that), so a SIGPROF timer (every 20 ms of CPU)
+re-arms it: the handler re-installs the tracer and re-attaches it to every program frame on the
+stack. Nothing of the program runs after it has ended: the final report is sent first and the
+process leaves with `os._exit`, so suspended generators' `finally` blocks never run unlimited.
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ _EXIT_PROTOCOL = 87
 
 _FLUSH_INTERVAL_S = 0.05  # how often the tracer sends the lines it has seen
 _OUT_CHUNK = 4096  # bytes of print() output buffered before a frame is sent
+_TICK_S = 0.02  # s of CPU between checks that the line tracer is still installed
+_HEADROOM = 48  # free recursion levels our protocol code needs (JSON nests up to 32 deep)
+# Slots of the int64 array shared with the parent (executor.py reads the same indices).
+_SLOT_LINE = 0  # the line the program is on
+_SLOT_STEPS = 1  # line events so far (the step count)
 
 
 def _load(name: str):
@@ -101,6 +114,15 @@ def _install_seccomp() -> str:
     if libc.prctl(pr_set_seccomp, mode, ctypes.byref(fprog), zero, zero) != 0:
         return f"seccomp:failed:errno{ctypes.get_errno()}"
     return "seccomp"
+
+
+def _headroom(levels: int) -> bool:
+    """Recurses `levels` deep, to fail early when the program has used up the stack.
+
+    Raising RecursionError here, *before* any protocol I/O starts, means a frame is never half
+    written and a reply never left unread.
+    """
+    return levels <= 0 or _headroom(levels - 1)
 
 
 def _open_fds() -> list[int]:
@@ -194,10 +216,24 @@ class _Runtime:
         self.out_total = 0
         self.calls = 0
         self.reserve: bytearray | None = bytearray(4 << 20)  # freed to report MemoryError
+        self.active = False  # True while program code may run (the tick handler re-arms then)
+        self.set_recursion_limit = sys.setrecursionlimit
+        self.exit_recursion_limit = sys.getrecursionlimit() + 4 * _HEADROOM  # for finish()
+        import signal
+
+        self.signal = signal
+        self.quiet = {signal.SIGPROF}  # blocked during protocol I/O: no handler mid-frame
 
     # -- messages ----------------------------------------------------------------------------
     def send(self, message: dict) -> None:
-        self.protocol.send(self.wfd, message)
+        _headroom(_HEADROOM)
+        frame = self.protocol.encode(message)
+        mask = self.signal.pthread_sigmask
+        old = mask(self.signal.SIG_BLOCK, self.quiet)
+        try:
+            self.protocol.write_all(self.wfd, frame)
+        finally:
+            mask(self.signal.SIG_SETMASK, old)
 
     def flush(self) -> None:
         state = self.state
@@ -214,7 +250,15 @@ class _Runtime:
         self.last_flush = self.monotonic()
 
     def finish(self, message: dict) -> None:
-        """Sends the final report and exits without running any more program code."""
+        """Sends the final report and exits without running any more program code.
+
+        The program may have used up the stack (a limit hit at the recursion limit): the
+        recursion limit is raised first, since no program code runs after this. Only at the
+        very limit can even that call fail; the RecursionError then goes back into the program
+        and the parent's own checks (steps, CPU, wall time) end the run instead.
+        """
+        self.set_recursion_limit(self.exit_recursion_limit)
+        self.active = False
         self.reserve = None
         try:
             self.flush()
@@ -240,6 +284,7 @@ class _Runtime:
 
     # -- tracing -----------------------------------------------------------------------------
     def make_tracer(self):
+        """Returns (global tracer, line tracer, tick handler that re-arms them)."""
         state = self.state
         new_lines = self.new_lines
         filename = self.filename
@@ -247,6 +292,7 @@ class _Runtime:
         max_steps = int(self.limits["max_steps"])
         monotonic = self.monotonic
         slot = self.line_slot
+        line_slot, steps_slot = _SLOT_LINE, _SLOT_STEPS  # closure constants: cheaper per line
         runtime = self
 
         def local(frame, event, arg):
@@ -255,7 +301,8 @@ class _Runtime:
                 state[0] = count
                 line = frame.f_lineno
                 state[1] = line
-                slot[0] = line
+                slot[line_slot] = line
+                slot[steps_slot] = count
                 if state[2] < keep:
                     new_lines.append(line)
                     state[2] += 1
@@ -275,7 +322,19 @@ class _Runtime:
                 return local
             return None
 
-        return global_
+        gettrace, settrace = sys.gettrace, sys.settrace
+
+        def on_tick(signum, frame):
+            # CPython drops a tracer whose call failed (RecursionError at the recursion limit,
+            # MemoryError); put it back, on the frames already running too.
+            if runtime.active and gettrace() is not global_:
+                settrace(global_)
+                while frame is not None:
+                    if frame.f_code.co_filename == filename:
+                        frame.f_trace = local
+                    frame = frame.f_back
+
+        return global_, local, on_tick
 
     # -- print -------------------------------------------------------------------------------
     def make_print(self):
@@ -334,8 +393,20 @@ class _Runtime:
                 f"{name}(): arguments are {len(frame)} bytes, more than max_message_bytes={limit}"
             )
         self.flush()
-        protocol.write_all(self.wfd, frame)
-        reply = protocol.receive(self.rfd, 1 << 30)
+        # From here until the reply is read nothing may interrupt the exchange: enough stack
+        # for every call below, and no tick handler in between.
+        _headroom(_HEADROOM)
+        mask = self.signal.pthread_sigmask
+        old = mask(self.signal.SIG_BLOCK, self.quiet)
+        try:
+            protocol.write_all(self.wfd, frame)
+            reply = protocol.receive(self.rfd, 1 << 30)
+        except MemoryError:
+            self.fail("memory", f"{name}(): no memory left to receive the result")
+        except BaseException:  # noqa: BLE001 - a broken exchange cannot be resumed
+            os._exit(_EXIT_PROTOCOL)
+        finally:
+            mask(self.signal.SIG_SETMASK, old)
         if reply is None:
             os._exit(_EXIT_PROTOCOL)
         if reply.get("ok"):
@@ -458,8 +529,10 @@ def main() -> None:
         tree = source
     try:
         code = compile(tree, filename, "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
-        runtime.fail("syntax", _describe(exc), getattr(exc, "lineno", None))
+    except SyntaxError as exc:
+        runtime.fail("syntax", _describe(exc), exc.lineno)
+    except (ValueError, RecursionError, MemoryError) as exc:
+        runtime.fail("syntax", checker.unparsable_message(exc))
 
     errors = _make_errors()
 
@@ -500,6 +573,12 @@ def main() -> None:
             f"already use {baseline:.0f} MiB of address space; raise memory_mb",
             None,
         )
+    tracer, _, on_tick = runtime.make_tracer()
+    # The tick timer is armed before lockdown: seccomp refuses setitimer afterwards (and so
+    # does it for the program, which cannot reach the timer anyway).
+    runtime.signal.signal(runtime.signal.SIGPROF, on_tick)
+    runtime.signal.setitimer(runtime.signal.ITIMER_PROF, _TICK_S, _TICK_S)
+    hardening.append(f"tracer_rearm:{_TICK_S * 1000:.0f}ms")
     _lockdown(limits, hardening)
     runtime.send(
         {
@@ -509,17 +588,21 @@ def main() -> None:
             "cpu_s": time.process_time(),
         }
     )
-    tracer = runtime.make_tracer()
     del init, source, builtins, allowlists, checker, safe_numpy
     started = time.process_time()
     try:
+        runtime.active = True
         sys.settrace(tracer)
         exec(code, program_globals)  # noqa: S102 - the whole point: validated code, locked down
+        runtime.active = False
         sys.settrace(None)
     except BaseException as exc:  # noqa: BLE001 - every failure becomes a report
+        # Report and leave at once. Clearing the program's globals here would finalise its
+        # suspended generators, running their `finally` blocks (robot calls included) after
+        # the program has failed; finish() sends the report and calls os._exit instead.
+        runtime.active = False
         sys.settrace(None)
         runtime.reserve = None
-        program_globals.clear()
         line = _program_line(exc, filename)
         if isinstance(exc, MemoryError):
             error_class = "memory"
@@ -539,7 +622,6 @@ def main() -> None:
             "exc_type": type(exc).__name__,
             "name": getattr(exc, "name", None) if isinstance(exc, NameError) else None,
         }
-        del exc
         runtime.finish(report)
     runtime.finish({"ok": True, "program_cpu_s": time.process_time() - started})
 

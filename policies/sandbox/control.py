@@ -17,7 +17,9 @@ class SandboxControl:
     `SandboxLimits.interrupt_grace_s` to unwind before it is killed.
 
     A skill running in the parent (inside an API call) pauses and stops only where it calls
-    `checkpoint()`, e.g. between control steps; that is how "inside skills" works.
+    `checkpoint()`, e.g. between control steps; that is how "inside skills" works. The same
+    checkpoint stops a skill that is still running when the run's wall-clock budget is spent:
+    the executor calls `expire()` then, and `clear_expiry()` when the run has ended.
     """
 
     def __init__(self) -> None:
@@ -25,6 +27,7 @@ class SandboxControl:
         self._paused = False
         self._interrupted = False
         self._reason = ""
+        self._expired: str | None = None  # why the current run's time is up, else None
 
     @property
     def is_paused(self) -> bool:
@@ -64,6 +67,21 @@ class SandboxControl:
             self._reason = reason
             self._cond.notify_all()
 
+    def expire(self, reason: str) -> None:
+        """Makes `checkpoint()` raise until `clear_expiry()`: the run's time is up.
+
+        Unlike `interrupt()` this belongs to one run (the executor clears it when the run
+        ends), does not mark the control as interrupted, and releases no pause.
+        """
+        with self._cond:
+            self._expired = reason
+            self._cond.notify_all()
+
+    def clear_expiry(self) -> None:
+        """Undoes `expire()` (the executor calls it when a run ends)."""
+        with self._cond:
+            self._expired = None
+
     def wait_for_change(self, timeout: float) -> None:
         """Blocks up to `timeout` seconds or until pause/resume/interrupt is called."""
         with self._cond:
@@ -73,10 +91,12 @@ class SandboxControl:
         """For skills: blocks while paused; raises SandboxInterrupted once interrupted.
 
         Raises:
-            SandboxInterrupted: `interrupt()` was called.
+            SandboxInterrupted: `interrupt()` was called, or the run's time is up (`expire()`).
         """
         with self._cond:
-            while self._paused and not self._interrupted:
+            while self._paused and not self._interrupted and self._expired is None:
                 self._cond.wait(0.1)
             if self._interrupted:
                 raise SandboxInterrupted(f"{self._reason}; the skill stopped at a checkpoint")
+            if self._expired is not None:
+                raise SandboxInterrupted(f"{self._expired}; the skill stopped at a checkpoint")

@@ -3,14 +3,22 @@
 The parent (this module) validates the program, starts `child.py` in a fresh interpreter with an
 empty environment and private working directory, sends it the program, then serves its API
 calls: the child holds only stubs that send `{name, args, kwargs}` as JSON, and the parent calls
-the real function from `api`. The parent enforces the wall-clock limit (killing the child's
-whole process group), the API-call and argument-size limits, pause/resume/interrupt, and
-classifies how the child ended.
+the real function from `api`.
+
+Every limit is enforced here, outside the child, so nothing the program does switches one off:
+a watchdog thread counts the run's wall time (robot API calls included, pauses excluded) and,
+when it runs out inside an API call, kills the child and expires the `SandboxControl` so the
+skill stops at its next checkpoint; the main loop reads the child's CPU time from /proc and
+its step counter from shared memory (`max_steps`, and `max_line_cpu_s` for a child that burns
+CPU without reaching a new line). No API call is served once the outcome is decided. How a run
+failed comes only from the child's own report or, if it died without one, from its exit status
+and the parent's own decisions, never from text the program could write to stderr.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import os
 import select
@@ -47,9 +55,20 @@ _EXIT_PROTOCOL = 87  # child.py: the pipe broke or the init frame was bad
 _STARTUP_TIMEOUT_S = 30.0  # s for the child to import NumPy and lock down (not program time)
 _POLL_S = 0.05  # s between checks of the control object and the wall clock
 _EXIT_WAIT_S = 1.0  # s a child that reported "done" gets to exit by itself
+_WATCH_S = 0.02  # s between the watchdog thread's wall-clock checks
 _TRACE_VALUE_BYTES = 16 * 1024  # larger API arguments/results are summarised in the trace
+_TRACE_BUDGET_BYTES = 1 << 20  # bytes of values a run's trace keeps in full; then only...
+_TRACE_VALUE_BYTES_LATE = 256  # ...values up to this size (names and small numbers)
+_TRACE_TEXT_CHARS = 1000  # an API error message, as kept in the trace
+_REPLY_TEXT_CHARS = 4000  # an API error message, as sent back into the program
+_MAX_PROBLEMS = 100  # static problems kept in a result (the count says how many there were)
 _STDERR_KEEP = 8 * 1024  # bytes of the child's stderr kept for crash reports
+_STDERR_DETAIL_CHARS = 200  # of which one line may appear in an "internal" message
 _PIPE_BYTES = 1 << 20  # requested pipe capacity, so the init frame rarely blocks
+# Slots of the int64 array the child shares with us (child.py writes the same indices).
+_SLOT_LINE = 0  # the line the program is on
+_SLOT_STEPS = 1  # line events so far
+_STEP_SLACK = 4096  # steps past max_steps before we kill (the child normally reports first)
 
 Event = dict[str, Any]
 
@@ -129,15 +148,64 @@ def _api_error_kind(exc: BaseException) -> str:
     return "api"
 
 
-def _trace_value(value: Any) -> Any:
-    """Keeps small JSON values as they are; summarises big ones so traces stay small."""
+def strict_json(value: Any, depth: int = 0) -> Any:
+    """`value` with NaN and infinities as the strings "nan", "inf", "-inf" (strict JSON).
+
+    Wire data nests at most `protocol.MAX_DEPTH` levels (plus an ndarray tag); anything deeper
+    is summarised rather than walked.
+    """
+    if isinstance(value, float):
+        if math.isfinite(value):
+            return value
+        return "nan" if value != value else ("inf" if value > 0 else "-inf")
+    if depth > protocol.MAX_DEPTH + 2:
+        return {"omitted": "nested too deeply"}
+    if isinstance(value, list):
+        return [strict_json(item, depth + 1) for item in value]
+    if isinstance(value, dict):
+        return {str(key): strict_json(item, depth + 1) for key, item in value.items()}
+    return value
+
+
+def _clip(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 3] + "..."
+
+
+def _trace_value(value: Any, limit: int = _TRACE_VALUE_BYTES) -> tuple[Any, int]:
+    """(value for the trace, its size): small values as strict JSON, big ones summarised."""
     try:
         size = len(protocol.encode({"t": "v", "v": value}))
-    except (TypeError, ValueError):
-        return {"unserialisable": type(value).__name__}
-    if size > _TRACE_VALUE_BYTES:
-        return {"omitted_bytes": size}
-    return value
+    except (TypeError, ValueError, RecursionError):
+        return {"unserialisable": type(value).__name__}, 0
+    if size > limit:
+        return {"omitted_bytes": size}, size
+    return strict_json(value), size
+
+
+class _Watchdog(threading.Thread):
+    """Counts the run's wall time from a second thread, so it also runs out inside API calls.
+
+    Paused time (`SandboxControl.pause()`) is not counted. When the budget is spent while the
+    main thread is inside an API call, the child is killed and the control expired, so that a
+    skill checking `control.checkpoint()` stops; the main loop handles every other case.
+    """
+
+    def __init__(self, session: _Session) -> None:
+        super().__init__(name="sandbox-watchdog", daemon=True)
+        self._session = session
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        session = self._session
+        control = session.control
+        last = time.monotonic()
+        while not self.stopping.wait(_WATCH_S):
+            now = time.monotonic()
+            if session.started and not (control is not None and control.is_paused):
+                session.wall_used += now - last
+            last = now
+            if session.wall_used > session.limits.wall_time_s:
+                session.overrun_in_call()
 
 
 class _StderrDrain(threading.Thread):
@@ -197,6 +265,13 @@ class _Session:
         self.cpu_at_start = 0.0
         self.next_cpu_check = 0.0
         self.returncode: int | None = None
+        self.lock = threading.Lock()  # guards in_call / call_overrun against the watchdog
+        self.in_call: str | None = None  # the API function being served, if any
+        self.call_overrun = False  # the watchdog ended the run during that call
+        self.watchdog: _Watchdog | None = None
+        self.steps_seen = 0  # step count at the last progress check...
+        self.cpu_at_steps = 0.0  # ...and the child's CPU seconds when it last changed
+        self.trace_bytes = 0  # bytes of API values kept in full in the trace
 
     # -- events -----------------------------------------------------------------------------
     def emit(self, event: Event) -> None:
@@ -240,7 +315,11 @@ class _Session:
 
     def send(self, message: dict[str, Any]) -> None:
         """Writes one frame without ever blocking past the wall-clock budget."""
-        data = memoryview(protocol.encode(message))
+        self.send_frame(protocol.encode(message))
+
+    def send_frame(self, frame: bytes) -> None:
+        """Writes an encoded frame without ever blocking past the wall-clock budget."""
+        data = memoryview(frame)
         deadline = time.monotonic() + max(1.0, self.limits.wall_time_s)
         while data:
             remaining = deadline - time.monotonic()
@@ -298,14 +377,10 @@ class _Session:
             }
         )
         startup_deadline = time.monotonic() + _STARTUP_TIMEOUT_S
-        last = time.monotonic()
         stopped = False
         control = self.control
         while True:
             now = time.monotonic()
-            if self.started and not stopped:
-                self.wall_used += now - last
-            last = now
             if control is not None:
                 if control.is_interrupted and self.interrupt_deadline is None:
                     self.interrupt_deadline = now + self.limits.interrupt_grace_s
@@ -332,17 +407,12 @@ class _Session:
                     f"the sandbox child did not start within {_STARTUP_TIMEOUT_S:.0f} s",
                 )
             if self.started and self.wall_used > self.limits.wall_time_s:
-                return self._limit_kill(
-                    ErrorClass.TIMEOUT,
-                    f"the program ran longer than wall_time_s={self.limits.wall_time_s:g}"
-                    f"{self._at_line()}; look for an endless loop or a slow computation",
-                )
+                return self._limit_kill(ErrorClass.TIMEOUT, self._wall_message())
             if self.started and not stopped and now >= self.next_cpu_check:
-                # RLIMIT_CPU counts whole seconds; this check makes the limit precise.
                 self.next_cpu_check = now + _POLL_S
-                used = _proc_cpu_s(self.proc.pid) if self.proc is not None else None
-                if used is not None and used - self.cpu_at_start > self.limits.cpu_time_s:
-                    return self._limit_kill(ErrorClass.TIMEOUT, self._cpu_message())
+                outcome = self._check_progress()
+                if outcome is not None:
+                    return outcome
             if stopped:
                 assert control is not None  # stopped only ever set through control
                 control.wait_for_change(_POLL_S)
@@ -362,20 +432,85 @@ class _Session:
             for message, size in frames:
                 outcome = self.handle(message, size)
                 if outcome is not None:
-                    return outcome
-                if message["t"] in ("call", "started"):
-                    last = time.monotonic()  # API time and start-up do not count as wall time
+                    return outcome  # frames after it are dropped: no call is served
+
+    def _slot(self, index: int) -> int:
+        if self.line_map is None:
+            return 0
+        return int.from_bytes(self.line_map[8 * index : 8 * index + 8], sys.byteorder, signed=True)
 
     def sync_line(self) -> None:
         """Reads the line the child's tracer last wrote into shared memory."""
-        if self.line_map is not None:
-            line = int.from_bytes(self.line_map[:8], sys.byteorder, signed=True)
-            if line > 0:
-                self.last_line = line
+        line = self._slot(_SLOT_LINE)
+        if line > 0:
+            self.last_line = line
+
+    def _check_progress(self) -> _Outcome | None:
+        """Checks CPU time (/proc) and the step count (shared memory), out of the program's reach.
+
+        RLIMIT_CPU counts whole seconds; this check makes the CPU limit precise.
+        """
+        limits = self.limits
+        steps = self._slot(_SLOT_STEPS)
+        if steps > limits.max_steps + _STEP_SLACK:
+            return self._limit_kill(ErrorClass.TIMEOUT, self._steps_message())
+        used = _proc_cpu_s(self.proc.pid) if self.proc is not None else None
+        if used is None:
+            return None
+        used -= self.cpu_at_start
+        if used > limits.cpu_time_s:
+            return self._limit_kill(ErrorClass.TIMEOUT, self._cpu_message())
+        if steps != self.steps_seen:
+            self.steps_seen, self.cpu_at_steps = steps, used
+        elif used - self.cpu_at_steps > limits.max_line_cpu_s:
+            return self._limit_kill(
+                ErrorClass.TIMEOUT,
+                f"the program used {used - self.cpu_at_steps:.1f} s of CPU without reaching a "
+                f"new line (max_line_cpu_s={limits.max_line_cpu_s:g}){self._at_line()}; split "
+                "the computation into smaller steps",
+            )
+        return None
+
+    def overrun_in_call(self) -> None:
+        """Watchdog thread: the wall budget ran out while an API call is being served."""
+        with self.lock:
+            if self.in_call is None or self.call_overrun:
+                return
+            self.call_overrun = True
+            self.killed_by_parent = True
+            self.signal_group(signal.SIGKILL)  # the program gets no reply, and no more calls
+        if self.control is not None:
+            self.control.expire(
+                f"the program's time (wall_time_s={self.limits.wall_time_s:g}) ran out"
+            )
+
+    def _halt(self) -> None:
+        """Kills a still running child and reads its final line.
+
+        The outcome's line and the message's then agree; every caller is deciding a limit or
+        an interrupt, so the child has to go anyway.
+        """
+        if not self.killed_by_parent:
+            self.killed_by_parent = True
+            self.signal_group(signal.SIGKILL)
+        self.sync_line()
 
     def _at_line(self) -> str:
-        self.sync_line()
+        self._halt()
         return "" if self.last_line is None else f" (last line reached: {self.last_line})"
+
+    def _wall_message(self) -> str:
+        return (
+            f"the program ran longer than wall_time_s={self.limits.wall_time_s:g} (robot API "
+            f"calls included){self._at_line()}; look for an endless loop, a slow computation or "
+            "too many robot calls"
+        )
+
+    def _steps_message(self) -> str:
+        return (
+            f"the program executed more than max_steps={self.limits.max_steps} lines"
+            f"{self._at_line()}; look for an endless loop"
+        )
 
     def _cpu_message(self) -> str:
         return (
@@ -384,9 +519,7 @@ class _Session:
         )
 
     def _limit_kill(self, error_class: ErrorClass, message: str) -> _Outcome:
-        self.sync_line()
-        self.killed_by_parent = True
-        self.signal_group(signal.SIGKILL)
+        self._halt()
         return _Outcome("error", error_class, self.last_line, message)
 
     def _protocol_error(self, detail: str) -> _Outcome:
@@ -459,6 +592,8 @@ class _Session:
             return self._protocol_error("API call before start-up finished")
         limits = self.limits
         self.api_bytes += size
+        if self.wall_used > limits.wall_time_s:
+            return self._limit_kill(ErrorClass.TIMEOUT, self._wall_message())
         if len(self.api_calls) >= limits.max_api_calls:
             return self._limit_kill(
                 ErrorClass.LIMIT,
@@ -475,11 +610,12 @@ class _Session:
         if control is not None:
             while control.is_paused and not control.is_interrupted:
                 control.wait_for_change(_POLL_S)
+        self.sync_line()
         t_start = time.monotonic() - self.t0
         record: dict[str, Any] = {
-            "name": name,
-            "args": _trace_value(args),
-            "kwargs": _trace_value(kwargs),
+            "name": _clip(name, _TRACE_TEXT_CHARS),
+            "args": self._kept(args),
+            "kwargs": self._kept(kwargs),
             "line": self.last_line,
             "t_start": round(t_start, 6),
         }
@@ -487,19 +623,21 @@ class _Session:
         self.emit({"type": "api_call_start", **record})
         reply: dict[str, Any]
         began = time.perf_counter()
+        with self.lock:
+            self.in_call = name
         try:
             if control is not None:
                 control.checkpoint()
             fn = self.api.get(name)
             if fn is None:
-                raise UnknownObjectError(f"{name!r} is not a robot API function")
+                raise UnknownObjectError(f"{_clip(name, 80)!r} is not a robot API function")
             value = fn(*args, **kwargs)
             wire = protocol.to_wire(value, tag_arrays=True)
             reply = {"t": "ret", "ok": True, "value": wire}
-            record["result"] = _trace_value(wire)
+            record["result"] = self._kept(wire)
         except protocol._WireTypeError as exc:
             text = f"{name}() returned a value the sandbox cannot pass on: {exc}"
-            reply = {"t": "ret", "ok": False, "kind": "api", "message": text}
+            reply = self._error_reply("api", text)
             record["error"] = {"type": "WireTypeError", "kind": "api", "message": text}
         except Exception as exc:  # noqa: BLE001 - API failures go back into the program
             kind = _api_error_kind(exc)
@@ -507,17 +645,60 @@ class _Session:
                 text = f"{name}(): {exc}"
             else:
                 text = f"{name}(): {type(exc).__name__}: {exc}"
-            reply = {"t": "ret", "ok": False, "kind": kind, "message": text}
-            record["error"] = {"type": type(exc).__name__, "kind": kind, "message": text}
+            reply = self._error_reply(kind, text)
+            record["error"] = {
+                "type": type(exc).__name__,
+                "kind": kind,
+                "message": _clip(text, _TRACE_TEXT_CHARS),
+            }
+        finally:
+            with self.lock:
+                self.in_call = None
+                overrun = self.call_overrun
         record["duration_s"] = round(time.perf_counter() - began, 6)
         if control is not None and control.is_interrupted and reply.get("kind") != "interrupted":
             reply = {"t": "ret", "ok": False, "kind": "interrupted", "message": control.reason}
+        frame = protocol.encode(reply)
+        if len(frame) > limits.max_message_bytes + 4096:
+            text = (
+                f"{_clip(name, 80)}() returned {len(frame)} bytes, more than max_message_bytes="
+                f"{limits.max_message_bytes}; ask for less data"
+            )
+            record["error"] = {"type": "ResultTooLarge", "kind": "api", "message": text}
+            record.pop("result", None)
+            frame = protocol.encode(self._error_reply("api", text))
         self.emit({"type": "api_call_end", **record})
+        if overrun:
+            stopped = (
+                "which was asked to stop at its next checkpoint"
+                if control is not None
+                else "which ran to its end (no SandboxControl to stop it)"
+            )
+            return _Outcome(
+                "error",
+                ErrorClass.TIMEOUT,
+                record["line"],
+                f"the program ran longer than wall_time_s={limits.wall_time_s:g}: the time ran "
+                f"out inside the robot API call {_clip(name, 80)}() after "
+                f"{record['duration_s']:.1f} s, {stopped}; ask for less, or allow more time",
+            )
         try:
-            self.send(reply)
+            self.send_frame(frame)
         except _ChildDied:
             return None
         return None
+
+    def _kept(self, value: Any) -> Any:
+        """An API value as the trace keeps it: in full until the run's budget is spent."""
+        limit = _TRACE_VALUE_BYTES if self.trace_bytes < _TRACE_BUDGET_BYTES else 0
+        kept, size = _trace_value(value, max(limit, _TRACE_VALUE_BYTES_LATE))
+        if not (isinstance(kept, dict) and "omitted_bytes" in kept):
+            self.trace_bytes += size
+        return kept
+
+    @staticmethod
+    def _error_reply(kind: str, text: str) -> dict[str, Any]:
+        return {"t": "ret", "ok": False, "kind": kind, "message": _clip(text, _REPLY_TEXT_CHARS)}
 
     def _on_done(self, message: dict[str, Any]) -> _Outcome:
         count = message.get("line_count")
@@ -531,7 +712,7 @@ class _Session:
             error_class = ErrorClass.INTERNAL
         line = message.get("line")
         line = line if isinstance(line, int) and line > 0 else None
-        text = str(message.get("message", ""))[:4000]
+        text = _clip(str(message.get("message", "")), 4000) or f"the program failed ({error_class})"
         if error_class is ErrorClass.UNKNOWN_API:
             name = message.get("name")
             if isinstance(name, str):
@@ -546,16 +727,19 @@ class _Session:
 
     # -- after death ------------------------------------------------------------------------
     def classify_death(self) -> _Outcome:
-        """Explains a child that died without a report (rlimit signal, crash)."""
+        """Explains a child that died without a report (rlimit signal, crash).
+
+        Only the exit status counts (our own codes, signals): never the child's stderr, which
+        the program can fill with any text ("MemoryError" included) before it crashes.
+        """
         self.sync_line()
         rc = self.returncode
         cpu = self.cpu_time_s or 0.0
-        tail = self.stderr.tail.decode("utf-8", "replace") if self.stderr else ""
         if self.control is not None and self.control.is_interrupted:
             return _Outcome("error", ErrorClass.INTERRUPTED, self.last_line, self.control.reason)
         if rc == -signal.SIGXCPU or (rc == -signal.SIGKILL and cpu >= self.limits.cpu_time_s):
             return _Outcome("error", ErrorClass.TIMEOUT, self.last_line, self._cpu_message())
-        if rc == _EXIT_MEMORY or "MemoryError" in tail or "Cannot allocate memory" in tail:
+        if rc == _EXIT_MEMORY:
             return _Outcome(
                 "error",
                 ErrorClass.MEMORY,
@@ -587,7 +771,15 @@ class _Session:
                 f"{self._at_line()}, usually a C stack overflow from deeply nested iterators "
                 "or data; flatten the nesting",
             )
-        detail = tail.strip().splitlines()[-1] if tail.strip() else "no error output"
+        tail = self.stderr.tail.decode("utf-8", "replace").strip() if self.stderr else ""
+        if rc == _EXIT_PROTOCOL:
+            detail = "its pipe to the parent broke"
+        elif tail:  # shown escaped, never used to classify
+            detail = (
+                f"last error output {ascii(_clip(tail.splitlines()[-1], _STDERR_DETAIL_CHARS))}"
+            )
+        else:
+            detail = "no error output"
         return _Outcome(
             "error",
             ErrorClass.INTERNAL,
@@ -600,11 +792,18 @@ class _Session:
         outcome: _Outcome | None = None
         try:
             self.spawn(workdir)
+            self.watchdog = _Watchdog(self)
+            self.watchdog.start()
             try:
                 outcome = self.drive()
             except _ChildDied:
                 outcome = None
         finally:
+            if self.watchdog is not None:
+                self.watchdog.stopping.set()
+                self.watchdog.join()
+            if self.control is not None:
+                self.control.clear_expiry()
             self.kill_and_reap()
             for fd in (self.rfd, self.wfd):
                 if fd >= 0:
@@ -689,7 +888,7 @@ def _run(
         if first is not None:
             extra = len(report.problems) - 1
             message = first.message + (f" (and {extra} more problems)" if extra else "")
-            problems = [p.to_json() for p in report.problems]
+            problems = [p.to_json() for p in report.problems[:_MAX_PROBLEMS]]
             return _static_failure(first.error_class, message, first.line, started, problems)
     return _Session(source, api, limits, on_event, control, validate).run()
 
@@ -740,9 +939,9 @@ def exec_file(
 ) -> SandboxResult:
     """Runs the program stored in `path` (what `corrigible exec FILE` does).
 
-    The CLI prints `exec_file(...).to_json()` as one JSON object: status, error_class, line,
-    message, output, output_truncated, api_calls, lines, line_count, duration_s, cpu_time_s,
-    problems, hardening, violations.
+    The CLI prints `exec_file(...).to_json()` as one JSON object of at most 64 KiB of strict
+    JSON: status, error_class, line, message, output, output_truncated, api_calls, lines,
+    line_count, duration_s, cpu_time_s, problems, hardening, violations, truncated, omitted.
 
     Raises:
         ConfigError: the file cannot be read, or `api` is malformed.

@@ -1,12 +1,23 @@
-"""Runs the hostile-program set through the sandbox and counts outcomes and escapes.
+"""Runs the hostile-program set through the sandbox and counts outcomes, escapes and misses.
 
 Each file in `hostile-programs/` (package data, not an importable package) starts with
 `# attempt: ...` and `# expect: CLASS` (alternatives joined by '|', or `ok` for benign
-programs). Unparsable programs are stored as `.txt`.
+programs); optional headers in its first ten lines tighten the check:
 
-An escape is any evidence of an effect beyond the robot API: a marker file
-`/tmp/corrigible_escape_<name>` (every payload aims there), a file in the child's private
-working directory, a child process still alive after the run, or an attack that ran to "ok".
+- `# expect-line: N` (or `N|M`): the line the result must report;
+- `# expect-message: TEXT`: a fragment the result's message must contain;
+- `# max-api-calls: N`: at most N API calls may be served (more means the program acted after
+  it should have been stopped).
+
+Unparsable programs are stored as `.txt`.
+
+An escape is any evidence of an effect beyond the robot API or a limit that did not hold: a
+marker file `/tmp/corrigible_escape_<name>` (every payload aims there), a file in the child's
+private working directory, a child process still alive after the run, an attack that ran to
+"ok", more API calls than `max-api-calls`, or a run longer than `wall_time_s` (plus start-up
+and a second of slack). A result is misclassified when its outcome is not an expected one, its
+line or message is not the expected one, an error comes without a message, or its JSON is not
+strict or is larger than `RESULT_JSON_MAX_BYTES`.
 
 Example:
     python -m corrigible.policies.sandbox.hostile_report
@@ -30,7 +41,7 @@ import numpy as np
 from corrigible.errors import SafetyError, SkillError, UnknownObjectError
 from corrigible.policies.sandbox.config_sandbox import SandboxLimits
 from corrigible.policies.sandbox.executor import run_program
-from corrigible.policies.sandbox.result import SandboxResult
+from corrigible.policies.sandbox.result import RESULT_JSON_MAX_BYTES, SandboxResult
 
 # The program files: package data installed beside this module (not an importable package).
 HOSTILE_DIR = Path(__file__).with_name("hostile-programs")
@@ -45,6 +56,10 @@ SUITE_LIMITS = SandboxLimits(
     max_api_calls=50,
     max_message_bytes=64 * 1024,
 )
+
+_HEADER_LINES = 10  # the headers sit in a program's first lines
+_WALL_SLACK_S = 1.0  # s past wall_time_s (start-up excluded) a run may take to be stopped
+_SLOW_SKILL_MAX_S = 0.5  # s one call of the fake `slow_skill` sleeps at most
 
 _OBJECTS = {
     "red block": [0.1, -0.5, 0.02],
@@ -62,6 +77,14 @@ class HostileProgram:
     path: Path
     attempt: str
     expected: tuple[str, ...]  # error class values, or ("ok",)
+    expected_lines: tuple[int, ...] = ()  # the reported line must be one of these, if any
+    expected_message: str = ""  # a fragment the message must contain, if any
+    max_api_calls: int | None = None  # API calls that may be served, if limited
+
+    @property
+    def expected_class(self) -> str:
+        """The `# expect:` header as written ("timeout|memory"), the key bench rows use."""
+        return "|".join(self.expected)
 
     @property
     def source(self) -> str:
@@ -76,16 +99,32 @@ def load_hostile_programs(directory: Path = HOSTILE_DIR) -> list[HostileProgram]
         glob.glob(str(directory / "*.py")) + glob.glob(str(directory / "*.txt"))
     ):
         path = Path(path_str)
-        attempt, expected = "", ()
-        for line in path.read_text(encoding="utf-8").splitlines()[:5]:
-            if line.startswith("# attempt:"):
-                attempt = line.split(":", 1)[1].strip()
-            elif line.startswith("# expect:"):
-                expected = tuple(p.strip() for p in line.split(":", 1)[1].split("|"))
-        if not expected:
+        headers: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines()[:_HEADER_LINES]:
+            key, sep, value = line.removeprefix("# ").partition(":")
+            if line.startswith("# ") and sep and key in _HEADERS:
+                headers[key] = value.strip()
+        if "expect" not in headers:
             raise ValueError(f"{path} lacks a '# expect:' header")
-        programs.append(HostileProgram(path.stem, path, attempt, expected))
+        programs.append(
+            HostileProgram(
+                path.stem,
+                path,
+                headers.get("attempt", ""),
+                tuple(p.strip() for p in headers["expect"].split("|")),
+                expected_lines=tuple(
+                    int(n) for n in headers.get("expect-line", "").split("|") if n.strip()
+                ),
+                expected_message=headers.get("expect-message", ""),
+                max_api_calls=(
+                    int(headers["max-api-calls"]) if "max-api-calls" in headers else None
+                ),
+            )
+        )
     return programs
+
+
+_HEADERS = frozenset({"attempt", "expect", "expect-line", "expect-message", "max-api-calls"})
 
 
 def fake_api() -> dict[str, Callable[..., Any]]:
@@ -114,6 +153,11 @@ def fake_api() -> dict[str, Callable[..., Any]]:
     def fail_skill(name: str) -> None:
         raise SkillError(f"could not grasp {name!r}: gripper closed on nothing")
 
+    def slow_skill(seconds: Any) -> str:
+        """A skill that takes time in the parent (at most half a second per call)."""
+        time.sleep(min(max(float(seconds), 0.0), _SLOW_SKILL_MAX_S))
+        return "done"
+
     return {
         "get_obj_names": get_obj_names,
         "get_obj_pos": get_obj_pos,
@@ -122,6 +166,7 @@ def fake_api() -> dict[str, Callable[..., Any]]:
         "echo": echo,
         "unsafe_move": unsafe_move,
         "fail_skill": fail_skill,
+        "slow_skill": slow_skill,
     }
 
 
@@ -131,7 +176,8 @@ class HostileOutcome:
 
     program: HostileProgram
     result: SandboxResult
-    escapes: list[str]  # evidence of effects beyond the API; must stay empty
+    escapes: list[str]  # evidence of effects beyond the API or limits not held; must stay empty
+    contract: list[str]  # how the result broke its contract (line, message, JSON); stays empty
 
     @property
     def outcome(self) -> str:
@@ -143,6 +189,11 @@ class HostileOutcome:
         """True when the outcome is one of the expected ones."""
         return self.outcome in self.program.expected
 
+    @property
+    def misclassified(self) -> bool:
+        """True when the outcome is unexpected or the result breaks its contract."""
+        return not self.matched or bool(self.contract)
+
     def to_json(self) -> dict[str, Any]:
         """Returns a JSON-able summary row."""
         return {
@@ -152,6 +203,7 @@ class HostileOutcome:
             "line": self.result.line,
             "message": self.result.message[:200],
             "escapes": self.escapes,
+            "contract": self.contract,
             "duration_s": round(self.result.duration_s, 3),
         }
 
@@ -177,10 +229,13 @@ def run_hostile_program(
     marker = Path(MARKER_PREFIX + program.name)
     marker.unlink(missing_ok=True)
     pids: list[int] = []
+    startup: list[float] = []  # s from spawn to the program's start
 
     def on_event(event: dict[str, Any]) -> None:
-        if event.get("type") == "started" and isinstance(event.get("pid"), int):
-            pids.append(event["pid"])
+        if event.get("type") == "started":
+            if isinstance(event.get("pid"), int):
+                pids.append(event["pid"])
+            startup.append(float(event.get("startup_s") or 0.0))
 
     result = run_program(program.source, fake_api(), limits, on_event=on_event)
     escapes = list(result.violations)
@@ -190,7 +245,36 @@ def run_hostile_program(
     escapes += [f"child process {pid} is still alive" for pid in pids if _is_alive(pid)]
     if result.is_ok and "ok" not in program.expected:
         escapes.append("an attack ran to completion")
-    return HostileOutcome(program, result, escapes)
+    calls = len(result.api_calls)
+    if program.max_api_calls is not None and calls > program.max_api_calls:
+        escapes.append(f"{calls} API calls were served, at most {program.max_api_calls} allowed")
+    running = result.duration_s - (startup[0] if startup else 0.0)
+    if running > limits.wall_time_s + _WALL_SLACK_S:
+        escapes.append(f"ran {running:.1f} s against wall_time_s={limits.wall_time_s:g}")
+    return HostileOutcome(program, result, escapes, result_contract(program, result))
+
+
+def result_contract(program: HostileProgram, result: SandboxResult) -> list[str]:
+    """Ways `result` breaks what the program's headers and `SandboxResult.to_json` promise."""
+    broken = []
+    if program.expected_lines and result.line not in program.expected_lines:
+        broken.append(f"line {result.line}, expected {program.expected_lines}")
+    if program.expected_message and program.expected_message not in result.message:
+        broken.append(f"message lacks {program.expected_message!r}")
+    if not result.is_ok and not result.message.strip():
+        broken.append("an error without a message")
+    text = json.dumps(result.to_json())
+    if len(text) > RESULT_JSON_MAX_BYTES:
+        broken.append(f"result JSON is {len(text)} bytes, over {RESULT_JSON_MAX_BYTES}")
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as exc:
+        broken.append(f"result JSON is not strict: {exc}")
+    return broken
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
 
 
 def iter_hostile_suite(
@@ -203,61 +287,43 @@ def iter_hostile_suite(
 
 
 def run_hostile_suite(limits: SandboxLimits = SUITE_LIMITS, workers: int = 2) -> dict[str, Any]:
-    """Runs the whole set; returns counts per expected class and outcome, escapes and misses.
+    """Runs the whole set; returns totals and, per expected class, count, escapes and misses.
 
     Returns:
-        A JSON-able dict: total, escapes (must be 0), matched, by_expected, by_outcome,
-        mismatches (name, expected, outcome, message) and escaped (name, evidence).
+        A JSON-able dict: total, escapes and misclassified (both must be 0), matched,
+        by_class ({expected class: {count, escapes, misclassified}}), by_outcome,
+        mismatches (name, expected, outcome, message, contract) and escaped (name, evidence).
     """
     started = time.monotonic()
     outcomes = list(iter_hostile_suite(limits, workers))
-    by_expected = Counter("|".join(o.program.expected) for o in outcomes)
+    by_class: dict[str, dict[str, int]] = {}
+    for o in sorted(outcomes, key=lambda o: o.program.expected_class):
+        row = by_class.setdefault(
+            o.program.expected_class, {"count": 0, "escapes": 0, "misclassified": 0}
+        )
+        row["count"] += 1
+        row["escapes"] += bool(o.escapes)
+        row["misclassified"] += o.misclassified
     by_outcome = Counter(o.outcome for o in outcomes)
     return {
         "total": len(outcomes),
         "escapes": sum(1 for o in outcomes if o.escapes),
+        "misclassified": sum(1 for o in outcomes if o.misclassified),
         "matched": sum(1 for o in outcomes if o.matched),
-        "by_expected": dict(sorted(by_expected.items())),
+        "by_class": by_class,
         "by_outcome": dict(sorted(by_outcome.items())),
-        "mismatches": [o.to_json() for o in outcomes if not o.matched],
+        "mismatches": [o.to_json() for o in outcomes if o.misclassified],
         "escaped": [o.to_json() for o in outcomes if o.escapes],
         "duration_s": round(time.monotonic() - started, 2),
     }
 
 
-def measure_latency(repeats: int = 5) -> dict[str, float]:
-    """Measures child start-up (spawn to program start) and one API round trip, in seconds."""
-    startup: list[float] = []
-    round_trip: list[float] = []
-    calls = 200
-    source = f"for i in range({calls}):\n    echo(i)\n"
-    for _ in range(repeats):
-        events: list[dict[str, Any]] = []
-        result = run_program(source, {"echo": lambda x: x}, on_event=events.append)
-        if not result.is_ok:
-            raise RuntimeError(f"latency probe failed: {result.message}")
-        startup += [e["startup_s"] for e in events if e.get("type") == "started"]
-        t_starts = [c["t_start"] for c in result.api_calls]
-        round_trip.append((t_starts[-1] - t_starts[0]) / (len(t_starts) - 1))
-    return {
-        "child_startup_s": float(np.median(startup)),
-        "api_round_trip_s": float(np.median(round_trip)),
-    }
-
-
-def run_bench(quick: bool = True) -> Iterator[dict[str, Any]]:
-    """Benchmark rows for `corrigible bench` (latencies, then the hostile-set summary)."""
-    yield {"bench": "sandbox_latency", **measure_latency(3 if quick else 10)}
-    summary = run_hostile_suite()
-    yield {
-        "bench": "sandbox_hostile",
-        **{k: v for k, v in summary.items() if k not in ("mismatches", "escaped")},
-    }
-
-
 def main() -> None:
-    """Prints the latency row and the full hostile-set report as JSON."""
-    print(json.dumps({"latency": measure_latency(), "hostile": run_hostile_suite()}, indent=2))
+    """Prints the full hostile-set report as JSON.
+
+    `corrigible bench sandbox` adds start-up latency and the hostile-instruction corpus.
+    """
+    print(json.dumps(run_hostile_suite(), indent=2))
 
 
 if __name__ == "__main__":

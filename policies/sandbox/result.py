@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+# The most bytes `SandboxResult.to_json()` produces (what `corrigible exec` prints): longer
+# sections are cut, largest first, and the dict says so ("truncated", "omitted").
+RESULT_JSON_MAX_BYTES = 64 * 1024
+_MIN_JSON_BYTES = 4096  # below this even an empty result might not fit
+# Sections that may be cut, and the other fields' caps (a message is never long in practice;
+# the cap holds whatever text a program or an API error put into it).
+_CUTTABLE = ("output", "api_calls", "lines", "problems", "message", "hardening", "violations")
 
 
 class ErrorClass(enum.StrEnum):
@@ -57,8 +66,27 @@ class SandboxResult:
         """True when the program ran to completion."""
         return self.status == "ok"
 
-    def to_json(self) -> dict[str, Any]:
-        """Returns one JSON-able dict (the object `corrigible exec` prints)."""
+    def to_json(self, max_bytes: int | None = RESULT_JSON_MAX_BYTES) -> dict[str, Any]:
+        """Returns one strict-JSON-able dict (the object `corrigible exec` prints).
+
+        Args:
+            max_bytes: the most bytes `json.dumps` of the dict may take (default 64 KiB), or
+                None for no cap. Over the cap, the largest of output, api_calls, lines,
+                problems, message, hardening and violations is halved until it fits;
+                `truncated` is then True and `omitted` counts what was cut per section
+                (characters for text, items for lists).
+
+        Raises:
+            ValueError: `max_bytes` is below 4096.
+        """
+        data = self._full_json()
+        if max_bytes is None:
+            return data
+        if max_bytes < _MIN_JSON_BYTES:
+            raise ValueError(f"max_bytes must be at least {_MIN_JSON_BYTES}, got {max_bytes}")
+        return _fit(data, max_bytes)
+
+    def _full_json(self) -> dict[str, Any]:
         return {
             "status": self.status,
             "error_class": None if self.error_class is None else str(self.error_class),
@@ -74,4 +102,29 @@ class SandboxResult:
             "problems": list(self.problems),
             "hardening": list(self.hardening),
             "violations": list(self.violations),
+            "truncated": False,
+            "omitted": {},
         }
+
+
+def _size(value: Any) -> int:
+    return len(json.dumps(value, allow_nan=False))
+
+
+def _fit(data: dict[str, Any], max_bytes: int) -> dict[str, Any]:
+    """Halves the largest cuttable section of `data` until its JSON fits in `max_bytes`."""
+    if _size(data) <= max_bytes:
+        return data
+    data["truncated"] = True
+    omitted: dict[str, int] = data["omitted"]
+    while _size(data) > max_bytes:
+        key = max(_CUTTABLE, key=lambda k: _size(data[k]))
+        value = data[key]
+        if not value:
+            break  # nothing left to cut (cannot happen above _MIN_JSON_BYTES)
+        keep = len(value) // 2
+        data[key] = value[:keep]
+        omitted[key] = omitted.get(key, 0) + len(value) - keep
+        if key == "output":
+            data["output_truncated"] = True
+    return data

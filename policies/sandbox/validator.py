@@ -87,8 +87,8 @@ def validate_program(source: str, api_names: Collection[str]) -> ValidationRepor
     known = sorted(api | allowlists.ALLOWED_BUILTINS)
     for p in raw:
         message = p.message
-        if p.error_class == checker.UNKNOWN_API:
-            name = message.split("'")[1]
+        if p.error_class == checker.UNKNOWN_API and p.name is not None:
+            name = p.name
             undefined.append(name)
             hint = did_you_mean(name, known)
             message = f"{message}; it is neither a robot API function nor a builtin.{hint}"

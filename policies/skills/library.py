@@ -74,8 +74,12 @@ _OBJ = ArgSpec(name="obj", kind="object")
 _TARGET = ArgSpec(name="target", kind="target")
 _DRAWER = ArgSpec(name="drawer", kind="object", default="drawer")
 _OFFSET = (-0.15, 0.15)  # m: a correction further off than this misses any object on the table
-_SPEED = (0.005, 1.0)  # m/s
+# m/s. Slowest: a 30 cm move takes 30 s (slower cannot finish a skill in a sane time; the
+# slippery-cylinder knowledge goes down to 0.0156). Fastest: the safety envelope's default
+# limit (SafetyConfig.max_speed), which the arm enforces on the measured motion anyway.
+_SPEED = (0.01, 0.6)
 _APPROACH = (0.02, 0.30)  # m
+_PUSH_DISTANCE = (0.01, 0.40)  # m: shorter moves nothing measurable; longer leaves the table
 
 
 def _param(
@@ -164,7 +168,7 @@ _PUSH = SkillSpec(
         ArgSpec(name="distance", kind="distance", default=None),
     ),
     params=(
-        _param("distance", 0.10, (0.0, 0.40), "pushed when the caller names none", "distance"),
+        _param("distance", 0.10, _PUSH_DISTANCE, "pushed when the caller names none", "distance"),
         _param(
             "standoff", 0.05, (0.01, 0.15), "behind the object's centre where the fingers come down"
         ),
@@ -192,8 +196,8 @@ _DRAWER_PARAMS = (
     _param(
         "pull_distance",
         0.14,
-        (0.0, 0.50),
-        "the handle is pulled (open) or pushed (close)",
+        (0.02, 0.30),
+        "the handle is pulled (open) or pushed (close), at most the slide's travel",
         "pull_distance",
     ),
     _param(
@@ -281,9 +285,25 @@ class SkillLibrary:
         return run(self, *args, **overrides)
 
     def params_for(self, skill: str, overrides: dict[str, float] | None) -> SkillParams:
-        """The skill's current parameters with this call's overrides."""
+        """The skill's current parameters with this call's overrides, inside declared bounds.
+
+        Values outside a parameter's `bounds` (from overrides, corrections or recalled
+        knowledge: `SkillParams` clips them wherever they came from) are traced as one
+        `skill.param_clipped` event each, with the value asked for and the value used.
+        """
         params = self.params[skill]
-        return params.with_updates(overrides) if overrides else params
+        if overrides:
+            params = params.with_updates(overrides)
+        for name, (asked, used) in params.clipped.items():
+            self.env.trace.emit(
+                "skill.param_clipped",
+                skill=skill,
+                param=name,
+                asked=asked,
+                used=used,
+                bounds=list(skill_spec(skill).param(name).bounds),
+            )
+        return params
 
     def _state(self, *objects: str) -> dict[str, Any]:
         w = self.world()
@@ -532,7 +552,7 @@ class SkillLibrary:
                 f"push direction must be left, right, forward or backward, got {direction!r}"
             )
         p = self.params_for("push", overrides)
-        dist = p.distance if distance is None else float(distance)
+        dist = p.distance if distance is None else self._push_distance(distance)
         dvec = np.array(DIRECTIONS[direction])
 
         def body() -> tuple[bool, str]:
@@ -561,13 +581,48 @@ class SkillLibrary:
             "push", {"obj": obj, "direction": direction, "distance": dist}, p, (obj,), body
         )
 
+    def _push_distance(self, distance: Any) -> float:
+        """A caller's push distance, m: refused unless a positive finite number; then bounded."""
+        bounds = _PUSH.param("distance").bounds
+        if (
+            isinstance(distance, bool)
+            or not isinstance(distance, int | float | np.floating | np.integer)
+            or not np.isfinite(distance)
+            or distance <= 0
+        ):
+            raise SkillError(
+                f"push distance must be a positive number of metres (at most {bounds[1]:g}), "
+                f"got {distance!r}; nothing was moved"
+            )
+        used = float(np.clip(distance, *bounds))
+        if used != distance:
+            self.env.trace.emit(
+                "skill.param_clipped",
+                skill="push",
+                param="distance",
+                asked=float(distance),
+                used=used,
+                bounds=list(bounds),
+            )
+        return used
+
     @skill(_MOVE_EE)
     def move_ee(
         self, dx: float = 0.0, dy: float = 0.0, dz: float = 0.0, **overrides: float
     ) -> SkillResult:
         """Moves the end effector by (dx, dy, dz) m, clipped to the safety envelope."""
+        try:
+            delta = np.array([dx, dy, dz], dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise SkillError(
+                f"move_ee offsets must be numbers in metres, got {[dx, dy, dz]!r}"
+            ) from exc
+        if not np.all(np.isfinite(delta)):
+            raise SkillError(
+                f"move_ee offsets must be finite numbers in metres, got {delta.tolist()}; "
+                "nothing was moved"
+            )
         p = self.params_for("move_ee", overrides)
-        delta = np.array([dx, dy, dz], dtype=np.float64)
 
         def body() -> tuple[bool, str]:
             r = self.arm.move_by(delta, speed=p.speed)
@@ -589,6 +644,28 @@ class SkillLibrary:
         handle = handle + np.array([0.0, p.grasp_offset_y, p.grasp_height])
         return handle, axis
 
+    def _pull_distance(self, drawer: str, p: SkillParams) -> float:
+        """`pull_distance`, at most the drawer slide's travel (traced when that is shorter).
+
+        The world's limit is tighter than the declared bounds: the hand never pulls or pushes
+        the handle further than the slide can move (a stiff slide lags the hand, so the hand
+        may need most of the travel to open it well, never more).
+        """
+        lo, hi = self.env.scene.object(drawer).joint.range
+        travel = hi - lo
+        if p.pull_distance <= travel:
+            return p.pull_distance
+        self.env.trace.emit(
+            "skill.param_clipped",
+            skill=p.skill,
+            param="pull_distance",
+            asked=p.pull_distance,
+            used=travel,
+            bounds=[0.0, travel],
+            why=f"the {drawer}'s slide travels {travel * 100:.0f} cm",
+        )
+        return travel
+
     def _drawer_motion(self, drawer: str, p: SkillParams, sign: float) -> tuple[bool, str]:
         if self.arm.holding() is not None:
             return False, "holding an object; place it before using the drawer"
@@ -598,7 +675,7 @@ class SkillLibrary:
         self.arm.move_to(Pose(handle + [0, 0, p.approach_height], yaw), speed=0.25)
         self.arm.move_to(Pose(handle, yaw), speed=0.08)
         self.arm.grasp()
-        self.arm.move_by(axis * p.pull_distance * sign, speed=p.speed)
+        self.arm.move_by(axis * self._pull_distance(drawer, p) * sign, speed=p.speed)
         self.arm.release()
         self.arm.move_by([0, 0, p.approach_height], speed=0.2)
         opening = self.world().articulations[drawer]

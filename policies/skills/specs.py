@@ -19,6 +19,7 @@ Built-in skills are declared on their implementations in `policies/skills/librar
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -70,7 +71,8 @@ class ParamSpec:
         name: the parameter ("grasp_height").
         default: its value before any correction.
         unit: "m", "m/s" (or "" for pure numbers).
-        bounds: the physically meaningful range; corrections are clipped into it.
+        bounds: the physically meaningful range; every value the parameter takes (defaults,
+            overrides, corrections, recalled knowledge) is clipped into it (`bound_params`).
         doc: what it does, one line.
         generic: the skill-neutral name a correction may use for it when it does not say which
             skill it means ("height"); None when only the skill's own name addresses it.
@@ -85,13 +87,27 @@ class ParamSpec:
 
     def __post_init__(self) -> None:
         lo, hi = self.bounds
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
+            raise ConfigError(
+                f"ParamSpec {self.name!r}: bounds must be finite (low, high) with low <= high, "
+                f"got {self.bounds}"
+            )
         if not lo <= self.default <= hi:
             raise ConfigError(
                 f"ParamSpec {self.name!r}: default {self.default} is outside bounds {self.bounds}"
             )
 
     def clip(self, value: float) -> float:
-        """`value` clipped into the bounds."""
+        """`value` clipped into the bounds (an infinite value goes to the nearer bound).
+
+        Raises:
+            ConfigError: `value` is not a number (NaN has no place in a range).
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            raise ConfigError(
+                f"parameter {self.name!r} must be a number in {self.unit or 'units'} within "
+                f"{list(self.bounds)}, got {value!r}"
+            )
         lo, hi = self.bounds
         return min(max(float(value), lo), hi)
 
@@ -206,19 +222,97 @@ def skill_spec(name: str) -> SkillSpec:
 
 
 # -- parameters --------------------------------------------------------------------------------
+def bound_params(
+    skill: str, values: Mapping[str, Any]
+) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+    """`values` of `skill`'s parameters clipped into their declared bounds.
+
+    This is the one place bounds are applied: every `SkillParams` is built through it, so
+    defaults, a call's overrides, corrections and recalled or distilled knowledge alike can
+    only hold values inside `ParamSpec.bounds`. A skill not (or no longer) registered has no
+    bounds to apply; its values pass unchanged.
+
+    Args:
+        skill: the declared skill ("pick").
+        values: parameter -> number (SI units).
+
+    Returns:
+        (the bounded values, parameter -> (asked, used) for each value the bounds changed).
+
+    Raises:
+        UnknownNameError: a parameter `skill` does not declare (with a suggestion).
+        ConfigError: a value that is not a number, NaN included.
+    """
+    if skill not in SKILLS:
+        return {k: float(v) for k, v in values.items()}, {}
+    spec = SKILLS.get(skill)
+    bounded: dict[str, float] = {}
+    clipped: dict[str, tuple[float, float]] = {}
+    for name, value in values.items():
+        param = spec.param(name)
+        try:
+            used = param.clip(value)
+        except ConfigError:
+            raise ConfigError(
+                f"{skill}.{name} must be a number within {list(param.bounds)} {param.unit}, "
+                f"got {value!r}"
+            ) from None
+        bounded[name] = used
+        if used != value:
+            clipped[name] = (float(value), used)
+    return bounded, clipped
+
+
+def stored_params(skill: str, values: Mapping[str, Any]) -> tuple[dict[str, float], dict]:
+    """Stored knowledge's parameters as a call may use them: inside the declared bounds.
+
+    Knowledge may predate a bound (or be edited by hand): a value outside its parameter's
+    range is clipped into it (`bound_params`), and a value that cannot be used at all (a
+    parameter the skill does not declare, not a number) is left out rather than failing the
+    skill. Both are reported, so a trace says what memory really contributed.
+
+    Returns:
+        (the usable values, {"clipped": {name: [asked, used]}, "dropped": {name: why}} holding
+        only the non-empty parts).
+    """
+    usable: dict[str, float] = {}
+    clipped: dict[str, list[float]] = {}
+    dropped: dict[str, str] = {}
+    for name, value in values.items():
+        try:
+            bounded, changed = bound_params(skill, {name: value})
+        except (ConfigError, UnknownNameError) as exc:
+            dropped[name] = str(exc).strip("'\"")
+            continue
+        usable.update(bounded)
+        clipped.update({k: [asked, used] for k, (asked, used) in changed.items()})
+    notes = {k: v for k, v in (("clipped", clipped), ("dropped", dropped)) if v}
+    return usable, notes
+
+
 class SkillParams:
     """The current values of one skill's correctable parameters; immutable, read as attributes.
+
+    Values are clipped into the declared bounds on construction (`bound_params`); `clipped`
+    says which were, so the caller that runs the skill can trace it.
 
     Args:
         skill: the skill they belong to.
         values: parameter -> value (SI units), every declared parameter present.
     """
 
-    __slots__ = ("_skill", "_values")
+    __slots__ = ("_clipped", "_skill", "_values")
 
     def __init__(self, skill: str, values: Mapping[str, float]) -> None:
+        bounded, clipped = bound_params(skill, values)
         object.__setattr__(self, "_skill", skill)
-        object.__setattr__(self, "_values", dict(values))
+        object.__setattr__(self, "_values", bounded)
+        object.__setattr__(self, "_clipped", clipped)
+
+    @property
+    def clipped(self) -> dict[str, tuple[float, float]]:
+        """Parameter -> (asked, used) for the values this construction clipped into bounds."""
+        return dict(self._clipped)
 
     @property
     def skill(self) -> str:
@@ -261,11 +355,9 @@ class SkillParams:
                     f"skill {self._skill!r} has no parameter {key!r}; parameters: {known}."
                     + did_you_mean(key, known)
                 )
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
                 raise ConfigError(f"{self._skill}.{key} must be a number, got {value!r}")
-        return SkillParams(
-            self._skill, {**self._values, **{k: float(v) for k, v in updates.items()}}
-        )
+        return SkillParams(self._skill, {**self._values, **updates})
 
 
 def default_params() -> dict[str, SkillParams]:
@@ -332,6 +424,7 @@ __all__ = [
     "SkillParams",
     "SkillSpec",
     "api_doc",
+    "bound_params",
     "correctable_skills",
     "default_params",
     "generic_params",
@@ -341,4 +434,5 @@ __all__ = [
     "skill_of_words",
     "skill_spec",
     "skill_specs",
+    "stored_params",
 ]

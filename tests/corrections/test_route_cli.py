@@ -60,3 +60,16 @@ def test_bad_file_exits_2_naming_the_line(tmp_path, content, needle):
 def test_needs_file_or_text():
     proc = _route()
     assert proc.returncode == 2 and "exactly one" in proc.stderr
+
+
+def test_a_raw_line_separator_inside_a_json_string_is_accepted(tmp_path):
+    """U+2028 / U+2029 are valid in JSON strings: lines end at "\\n" only, not where
+    `str.splitlines` would split."""
+    from corrigible.launch.route import read_labelled
+
+    path = tmp_path / "sep.jsonl"
+    path.write_text(
+        '{"text": "stop\u2028now", "label": "control"}\r\n{"text": "x\u2029", "label": "plan"}\n',
+        encoding="utf-8",
+    )
+    assert read_labelled(path) == [("stop\u2028now", "control"), ("x\u2029", "plan")]

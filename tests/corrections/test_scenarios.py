@@ -94,3 +94,69 @@ def test_unknown_key_is_rejected(tmp_path: Path) -> None:
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="no scenario files"):
         load_scenarios(tmp_path)
+
+
+_TWO_TASKS = """\
+version: 1
+name: tiny
+objects:
+  - {kind: block, color: red}
+  - {kind: bowl, color: blue}
+rounds:
+  - - {instruction: put the red block in the blue bowl, expect: "in(red block, blue bowl)", seed: 1}
+    - {instruction: put the red block in the blue bowl, expect: "in(red block, blue bowl)", seed: 2}
+"""
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "needles"),
+    [
+        (
+            'blue bowl)", seed: 2}',
+            'purple bowl)", seed: 2}',
+            ("round 1, task 2", "rounds[0][1].expect", "unknown object 'purple bowl'"),
+        ),
+        (
+            "  - {kind: bowl, color: blue}\n",
+            "  - {kind: bowl, color: blue}\n  - {kind: block, color: red, size: small}\n",
+            ("round 1, task 1", "the scenario's objects", "two objects named 'red block'"),
+        ),
+        (
+            "  - {kind: bowl, color: blue}\n",
+            "".join(
+                f"  - {{kind: bowl, color: {c}}}\n"
+                for c in ("blue", "green", "yellow", "purple", "orange", "pink", "gray", "red")
+            ),
+            ("round 1, task 1", "cover", "fewer objects"),
+        ),
+        (
+            "rounds:",
+            "preferences: [{color: red, target: green bowl}]\nrounds:",
+            ("preferences[0]",),
+        ),
+    ],
+    ids=["expect-names-a-missing-object", "duplicate-objects", "overcrowded", "preference-target"],
+)
+def test_every_task_is_checked_at_load(tmp_path: Path, old: str, new: str, needles) -> None:
+    """Each task's layout is drawn and its predicate parsed when the file is read."""
+    (tmp_path / "tasks.yaml").write_text(_TWO_TASKS.replace(old, new, 1))
+    with pytest.raises(ConfigError) as info:
+        load_scenarios(tmp_path)
+    assert "tasks.yaml" in str(info.value)
+    for needle in needles:
+        assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("bias", [".nan", ".inf", "-.inf", "1.0e+9", "0.2"])
+def test_camera_bias_must_be_finite_and_small(tmp_path: Path, bias: str) -> None:
+    (tmp_path / "bias.yaml").write_text(_TWO_TASKS + f"camera_bias: [0.0, {bias}, 0.0]\n")
+    with pytest.raises(ConfigError, match=r"bias.yaml: field camera_bias\[1\]"):
+        load_scenarios(tmp_path)
+
+
+def test_a_file_that_is_not_utf8_names_the_byte_offset(tmp_path: Path) -> None:
+    (tmp_path / "latin1.yaml").write_bytes(
+        _TWO_TASKS.encode().replace(b"name: tiny", b"name: t\xefny")
+    )
+    with pytest.raises(ConfigError, match=r"latin1.yaml: .*not UTF-8.*byte offset 18 \(line 2"):
+        load_scenarios(tmp_path)

@@ -94,6 +94,21 @@ def test_unseen_objects_names_only_missing_singular_objects() -> None:
     ]
 
 
+def test_replies_and_prompts_show_control_characters_escaped() -> None:
+    """A typed ESC, bell or CR is echoed as `\\x1b`, `\\x07`, `\\r`, never acting on a terminal."""
+    replies: list[str] = []
+    prompts: list[str] = []
+    typed = TypedCorrector(
+        ["\x1b]0;pwned\x07no, the \x1b[31mgray bowl\r"], reply=replies.append, prompt=prompts.append
+    )
+    typed.finish()
+    typed._prompt("! pick failed (\x1b[2J); type a correction")
+    assert len(replies) == 1 and "refused" in replies[0]
+    assert "\\x1b]0;pwned\\x07no, the \\x1b[31mgray bowl\\r" in replies[0]
+    assert prompts == ["! pick failed (\\x1b[2J); type a correction"]
+    assert not any(c in line for line in replies + prompts for c in "\x1b\x07\r")
+
+
 def test_lines_from_a_stream_end_at_eof_and_empty_ones_are_answered() -> None:
     replies: list[str] = []
     typed = TypedCorrector(interactive=True, reply=replies.append, prompt=lambda _: None)

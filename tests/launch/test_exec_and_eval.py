@@ -43,6 +43,52 @@ def test_exec_bad_file():
     assert out.returncode == 2 and json.loads(out.stdout)["error_class"] == "usage"
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "says"),
+    [
+        ("--wall-time-s", "nan", "must be > 0 s, got nan"),
+        ("--wall-time-s", "-1", "must be > 0 s, got -1"),
+        ("--wall-time-s", "inf", "must be a finite number of at most 86400 s, got inf"),
+        ("--wall-time-s", "1e9", "must be a finite number of at most 86400 s"),
+        ("--cpu-time-s", "0", "must be > 0 s, got 0"),
+        ("--cpu-time-s", "nan", "must be > 0 s, got nan"),
+    ],
+    ids=["wall_nan", "wall_negative", "wall_inf", "wall_huge", "cpu_zero", "cpu_nan"],
+)
+def test_exec_refuses_unusable_limits(tmp_path, flag, value, says):
+    prog = tmp_path / "prog.py"
+    prog.write_text("x = 1\n")
+    out = corrigible("exec", str(prog), flag, value)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr and f"{flag} {says}" in out.stderr, out.stderr
+    assert json.loads(out.stdout)["error_class"] == "usage"
+
+
+def test_exec_prints_strict_capped_json(tmp_path):
+    # NaN in robot-call arguments made the JSON invalid; the api_calls trace printed megabytes
+    # against a 64 KiB output cap.
+    prog = tmp_path / "flood.py"
+    prog.write_text(
+        "say(float('nan'))\n"
+        "for i in range(150):\n"
+        "    say('y' * 15000)\n"
+        "    try:\n"
+        "        get_obj_pos('x' * 20000)\n"
+        "    except Exception as exc:\n"
+        "        pass\n"
+    )
+    out = corrigible("exec", str(prog), "--sim", "pybullet", "--perception", "privileged")
+    assert out.returncode == 0, out.stderr
+    assert len(out.stdout.encode()) <= 64 * 1024 + 1  # the JSON and its newline
+
+    def refuse(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+
+    result = json.loads(out.stdout, parse_constant=refuse)
+    assert result["status"] == "ok" and result["truncated"] is True
+    assert result["omitted"]["api_calls"] > 0 and result["api_calls"][0]["args"] == ["nan"]
+
+
 def test_trace_show_and_eval_smoke(tmp_path):
     out = corrigible(
         "run",

@@ -10,9 +10,11 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
+from corrigible.errors import LostRecordsError
 from corrigible.memory.knowledge_base import KnowledgeBase
-from corrigible.memory.store import LOG_NAME
+from corrigible.memory.store import ACK_NAME, INDEX_META_NAME, INDEX_NAME, LOG_NAME
 
 _HERE = Path(__file__).parent
 _WRITER = _HERE / "kb_writer_proc.py"
@@ -81,18 +83,34 @@ def test_sigkill_mid_stream_loses_no_acknowledged_entry(tmp_path, embedder):
 
 
 def test_writer_killed_inside_a_record_write(tmp_path, embedder, make_entry):
-    """A record cut anywhere (simulating a kill during write()) is dropped, nothing else."""
+    """A record cut anywhere (simulating a kill during write()) is dropped, nothing else.
+
+    The kill comes before the acknowledgement, so entries.ack and the snapshot still name the
+    first record as the last acknowledged one: they are put back as they were then.
+    """
     path = tmp_path / "kb"
     with KnowledgeBase.open(path, text_embedder=embedder) as kb:
         kept = kb.add(make_entry("kept"))
+    before_second = {p: (path / p).read_bytes() for p in (ACK_NAME, INDEX_NAME, INDEX_META_NAME)}
+    with KnowledgeBase.open(path, text_embedder=embedder) as kb:
         kb.add(make_entry("cut short"))
+    after_second = (path / ACK_NAME).read_bytes()
     full = (path / LOG_NAME).read_bytes()
     first_end = full.index(b"\n") + 1
     for cut in (first_end + 1, first_end + 50, len(full) - 2, len(full) - 1):
+        for name, data in before_second.items():
+            (path / name).write_bytes(data)
         (path / LOG_NAME).write_bytes(full[:cut])
         with KnowledgeBase.open(path, text_embedder=embedder) as kb:
             assert [entry.id for entry in kb.list()] == [kept], cut
+            assert "never acknowledged" in kb.open_report.messages[0]
         assert (path / LOG_NAME).read_bytes() == full[:first_end]
+    # Once acknowledged, the same cut is damage to an acknowledged record, never dropped.
+    (path / LOG_NAME).write_bytes(full[: len(full) - 2])
+    (path / ACK_NAME).write_bytes(after_second)
+    with pytest.raises(LostRecordsError, match="damaged: seq 1"):
+        KnowledgeBase.open(path, text_embedder=embedder)
+    assert (path / LOG_NAME).read_bytes() == full[: len(full) - 2]
 
 
 def test_two_readers_follow_one_writer(tmp_path):

@@ -11,7 +11,7 @@ import cv2
 import pytest
 
 from corrigible.memory.knowledge_base import KnowledgeBase
-from corrigible.memory.store import LOG_NAME
+from corrigible.memory.store import LOG_NAME, MANIFEST_NAME
 from corrigible.memory.visual_embedder import render_crop
 
 from .conftest import RED
@@ -95,20 +95,64 @@ def test_search_text_and_hybrid(kb_dir, red_objects_kb_entries, tmp_path):
     assert hits[0]["params"] == {"grasp_height": -0.01, "speed": 0.05}
 
 
-def test_damaged_log_is_reported_then_repaired(kb_dir):
+def test_damaged_log_is_reported_checked_then_repaired(kb_dir, red_objects_kb_entries):
+    cylinder, cube = red_objects_kb_entries
+    assert json.loads(cli("check", kb_dir).stdout)["status"] == "clean"  # exit 0
     log = kb_dir / LOG_NAME
-    lines = log.read_bytes().splitlines(keepends=True)
-    log.write_bytes(b"garbage\n" + b"".join(lines))
+    data = bytearray(log.read_bytes())
+    data[-40] ^= 0x01  # one flipped bit in the last acknowledged record
+    log.write_bytes(bytes(data))
     proc = cli("list", "--kb", kb_dir, check_rc=2)
-    assert "damaged record(s) at line(s) 1" in proc.stderr and "kb repair" in proc.stderr
-    report = json.loads(cli("repair", "--kb", kb_dir).stdout)
-    assert report["skipped_lines"] == [1] and report["entries"] == 2
-    assert len(json.loads(cli("list", "--kb", kb_dir, "--json").stdout)) == 2
+    assert "seq 1 (line 2)" in proc.stderr and "kb repair" in proc.stderr
+    assert "never acknowledged" not in proc.stderr
+    proc = cli("check", kb_dir, check_rc=1)
+    report = json.loads(proc.stdout)
+    assert report["status"] == "damaged" and report["damaged"][0]["seq"] == 1
+    assert report["acknowledged"]["seq"] == 1 and report["acknowledged"]["exact"]
+    assert bytes(data) == log.read_bytes()  # check writes nothing
+    repaired = json.loads(cli("repair", "--kb", kb_dir).stdout)
+    assert repaired["damaged"][0]["seq"] == 1 and repaired["entries"] == 1
+    assert ".corrupt-damaged-" in repaired["backups"][0]
+    assert [row["id"] for row in json.loads(cli("list", "--kb", kb_dir, "--json").stdout)] == [
+        cylinder.id
+    ]
+    report = json.loads(cli("check", "--kb", kb_dir).stdout)  # clean again, the loss recorded
+    assert report["lost_earlier"][0]["cause"] == "damaged" and report["quarantined"]
+
+
+def test_crlf_log_lists_every_entry(kb_dir, red_objects_kb_entries):
+    log = kb_dir / LOG_NAME
+    log.write_bytes(log.read_bytes().replace(b"\n", b"\r\n"))
+    rows = json.loads(cli("list", "--kb", kb_dir, "--json").stdout)
+    assert [row["id"] for row in rows] == [e.id for e in red_objects_kb_entries]
+    report = json.loads(cli("check", kb_dir).stdout)
+    assert report["status"] == "clean" and any("CRLF" in f["what"] for f in report["findings"])
+
+
+def test_deleted_or_unreadable_log_is_an_error_not_an_empty_base(kb_dir):
+    log = kb_dir / LOG_NAME
+    saved = log.read_bytes()
+    log.unlink()
+    proc = cli("list", "--kb", kb_dir, "--json", check_rc=2)
+    assert "entries.jsonl is missing" in proc.stderr and "backup" in proc.stderr
+    assert proc.stdout == ""
+    assert json.loads(cli("check", kb_dir, check_rc=1).stdout)["missing"] == [0, 1]
+    log.mkdir()
+    proc = cli("list", "--kb", kb_dir, check_rc=2)
+    assert "entries.jsonl is a directory" in proc.stderr
+    cli("check", kb_dir, check_rc=2)
+    log.rmdir()
+    log.write_bytes(saved)
+    (kb_dir / MANIFEST_NAME).unlink()  # an intact log: the manifest is recovered
+    rows = json.loads(cli("list", "--kb", kb_dir, "--json").stdout)
+    assert len(rows) == 2
 
 
 def test_missing_kb_reads_as_empty_and_a_held_lock_is_reported(tmp_path, embedder, kb_dir):
     proc = cli("list", "--kb", tmp_path / "none", "--json")
     assert json.loads(proc.stdout) == [] and "no knowledge base" in proc.stderr
+    proc = cli("check", tmp_path / "none", check_rc=2)
+    assert "no knowledge base" in proc.stderr
     with KnowledgeBase.open(kb_dir, text_embedder=embedder) as kb:
         entry_id = kb.list()[0].id
         proc = cli("delete", entry_id, "--kb", kb_dir, check_rc=2)

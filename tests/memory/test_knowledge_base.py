@@ -20,7 +20,14 @@ from corrigible.errors import (
 from corrigible.memory.effects import AddedPrecondition, PreferenceMapping, TargetSubstitution
 from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
 from corrigible.memory.schema import KnowledgeEntry, ObjectScope, Provenance
-from corrigible.memory.store import INDEX_META_NAME, INDEX_NAME, LOG_NAME, MANIFEST_NAME
+from corrigible.memory.store import (
+    ACK_NAME,
+    INDEX_META_NAME,
+    INDEX_NAME,
+    LOG_NAME,
+    MANIFEST_NAME,
+    checksummed_json,
+)
 
 from .conftest import GREEN, crop_descriptor
 
@@ -317,7 +324,7 @@ def test_newer_schema_is_refused_without_changes(tmp_path, embedder, make_entry)
         kb.add(make_entry())
     manifest = json.loads((path / MANIFEST_NAME).read_text())
     manifest["schema_version"] = "99.0"  # a newer major version than this code reads
-    (path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (path / MANIFEST_NAME).write_bytes(checksummed_json(manifest))  # as a newer writer would
     before = (path / LOG_NAME).read_bytes()
     with pytest.raises(SchemaVersionError, match="upgrade corrigible"):
         KnowledgeBase.open(path, text_embedder=embedder)
@@ -330,9 +337,13 @@ def test_other_text_model_is_refused(tmp_path, embedder, make_entry):
         kb.add(make_entry())
     manifest = json.loads((path / MANIFEST_NAME).read_text())
     manifest["text_model"] = "some-other-model"
-    (path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (path / MANIFEST_NAME).write_bytes(checksummed_json(manifest))
     with pytest.raises(ConfigError, match="some-other-model"):
         KnowledgeBase.open(path, text_embedder=embedder)
+    # Changed without its checksum, the manifest is damage, recovered from the log's vectors.
+    (path / MANIFEST_NAME).write_text(json.dumps(manifest))
+    with KnowledgeBase.open(path, text_embedder=embedder) as kb:
+        assert len(kb) == 1 and "recovered" in kb.open_report.messages[0]
 
 
 def test_read_only_handle_follows_the_writer(tmp_path, embedder, make_entry):
@@ -414,9 +425,10 @@ def test_a_schema_1_knowledge_base_opens_with_its_plan_forms_as_effects(tmp_path
         "target": "blue bowl",
     }
     log.write_bytes(encode_record(rec))
-    for name in (INDEX_NAME, INDEX_META_NAME):  # as schema 1 left them: rebuilt from the log
+    for name in (INDEX_NAME, INDEX_META_NAME, ACK_NAME):  # as schema 1 left them
         (path / name).unlink()
     manifest = json.loads((path / MANIFEST_NAME).read_text())
+    del manifest["crc"], manifest["ack_file"]  # schema-1 manifests carried neither
     (path / MANIFEST_NAME).write_text(json.dumps({**manifest, "schema_version": "1.0"}))
     with KnowledgeBase.open(path, text_embedder=embedder) as kb:
         form = kb.get(entry_id).plan_form

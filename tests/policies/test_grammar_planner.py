@@ -171,3 +171,100 @@ def test_sequences_sets_relative_moves_and_relations(text, fragments):
 def test_never_silently_misreads(text):
     with pytest.raises((ParseError, UnknownObjectError)):
         GrammarPlanner().plan(text, ctx())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        "\nINJECTED()",
+        "\rINJECTED()",
+        "\u2028INJECTED()",
+        "\x85INJECTED()",
+        "'); INJECTED(); ('",
+        '"""; INJECTED(); """',
+        "\\'); INJECTED()  #",
+        " # INJECTED\nINJECTED()",
+    ],
+    ids=["newline", "cr", "u2028", "nel", "quote", "triple_quote", "backslash", "comment"],
+)
+def test_instruction_reaches_the_program_only_as_data(payload):
+    # The planner used to write the instruction into a '# comment' line: a newline in it
+    # became a line of code.
+    import ast
+
+    instruction = "put the red block in the blue bowl" + payload
+    try:
+        program = GrammarPlanner().plan(instruction, ctx())
+    except (ParseError, UnknownObjectError):
+        return  # refusing is fine (a stray quote makes "the blue bowl'" unreadable)
+    tree = ast.parse(program.source)
+    first = tree.body[0]
+    assert isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+    assert first.value.value == " ".join(instruction.split())  # the docstring, as data
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert "INJECTED" not in names and "INJECTED" not in program.source.split("\n", 1)[1]
+    assert "#" not in program.source.split("\n", 1)[0][:1]
+    assert validate_program(program.source, API_NAMES).ok
+
+
+def test_the_docstring_keeps_the_program_small_and_on_one_line():
+    program = GrammarPlanner().plan(
+        "put the red block   in the\tblue bowl " + "please " * 40, ctx()
+    )
+    header = program.source.split("\n", 1)[0]
+    assert header.startswith("'put the red block in the blue bowl please") and len(header) <= 202
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "把红色方块放进蓝色碗里",
+        "ضع المكعب الأحمر في الوعاء الأزرق",
+        "положи красный блок в синюю миску",
+        "put the 红 block in the blue bowl",
+        "put the red block in the blue bówl",
+        "put the \U0001f534 block in the blue bowl",
+    ],
+    ids=["chinese", "arabic", "cyrillic", "one_word", "accent", "emoji"],
+)
+def test_non_english_is_answered_honestly(text):
+    with pytest.raises(ParseError, match="understands English instructions only") as info:
+        GrammarPlanner().plan(text, ctx())
+    foreign = [w for w in text.split() if not w.isascii()]
+    assert repr(" ".join(foreign))[:30].rstrip("'") in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("", "empty instruction"),
+        (" \n\t ", "empty instruction"),
+        ("?!?", "no words"),
+        ("\x1b[2J\x07", "no words"),
+        ("put the red block in the blue bowl " * 20, "at most 500"),
+    ],
+    ids=["empty", "blank", "punctuation", "controls", "too_long"],
+)
+def test_unreadable_instructions_say_why(text, says):
+    with pytest.raises(ParseError, match=says):
+        GrammarPlanner().plan(text, ctx())
+
+
+def test_terminal_escapes_are_ignored_not_read():
+    program = GrammarPlanner().plan("\x1b[31mput the red block in the blue bowl\x1b[0m\x07", ctx())
+    assert "put_first_on_second('red block', 'blue bowl')" in program.source
+    assert "\x1b" not in program.source and "\\x1b" in program.source.split("\n", 1)[0]
+
+
+def test_numbers_in_programs_are_finite_literals():
+    from corrigible.policies.planners.grammar import _literal, _q
+
+    assert _literal("a'\nb") == repr("a'\nb") and _literal(0.05) == "0.05"
+    assert _q([0.1, 0.2]) == "[0.1000, 0.2000]"
+    for bad in (float("inf"), float("nan")):
+        with pytest.raises(ParseError, match="not finite"):
+            _literal(bad)
+        with pytest.raises(ParseError, match="not finite"):
+            _q([0.1, bad])
+    with pytest.raises(TypeError):
+        _literal(object())

@@ -65,3 +65,18 @@ def test_bad_requests_are_clear():
         ObjectRequest(kind="block", color="blu")
     with pytest.raises(ConfigError, match="kind"):
         ObjectRequest(kind="sphere", color="red")
+
+
+def test_two_objects_with_one_name_are_refused_before_placement():
+    twins = [ObjectRequest(kind="block", color="red"), ObjectRequest(kind="block", color="red")]
+    with pytest.raises(ConfigError, match="two objects named 'red block'"):
+        sample_layout(0, LayoutConfig(objects=twins))
+
+
+def test_an_overcrowded_table_is_refused_at_once():
+    bowls = [ObjectRequest(kind="bowl", color=c) for c in sorted(COLORS)[:8]]
+    with pytest.raises(ConfigError, match=r"8 objects cover \d+% .*fewer objects"):
+        sample_layout(0, LayoutConfig(objects=bowls))
+    # Below the bound the layouts that used to come out still do (3 bowls and 6 blocks).
+    crowd = bowls[:3] + [ObjectRequest(kind="block", color=c) for c in sorted(COLORS)[:6]]
+    assert len(sample_layout(0, LayoutConfig(objects=crowd, include_drawer=False)).objects) == 9

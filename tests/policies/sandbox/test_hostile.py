@@ -30,10 +30,31 @@ def test_hostile_set_is_data_not_a_package() -> None:
     assert files == sorted(p.path.name for p in PROGRAMS)  # every program file is read
 
 
+def test_hostile_set_reproduces_every_hardening_class() -> None:
+    names = {p.name for p in PROGRAMS}
+    for name in (
+        "recursion_caught_then_loop",  # step budget and lines after a caught RecursionError
+        "recursion_loop_at_the_limit",
+        "generator_finally_after_error",  # no program code after the outcome is decided
+        "generator_finally_after_limit",
+        "slow_robot_calls",  # wall time includes robot calls
+        "fake_memory_error_on_stderr",  # classification from the child's report only
+        "nan_arguments",  # strict JSON
+        "huge_api_call_trace",  # output caps on the trace and messages
+        "huge_api_error_messages",
+        "validation_problem_flood",
+        "validation_long_name",
+        "deep_not_nesting",  # a message that names the nesting
+        "instruction_injection_comment",  # what a planner pasting user text produced
+    ):
+        assert name in names, name
+    by_name = {p.name: p for p in PROGRAMS}
+    assert by_name["generator_finally_after_error"].max_api_calls == 0
+    assert by_name["recursion_caught_then_loop"].expected_lines == (15, 16)
+
+
 @pytest.mark.parametrize("program", PROGRAMS, ids=[p.name for p in PROGRAMS])
 def test_hostile_program_is_contained(program) -> None:
     outcome = run_hostile_program(program)
     assert outcome.escapes == [], outcome.to_json()
-    assert outcome.matched, outcome.to_json()
-    if not outcome.result.is_ok:
-        assert outcome.result.message
+    assert not outcome.misclassified, outcome.to_json()
