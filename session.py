@@ -220,6 +220,7 @@ class Session:
         self.loop: CorrectionLoop | None = None
         self.typed: TypedCorrector | None = None
         self.learned: list[Distilled] = []
+        self.rules: Any = None  # the plan-rule guard (corrections.plan_rules), with corrections
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -328,7 +329,44 @@ class Session:
             control=self.controller.control,
             max_corrections=self.config.max_corrections,
         )
+        self._build_plan_rules(kb)
         self.loop.attach()
+
+    def _build_plan_rules(self, kb: KnowledgeBase | None) -> None:
+        """Plan rules (said now or remembered) rewrite programs and guard each placement.
+
+        The planner is wrapped so both the grammar and the LLM planner get the rules in force
+        (in the context, so in an LLM's prompt) and have their program checked and rewritten;
+        the guard applies the same rules to calls the rewriter cannot see (loops), after memory
+        lookup and before the live corrections, so the person's word still wins.
+        """
+        from corrigible.corrections.plan_rules import PlanRuleGuard, RuleBook, RuledPlanner
+
+        assert self.api is not None and self.controller is not None and self.env is not None
+        sizes = {o.name: o.size_class for o in self.env.scene.objects}
+        book = RuleBook(kb if self.memory_mode != "none" else None, self.loop, sizes)
+        trace = self.env.trace
+        self.controller.planner = RuledPlanner(
+            self.controller.planner,
+            book,
+            sizes=sizes,
+            trace=lambda record: trace.emit("plan.rules", **record),
+            done=self._placed,
+        )
+        self.rules = PlanRuleGuard(self.api, book, sizes)
+        self.api.use(self.rules)
+
+    def _placed(self, obj: str, target: Any) -> bool:
+        """Whether `obj` already lies in the container `target` (a re-plan skips that step)."""
+        from corrigible.sim_envs.predicates import WorldState, parse_predicate
+        from corrigible.sim_envs.vocabulary import kind_names, kind_of_name
+
+        assert self.env is not None
+        if not isinstance(target, str) or kind_of_name(target) not in kind_names(container=True):
+            return False
+        predicate = parse_predicate(f"in({obj}, {target})", self.env.scene)
+        holds, _ = predicate.evaluate(WorldState.from_info(self.env.scene, self.env._info()))
+        return bool(holds)
 
     def close(self) -> None:
         """Answers unused typed lines, releases the simulator and the knowledge base (twice: ok)."""
@@ -427,6 +465,10 @@ class Session:
         outcomes = []
         for text in instructions:
             outcome = self.controller.run(text)
+            replans = 0
+            while self.loop is not None and self.loop.take_replan() and replans < 2:
+                outcome = self._replan(text)  # a plan correction changed the rest of the plan
+                replans += 1
             outcomes.append(outcome)
             if outcome.status != "ok":
                 break
@@ -455,6 +497,21 @@ class Session:
             "episode.end", **{k: v for k, v in result.to_dict().items() if k != "steps"}
         )
         return result
+
+    def _replan(self, text: str) -> Any:
+        """Plans `text` again with this episode's plan rules, skipping what is already done."""
+        from corrigible.corrections.plan_rules import RuledPlanner
+
+        assert self.controller is not None and self.env is not None
+        planner = self.controller.planner
+        self.env.trace.emit("plan.replan", instruction=text)
+        if isinstance(planner, RuledPlanner):
+            planner.replanning = True
+        try:
+            return self.controller.run(text)
+        finally:
+            if isinstance(planner, RuledPlanner):
+                planner.replanning = False
 
     # -- the person's channel ----------------------------------------------------------------------
     def correct(self, text: str, source: str = "typed") -> None:
@@ -510,6 +567,9 @@ class Session:
     def undo(self) -> dict[str, Any] | None:
         """Takes back the last applied correction (its parameters and target); None if none.
 
+        A correction routed `undo` ("undo that", "scratch that") does the same from the person's
+        channel and replies with what it took back.
+
         Returns:
             The undone correction's record (as in the results file).
         """
@@ -547,13 +607,31 @@ class Session:
             sizes={o.name: o.size_class for o in self.env.scene.objects},
             visuals=self.memory.visuals if self.memory is not None else {},
             task_succeeded=task_succeeded,
+            applied=tuple(self.memory.knowledge_used if self.memory is not None else ()),
+            limits={
+                (r.skill, r.obj): self.api.skills.world_bounds(r.skill, r.obj)
+                for r in self.loop.records
+                if r.obj is not None and self.api is not None
+            },
         )
         if llm is not None:
             written = distill_with_llm(self.loop.records, kb, facts, llm=llm).written
         else:
             written = distill(self.loop.records, kb, facts)
+        written = [*written, *self._learn_plan_rules(kb)]
         self.learned.extend(written)
         return written
+
+    def _learn_plan_rules(self, kb: KnowledgeBase) -> list[Distilled]:
+        """Writes this episode's plan-level rules (`corrections.plan_rules`)."""
+        from corrigible.corrections.distill import Distilled
+        from corrigible.corrections.plan_rules import distill_plan_rules
+
+        assert self.loop is not None
+        return [
+            Distilled(w.entry_id, w.kind, w.text, w.superseded)
+            for w in distill_plan_rules(self.loop.records, kb, episode=self.episode)
+        ]
 
 
 def _vector(values: Sequence[float]) -> Any:

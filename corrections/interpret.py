@@ -15,9 +15,10 @@ and the magnitude mapping are in corrections/README.md.
 from __future__ import annotations
 
 import difflib
+import math
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -33,15 +34,24 @@ from corrigible.memory.effects import (
     SkillParamChange,
     TargetSubstitution,
 )
-from corrigible.policies.language import DEFAULT_MAGNITUDE, ObjectResolver, parse_magnitude
+from corrigible.policies.language import (
+    DEFAULT_MAGNITUDE,
+    ObjectResolver,
+    parse_magnitude,
+    parse_turn,
+)
 from corrigible.policies.skills.specs import generic_params, skill_of_words
 from corrigible.registry import Registry
 from corrigible.sim_envs.vocabulary import (
     GENERIC_OBJECT_WORDS,
     canonical_color,
+    canonical_size,
     color_words,
+    is_plural,
+    kind_names,
     kind_of_noun,
     noun_words,
+    shape_of_kind,
 )
 
 # The effects themselves (SkillParamChange, TargetSubstitution, ...) are the one schema in
@@ -55,6 +65,9 @@ class InterpretContext:
     visible_objects: tuple[str, ...] = ()  # scene names ("red block") that may be referred to
     current_skill: str | None = None  # skill running when corrected, e.g. "pick"
     current_object: str | None = None  # object the robot is acting on
+    # Perceived positions (name -> x, y, z m) for spatial references ("the bowl next to the
+    # drawer", "the one on the left"); empty: objects are named by colour and kind only.
+    positions: Mapping[str, Sequence[float]] = field(default_factory=dict)
     current_target: str | None = None  # where it is taking it
 
 
@@ -281,20 +294,36 @@ _DIRS: tuple[tuple[str, str, float], ...] = (
     # (regex, axis, sign): the direction the person wants the gripper to go.
     (r"left|leftwards|lefter", "y", +1.0),
     (r"right|rightwards|rite", "y", -1.0),
-    (r"forwards?|ahead|front|away|short", "x", +1.0),
+    (r"forwards?|ahead|front|away|short|reach|further out|farther out", "x", +1.0),
     (r"back|backwards?|closer|towards me|toward me", "x", -1.0),
     (r"up|higher|high|raise", "z", +1.0),
     (r"down|lower|low|lowr", "z", -1.0),
 )
 _SPEED_DIRS: tuple[tuple[str, float], ...] = (
-    (r"slow(?:er|ly)?|gentl[ey]|gentler|carefully|ease off|easy", -1.0),
+    (
+        r"slow(?:er|ly)?|gentl[ey]|gentler|carefully|ease off|ease up|easy|"
+        r"(?:don't|do not|no|not|stop|without) rush(?:ing)?|take (?:your|its|it) time",
+        -1.0,
+    ),
     (r"fast(?:er)?|quick(?:er|ly)?|speed (?:it )?up|hurry", +1.0),
 )
+# "No need to be that slow": a slowness said not to be needed asks for more speed.
+_NOT_NEEDED_RE = re.compile(r"\b(?:no need|needn't|don't need|do not need|overly)\b")
+# Where a speed change belongs when the words say which motion: carrying vs lifting.
+_CARRY_RE = re.compile(
+    r"\b(?:carry|carrying|across|on the way over|over there|while (?:you're|you are) holding|"
+    r"while holding|move it|moving it)\b"
+)
+_LIFT_RE = re.compile(r"\b(?:lift|lifting|raise|raising|on the way up|pick it up)\b")
+# A description of what fell or slipped, with no other cue: the motion was too fast.
+_FELL_RE = re.compile(r"\b(?:slipped|slipping|slips|fell|falls|falling|dropped|dropping)\b")
 _INVERT_RE = re.compile(
     r"\b(?:too|off|not so|don't|do not|less|so much|overshot|overshooting|past)\b"
 )
-_DRAWER_RE = re.compile(r"\b(?:drawer|pull|yank|handle)\b")
-_MORE_RE = re.compile(r"\b(?:further|farther|more|wider|out|enough|another)\b")
+_DRAWER_RE = re.compile(r"\b(?:drawers?|pull|yank|tug|handle)\b")
+_MORE_RE = re.compile(
+    r"\b(?:further|farther|more|wider|out|enough|another|harder|all the way|barely|stuck)\b"
+)
 
 
 def _magnitude(text: str, param: str) -> float:
@@ -354,27 +383,80 @@ def _change(
     return SkillParamChange(skill=None, param=generic, delta=delta, factor=factor, reason=reason)
 
 
+# Turning the hand about the vertical: the gripper's yaw at the grasp or at the place
+# ("turn the gripper 90 degrees", "rotate your hand a bit when you grab it", "twist it a
+# quarter turn before you put it down"). Amounts: `policies.language.parse_turn`.
+_TURN_VERB_RE = re.compile(r"\b(?:rotat\w*|turn(?:ed|ing|s)?|twist\w*|spin\w*|swivel\w*|yaw)\b")
+_TURN_WHAT_RE = re.compile(
+    r"\b(?:gripper|hand|wrist|fingers|claw|it|degrees?|deg|radians?|rad|quarter|half|"
+    r"(?:anti|counter)?\s*clockwise|angle)\b|\d\s*°"
+)
+_TURN_ALIGN_RE = re.compile(r"\b(?:line[sd]? up|lining up|align\w*|straight\w*|square\w*)\b")
+
+
+def _yaw_change(clean: str, skill: str | None, raw: str) -> SkillParamChange | None:
+    """A gripper-yaw change when the correction turns the hand, else None.
+
+    The amount is read from the `raw` text: normalising drops a decimal point ("1.2 rad").
+
+    Raises:
+        ParseError: it asks to line the hand up without saying by how much (the skill already
+            lines its grasp up with what it sees; a turn needs an amount or a direction).
+    """
+    if not (_TURN_VERB_RE.search(clean) and _TURN_WHAT_RE.search(clean)):
+        return None
+    rad, said = parse_turn(" ".join(raw.lower().split()))
+    if not said and _TURN_ALIGN_RE.search(clean):
+        raise ParseError(
+            f"understood a turn of the gripper in {clean!r} but not how far; say e.g. 'turn "
+            "the gripper 20 degrees' or 'a quarter turn clockwise'"
+        )
+    if re.search(r"\b(?:too much|too far|less|back|undo|other way)\b", clean):
+        rad = -rad
+    return _change(skill, "yaw", round(rad, 4), None, clean)
+
+
 def _interpret_skill(text: str, ctx: InterpretContext) -> list[Effect]:
     clean = _clean(text)
     skill = _skill_of(clean, ctx)
-    effects: list[Effect] = []
+    turn = _yaw_change(clean, skill, text)
+    if turn is not None:
+        return [turn]
     # Speed first: "come down more slowly" is a speed change, not a height change.
+    speeds: dict[tuple[str | None, str], SkillParamChange] = {}
     for clause in _clauses(text):
         for pattern, sign in _SPEED_DIRS:
             if not re.search(rf"\b(?:{pattern})\b", clause):
                 continue
             sign = -sign if re.search(r"\b(?:too|not so|so)\b", clause) else sign
+            if sign < 0 and _NOT_NEEDED_RE.search(clause):
+                sign = -sign
             table = _FASTER if sign > 0 else _SLOWER
             generic = (
                 "descend_speed"
                 if re.search(r"\b(?:descend|come down|coming down|lower(?:ing)?)\b", clause)
                 else "speed"
             )
-            effects.append(_change(skill, generic, None, table[_size(clause)], clause))
+            size = table[_size(clause)]
+            for target in _speed_skills(clean, skill, generic, sign):
+                change = _change(target, generic, None, size, clause)
+                # "still too fast, lift even slower" says one change twice: apply it once, as
+                # strongly as it was said ("gently now, a lot slower" is "a lot slower").
+                key = (change.skill, change.param)
+                factor = speeds[key].factor if key in speeds else None
+                if factor is None or abs(math.log(size)) > abs(math.log(factor or 1)):
+                    speeds[key] = change
             break
-    if effects:
-        return effects
-    if _DRAWER_RE.search(clean) and _MORE_RE.search(clean):
+    if speeds:
+        return list(speeds.values())
+    sideways = re.search(r"\b(?:left|right|leftwards|rightwards)\b", clean) is not None
+    on_drawer = ctx.current_skill in ("open_drawer", "close_drawer")
+    if (
+        (_DRAWER_RE.search(clean) or on_drawer)
+        and _MORE_RE.search(clean)
+        and not sideways
+        and not re.search(r"\b(?:reach|forwards?|back|backwards?|up|down|higher|lower)\b", clean)
+    ):
         sign = -1.0 if re.search(r"\b(?:less|too far|not so far|too much)\b", clean) else 1.0
         return [
             _change(
@@ -395,6 +477,12 @@ def _interpret_skill(text: str, ctx: InterpretContext) -> list[Effect]:
                 inverted = bool(_INVERT_RE.search(clause))
                 candidates.append((inverted, clause, axis, -sign if inverted else sign))
                 break
+    if not candidates and _FELL_RE.search(clean) and not re.search(r"\bshort\b", clean):
+        # "it slipped out", "it fell off on the way over": it went too fast for its grip.
+        return [
+            _change(target, "speed", None, _SLOWER["default"], clean)
+            for target in _speed_skills(clean, skill, "speed", -1)
+        ]
     if not candidates:
         raise ParseError(
             f"did not understand the skill correction {text!r}: found no direction, height, "
@@ -419,7 +507,35 @@ def _interpret_skill(text: str, ctx: InterpretContext) -> list[Effect]:
             generic = "height"
     else:
         generic = "offset_y" if axis == "y" else "offset_x"
+    if generic in ("offset_y", "offset_x", "height") and (
+        re.search(r"\bhandle\b", clean) or (on_drawer and "drawer" in clean)
+    ):
+        # "grab the handle further right": where on the handle, not the pick skill.
+        skill = ctx.current_skill if on_drawer else "open_drawer"
     return [_change(skill, generic, sign * _magnitude(clean, generic), None, clause)]
+
+
+def _speed_skills(clean: str, skill: str | None, generic: str, sign: int) -> list[str | None]:
+    """The skills a speed change is for.
+
+    "Much more gently" said while picking, naming neither the lift nor the carry, is about
+    handling the object: the carry that follows is slowed too (a person who saw it slip does
+    not mean "lift gently, then rush it across"). Named motions, speed-ups and descents keep
+    to one skill.
+    """
+    one = _speed_skill(clean, skill)
+    if one == "pick" == skill and generic == "speed" and sign < 0 and not _LIFT_RE.search(clean):
+        return ["pick", "place"]
+    return [one]
+
+
+def _speed_skill(clean: str, skill: str | None) -> str | None:
+    """The skill a speed change is for: the carry (place) or the lift (pick) when named."""
+    if _CARRY_RE.search(clean) and skill in ("pick", "place", None):
+        return "place"
+    if _LIFT_RE.search(clean) and skill in ("pick", "place", None):
+        return "pick"
+    return skill
 
 
 # --------------------------------------------------------------------------- plan
@@ -427,8 +543,33 @@ def _interpret_skill(text: str, ctx: InterpretContext) -> list[Effect]:
 _DRAWER_STEP_RE = re.compile(r"\b(open|opened|close|closed|shut)\b")
 
 
+def _names_class(phrase: _Phrase) -> bool:
+    """Whether a phrase names a class of objects ("blue ones", "cylinders"), not one object."""
+    last = phrase.text.split()[-1]
+    return last in ("ones", "things", "objects", "items") or is_plural(last)
+
+
+def _spatial_names(clean: str, ctx: InterpretContext) -> str:
+    """`clean` with spatial references replaced by the perceived objects they pick.
+
+    "no, the bowl next to the drawer" reads as "no, the blue bowl" when perception places the
+    blue bowl there; "the other one" keeps its own handling (it also says what to exclude).
+    Ambiguous or unmatched references raise UnknownObjectError saying why.
+    """
+    if not ctx.positions or re.search(r"\bother\b", clean):
+        return clean
+    from corrigible.policies.language import resolve_references
+    from corrigible.sim_envs.vocabulary import kind_of_name
+
+    recent = [n for n in (ctx.current_object, ctx.current_target) if n]
+    # "the one on the left" while handling a block means a block.
+    kind = kind_of_name(ctx.current_object) if ctx.current_object else None
+    resolver = ObjectResolver(list(ctx.visible_objects), dict(ctx.positions), recent, kind)
+    return resolve_references(clean, resolver)[0]
+
+
 def _interpret_plan(text: str, ctx: InterpretContext) -> list[Effect]:
-    clean = _clean(text)
+    clean = _spatial_names(_clean(text), ctx)
     effects: list[Effect] = []
     drawer_names = [n for n in ctx.visible_objects if "drawer" in n]
     drawer = drawer_names[0] if drawer_names else "drawer"
@@ -446,6 +587,26 @@ def _interpret_plan(text: str, ctx: InterpretContext) -> list[Effect]:
         return [AddedPrecondition(skill=skill, obj=drawer)]
     if re.search(r"\b(?:pick it up|grab it|grasp it)\b.*\bfirst\b", clean):
         return [AddedPrecondition(skill="pick", obj=ctx.current_object)]
+    if _SAME_RE.search(clean):  # "in the bowl of the same colour": a target per object
+        same = _mapping_in(clean, ctx, is_negative=False)
+        if same is not None and same.same_attribute:
+            return [same]
+    avoided = re.search(r"\b(?:don't|do not|not|never|stop) (?:use|using|put it in)\b", clean)
+    if avoided:  # "don't use the green bowl": the target to avoid, not the one to use
+        named = [p for p in _phrases(clean[avoided.end() :]) if p.is_container and p.color]
+        if named:
+            excluded = _resolve(named[0], ctx)
+            kind = excluded.split()[-1]
+            others = [
+                n
+                for n in ctx.visible_objects
+                if n.split()[-1] == kind and n not in (excluded, ctx.current_object)
+            ]
+            return [
+                TargetSubstitution(
+                    new_target=others[0] if len(others) == 1 else None, excluded=excluded
+                )
+            ]
     phrases = _phrases(clean)
     if re.search(r"\b(?:first|last|before|after|then|order)\b", clean):
         ordered = [p for p in phrases if not p.is_negated]
@@ -454,6 +615,11 @@ def _interpret_plan(text: str, ctx: InterpretContext) -> list[Effect]:
                 f"understood that the order should change in {text!r} but not which objects; "
                 "say e.g. 'do the blue block first'"
             )
+        # "the blue ones first", "cylinders last": a class of objects, an order by attributes.
+        if any(_names_class(p) for p in ordered):
+            standing = _standing_order(clean, ctx)
+            if standing is not None:
+                return [standing]
         if ordered:
             names = [_resolve(p, ctx) for p in ordered]
             if re.search(r"\blast\b", clean) and len(names) == 1:
@@ -497,19 +663,46 @@ def _interpret_plan(text: str, ctx: InterpretContext) -> list[Effect]:
 
 # --------------------------------------------------------------------------- preference
 
-_NEGATIVE_PREF_RE = re.compile(r"\b(?:never(?! mind)|don't ever|do not ever|avoid|not ever)\b")
+_NEGATIVE_PREF_RE = re.compile(
+    r"\b(?:never(?! mind)|don't ever|do not ever|avoid|not ever|don't use|do not use|"
+    r"stop using|no more|keep (?:\w+ ){0,3}out of|off limits)\b"
+)
+_GROUP_RE = re.compile(r"\b(warm|cool|cold)(?:[- ]?colou?r(?:ed|s)?| ones| tones?)\b")
+_SAME_RE = re.compile(
+    r"\b(?:(?:the )?same colou?r|matching|(?:its|their) own colou?r|colou?r matches|"
+    r"of (?:its|their) colou?r)\b"
+)
+_ORDER_RE = re.compile(r"\b(first|last|before anything else|at the end|after everything)\b")
+# Words a person may use for a class of objects that the robot cannot perceive: a rule about
+# them cannot be stored, and the reply says so.
+_UNSEEN_WORDS_RE = re.compile(
+    r"\b(heavy|heavier|light|lighter|fragile|slippery|breakable|wet|full|empty|hot|"
+    r"soft|hard|metal|metallic|wooden|plastic|glass|new|old|dirty|clean|expensive|cheap|"
+    r"sharp)\s+(?:ones|things|objects|items|stuff|one)\b"
+)
+
+
+def _size_before(phrase: _Phrase | None, clause: str) -> str | None:
+    """The size class said just before the subject ("small red blocks", "big ones")."""
+    if phrase is None:
+        return None
+    before = clause[: phrase.start].split()[-2:]
+    return next((canonical_size(w) for w in reversed(before) if canonical_size(w)), None)
 
 
 def _attributes(phrase: _Phrase | None, clause: str) -> dict[str, str]:
+    """The perceivable attributes naming the subject: colour, shape, size and colour group."""
     attrs: dict[str, str] = {}
     if phrase is not None and phrase.color:
         attrs["color"] = phrase.color
-    if phrase is not None and phrase.noun in ("block", "cylinder"):
-        attrs["shape"] = "cube" if phrase.noun == "block" else "cylinder"
-    if not attrs:
-        group = re.search(r"\b(warm|cool|cold)\s+colou?rs?\b", clause)
-        if group:
-            attrs["color_group"] = "warm" if group.group(1) == "warm" else "cool"
+    if phrase is not None and phrase.noun in kind_names(graspable=True):
+        attrs["shape"] = shape_of_kind(phrase.noun)
+    size = _size_before(phrase, clause)
+    if size is not None:
+        attrs["size_class"] = size
+    group = _GROUP_RE.search(clause)
+    if group and "color" not in attrs:
+        attrs["color_group"] = "warm" if group.group(1) == "warm" else "cool"
     return attrs
 
 
@@ -532,16 +725,56 @@ def _mapping_in(clause: str, ctx: InterpretContext, is_negative: bool) -> Prefer
         return None
     target = next((p for p in containers if p.after_place_prep), containers[0])
     subjects = [p for p in phrases if p is not target and not p.is_container]
-    attrs = _attributes(subjects[0] if subjects else None, clause)
-    if not attrs and not re.search(r"\b(?:everything|all|anything)\b", clause):
+    subject = subjects[0] if subjects else None
+    if subject is None:  # "small ones go in the blue bowl": the size word is the subject
+        words = clause[: target.start].split()
+        size = next((canonical_size(w) for w in words if canonical_size(w)), None)
+        attrs = {"size_class": size} if size else _attributes(None, clause)
+    else:
+        attrs = _attributes(subject, clause)
+    if _SAME_RE.search(clause) and target.noun is not None:
+        # "put each block in the bowl of the same colour": the target is a kind, per object.
+        attrs.pop("color", None)
+        return PreferenceMapping(attributes=attrs, target=target.noun, same_attribute="color")
+    everything = re.search(r"\b(?:everything|all|anything|nothing)\b", clause)
+    if not attrs and not everything and not is_negative:
         return None
     return PreferenceMapping(
         attributes=attrs, target=_target_name(target, ctx), is_negative=is_negative
     )
 
 
+def _standing_order(text: str, ctx: InterpretContext) -> Ordering | None:
+    """An order by attributes: "do the blue ones first", "always leave the cylinders for last"."""
+    order = _ORDER_RE.search(text)
+    if order is None:
+        return None
+    subjects = [p for p in _phrases(text) if not p.is_location and not p.is_negated]
+    subject = next((p for p in subjects if p.color or p.noun), None)
+    attrs = _attributes(subject, text)
+    if not attrs:
+        return None
+    last = order.group(1) in ("last", "at the end", "after everything")
+    return Ordering(attributes=attrs, attributes_last=last)
+
+
+def _unstorable(text: str) -> str | None:
+    """Why a stated rule cannot be kept: it names objects by something the robot cannot see."""
+    hit = _UNSEEN_WORDS_RE.search(text)
+    if hit is None:
+        return None
+    return (
+        f"I cannot see which things are {hit.group(1)} (I can tell colour, colour group, shape "
+        "and size), so this preference cannot be stored; name them by what they look like, "
+        "e.g. 'the red cylinders go in the blue bowl'"
+    )
+
+
 def _interpret_preference(text: str, ctx: InterpretContext) -> list[Effect]:
     clean = _clean(text)
+    unstorable = _unstorable(clean)
+    if unstorable is not None:
+        raise ParseError(f"understood {text!r} as a standing rule, but {unstorable}")
     is_negative = bool(_NEGATIVE_PREF_RE.search(clean))
     # "blocks in bowls, cylinders in the drawer" holds one mapping per clause; otherwise the
     # whole sentence is one mapping (its clauses alone may lack the subject or the target).
@@ -557,10 +790,14 @@ def _interpret_preference(text: str, ctx: InterpretContext) -> list[Effect]:
         return [whole]
     if per_clause:
         return per_clause
+    order = _standing_order(clean, ctx)
+    if order is not None:
+        return [order]
     raise ParseError(
-        f"did not understand the preference {text!r}: need which objects (a colour or a "
-        "shape) and where they go (a bowl, the drawer or a table location), e.g. "
-        "'always put cubes in the drawer'"
+        f"did not understand the preference {text!r}, so nothing is stored: need which objects "
+        "(a colour, shape, size or warm/cool colours) and where they go (a bowl, the drawer or "
+        "a table location), e.g. 'always put cubes in the drawer', or an order, e.g. 'do the "
+        "blue ones first'"
     )
 
 
@@ -603,8 +840,10 @@ def _interpret_control(text: str, ctx: InterpretContext) -> list[Effect]:
 INTERPRETERS: Registry[Callable[[str, InterpretContext], list[Effect]]] = Registry(
     "route label", unknown="unknown {noun} {name!r}; labels: {names}."
 )
+# "undo" has no interpreter: it changes nothing itself, the correction loop takes back the last
+# applied correction (CorrectionLoop.undo).
 for _label, _interpreter in zip(
-    LABELS,
+    (label for label in LABELS if label != "undo"),
     (_interpret_plan, _interpret_skill, _interpret_preference, _interpret_control),
     strict=True,
 ):

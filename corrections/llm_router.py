@@ -38,6 +38,7 @@ from corrigible.corrections.router import (
     RouterConfig,
     apply_rules,
     normalise,
+    routing_text,
 )
 from corrigible.errors import ConfigError, InvalidLabelError, LLMError, LLMOutputError, ParseError
 from corrigible.memory.text_embedder import TextEmbedder
@@ -292,9 +293,10 @@ class LLMRouter(CorrectionRouter):
         clean = normalise(text)
         if not clean:
             raise ParseError(f"cannot route an empty correction ({text!r}); say what should change")
-        hit = apply_rules(clean)
-        # Control is the first grammar rule, so a control hit here is the control rule's.
-        if hit is not None and (hit.label == "control" or self.cfg.grammar_first):
+        hit = apply_rules(routing_text(text))
+        # Control and undo are the first grammar rules, so such a hit here is theirs; they
+        # never wait for a model (the prompt knows only the four content labels).
+        if hit is not None and (hit.label in ("control", "undo") or self.cfg.grammar_first):
             return LLMRouteDecision(
                 label=hit.label,
                 confidence=1.0,

@@ -40,7 +40,13 @@ from typing import Any, NoReturn, Protocol, runtime_checkable
 
 from corrigible.corrections.correction import Correction
 from corrigible.corrections.interpret import InterpretContext, interpret
-from corrigible.corrections.router import CorrectionRouter, normalise
+from corrigible.corrections.router import (
+    CorrectionRouter,
+    RouteDecision,
+    ask_back_question,
+    normalise,
+    read_answer,
+)
 from corrigible.errors import (
     CorrigibleError,
     SandboxInterrupted,
@@ -48,13 +54,20 @@ from corrigible.errors import (
     UnknownNameError,
     UnknownObjectError,
 )
-from corrigible.memory.effects import PreferenceMapping, SkillParamChange, TargetSubstitution
+from corrigible.memory.effects import (
+    AddedPrecondition,
+    Effect,
+    ObjectSubstitution,
+    Ordering,
+    PreferenceMapping,
+    SkillParamChange,
+    TargetSubstitution,
+)
 from corrigible.policies.middleware import Proceed, RunGate, SkillCall
 from corrigible.policies.robot_api import RobotAPI
 from corrigible.policies.sandbox.control import SandboxControl
 from corrigible.sim_envs.locations import location_names
 from corrigible.sim_envs.vocabulary import (
-    attributes_of_name,
     canonical_color,
     kind_of_noun,
     kinds,
@@ -153,9 +166,14 @@ class AppliedCorrection:
     target_before: Any = None
     target_after: Any = None
     preference: PreferenceMapping | None = None  # a stated standing rule, if any
+    # Plan-level rules said in it (preferences, constraints, preconditions, orderings): kept
+    # for distillation (`corrections.plan_rules`) even when they changed nothing in this call.
+    rules: list[Effect] = field(default_factory=list)
     latency_s: float | None = None  # correction created -> first arm step after applying it
     applied: bool = False  # False when nothing in it could be applied
-    status: str = "applied"  # "applied" | "control" (stop/pause/resume) | "refused" | "undone"
+    # "applied" | "control" (stop/pause/resume) | "refused" | "undone" | "undo" (a said "undo
+    # that": it took back the last applied one) | "asked" (the router was unsure: a question)
+    status: str = "applied"
     reply: str = ""  # the one-line answer the person got
     when: str = "failure"  # "failure" | "before_skill" | "before_place" | "paused"
     control: str | None = None  # "stop" | "pause" | "resume" for control commands
@@ -166,6 +184,8 @@ class AppliedCorrection:
         A stated rule if there was one, else the substitution of the target it committed.
         """
         if self.preference is not None:
+            if self.preference.is_negative or self.preference.same_attribute:
+                return None  # not one target for a class: `corrections.plan_rules` keeps it
             return self.preference
         if isinstance(self.target_after, str):
             return TargetSubstitution(new_target=self.target_after, excluded=None)
@@ -190,6 +210,7 @@ class AppliedCorrection:
             "reply": self.reply,
             "when": self.when,
             "control": self.control,
+            "rules": [r.rule_text() for r in self.rules],  # type: ignore[union-attr]
         }
 
 
@@ -203,10 +224,18 @@ class _Staged:
     control: str | None = None
     notes: list[str] = field(default_factory=list)  # one per change, for the reply
     skipped: list[str] = field(default_factory=list)  # why an understood effect was not used
+    rules: list[Effect] = field(default_factory=list)  # plan-level rules to remember
+    steps: list[AddedPrecondition] = field(default_factory=list)  # run before the call
 
     @property
     def is_empty(self) -> bool:
-        return not self.params and self.target is None and self.control is None
+        return (
+            not self.params
+            and self.target is None
+            and self.control is None
+            and not self.rules
+            and not self.steps
+        )
 
 
 class _Stage:
@@ -222,7 +251,13 @@ class _Stage:
         self.staged = _Staged()
 
     def attributes(self) -> dict[str, str]:
-        return attributes_of_name(self.obj)
+        # Colour and shape from the perceived name, the size class the bounding box shows and
+        # the colour group: what a standing rule may name ("small red blocks").
+        from corrigible.corrections.plan_rules import perceived_attributes
+
+        scene = self.loop.api.env.scene
+        size = next((o.size_class for o in scene.objects if o.name == self.obj), None)
+        return perceived_attributes(self.obj, size)
 
     def skip(self, why: str) -> None:
         self.staged.skipped.append(why)
@@ -244,9 +279,19 @@ class _Stage:
             {**self.loop.session.get(key, {}), **self.staged.params.get(key, {})}
         )
         value = change.apply(base, skill).to_dict()[name]
-        self.staged.params.setdefault(key, {})[name] = value
+        # The change acts on what the robot did (recalled knowledge included), so it updates a
+        # remembered value rather than stacking on it, and the world's limit on this object
+        # (a drawer's slide travel) caps it as the declared bounds do.
+        lo, hi = self.loop.api.skills.world_bounds(skill, self.obj).get(name, (value, value))
+        limited = min(max(value, lo), hi)
+        before = base.to_dict()[name]
+        if limited != value and abs(limited - before) < 1e-9:
+            self.skip(f"{skill} {name} is already {before:.3f}, as far as the {self.obj} allows")
+            return
+        self.staged.params.setdefault(key, {})[name] = limited
+        limit_note = "" if limited == value else f", the most the {self.obj} allows"
         self.staged.notes.append(
-            f"{skill} {name} {change.words()} (now {value:.3f}) for the {self.obj}"
+            f"{skill} {name} {change.words()} (now {limited:.3f}{limit_note}) for the {self.obj}"
         )
 
     def stage_target(self, target: str) -> bool:
@@ -269,6 +314,22 @@ class _Stage:
 
     def stage_preference(self, rule: PreferenceMapping) -> None:
         self.staged.preference = rule
+
+    def stage_rule(self, rule: Effect, *, acts_now: bool) -> None:
+        self.staged.rules.append(rule)
+        later = "" if acts_now else " (nothing to change in this step)"
+        self.staged.notes.append(f"will remember: {rule.rule_text()}{later}")  # type: ignore[union-attr]
+
+    def stage_step(self, step: AddedPrecondition) -> None:
+        if step.skill not in self.loop.api.skills.params and step.skill != "pick":
+            self.skip(f"there is no {step.skill} step to add")
+            return
+        self.staged.steps.append(step)
+        self.staged.notes.append(f"{step.skill}({step.obj or ''}) first")
+
+    def current_target(self) -> str | None:
+        target = self.call.target if self.is_placing else self.loop.targets.get(self.obj)
+        return target if isinstance(target, str) else None
 
     def stage_control(self, command: str) -> None:
         if command == "resume" and not self.loop._paused:
@@ -320,10 +381,13 @@ class CorrectionLoop:
             corrector if isinstance(corrector, LiveCorrector) else None
         )
         self._paused = False
+        self._replan = False  # a plan correction asked for the rest of the plan to be redone
         self._pending: tuple[AppliedCorrection, float] | None = None
         self._attached = False
         # Loop state before each applied correction, so `undo` can take the last one back.
         self._history: list[tuple[AppliedCorrection, dict, dict]] = []
+        # A correction the router was unsure of, waiting for the person's yes or no.
+        self._asked: tuple[Correction, RouteDecision] | None = None
         self._state_lock = threading.Lock()
 
     @property
@@ -427,17 +491,50 @@ class CorrectionLoop:
             target_before=call.target,
             when=when,
         )
-        try:
-            decision = self.router.route_correction(correction)
-        except (CorrigibleError, ValueError, KeyError) as exc:
-            self.trace.emit("correction", **correction.to_dict(), route=None, skill=skill)
-            return self._refuse(record, f"could not route {correction.text!r} ({exc})")
-        record.label, record.route = decision.label, decision.to_dict()
-        self.trace.emit("correction", **correction.to_dict(), route=record.route, skill=skill)
+        asked, self._asked = self._asked, None
+        answer = read_answer(correction.text) if asked is not None else None
+        if asked is not None:
+            self.trace.emit(
+                "correction.answer", text=correction.text, asked=asked[0].text, answer=answer
+            )
+        if asked is not None and answer is not None:
+            if not answer:
+                why = f"ok, I did not apply {asked[0].text!r}; say it another way"
+                return self._refuse(record, why)
+            # "yes": the asked correction applies as the router's first choice.
+            record.correction, decision = asked[0], asked[1]
+            record.route = {**decision.to_dict(), "confirmed_by": correction.text}
+        else:
+            try:
+                decision = self.router.route_correction(correction)
+            except (CorrigibleError, ValueError, KeyError) as exc:
+                self.trace.emit("correction", **correction.to_dict(), route=None, skill=skill)
+                return self._refuse(record, f"could not route {correction.text!r} ({exc})")
+            record.route = decision.to_dict()
+        record.label = decision.label
+        self.trace.emit(
+            "correction", **record.correction.to_dict(), route=record.route, skill=skill
+        )
+        if decision.label == "undo":
+            return self._undo_said(record)
+        if decision.ask_back and self._live is not None and "confirmed_by" not in record.route:
+            # Ask only about something the words can mean: gibberish is refused, not asked.
+            unreadable = self._stage(record, call, skill)
+            if isinstance(unreadable, str):
+                return self._refuse(record, unreadable)
+            return self._ask(record, decision)
         staged = self._stage(record, call, skill)
         if isinstance(staged, str):
             return self._refuse(record, staged)
         self._commit(record, staged, call, t0)
+        for step in staged.steps:  # "open the drawer first": the missing step, now
+            self._run_step(step)
+        if any(isinstance(r, Ordering | ObjectSubstitution) for r in staged.rules):
+            # The order of what is left changed: end this program here; the session plans
+            # the rest again with the rule (`Session.run`, `take_replan`).
+            self._replan = True
+            self.trace.emit("correction.replan", text=correction.text)
+            raise SandboxInterrupted(f"re-planning the rest after {correction.text!r}")
         if staged.control is not None:
             self._control(staged.control, call, skill, correction.text)
         return record
@@ -455,6 +552,7 @@ class CorrectionLoop:
             current_skill=skill,
             current_object=obj,
             current_target=call.target if isinstance(call.target, str) else None,
+            positions={n: tuple(self.api.get_obj_pos(n)) for n in visible},  # perceived
         )
         try:
             effects = interpret(text, record.label, ctx).effects
@@ -499,6 +597,7 @@ class CorrectionLoop:
             elif call.obj is not None:
                 self.targets[call.obj] = staged.target
         record.preference = staged.preference
+        record.rules = list(staged.rules)
         record.applied = True
         record.control = staged.control
         if staged.control is not None:
@@ -517,10 +616,25 @@ class CorrectionLoop:
                 "paused": "applies when resumed",
             }[record.when]
             notes = "; ".join(staged.notes + [f"ignored: {s}" for s in staged.skipped])
-            acts_now = staged.params or call.spec.places  # else: a target for a later place
+            # else: a target for a later place, or only a rule kept for later
+            acts_now = (
+                staged.params or staged.steps or (call.spec.places and staged.target is not None)
+            )
             record.reply = f"{record.label}: {notes}" + (f"; {suffix}" if acts_now else "")
             self.records.append(record)
             self._pending = (record, t0)
+
+    def _run_step(self, step: AddedPrecondition) -> None:
+        """Runs a missing step through the whole chain (its own failures are corrected too)."""
+        self.trace.emit("correction.step", skill=step.skill, obj=step.obj)
+        fn = getattr(self.api, step.skill)
+        with contextlib.suppress(SkillError):  # the redo then fails and is corrected as usual
+            fn(step.obj) if step.obj is not None else fn()
+
+    def take_replan(self) -> bool:
+        """Whether a plan correction ended the program to re-plan the rest (then cleared)."""
+        wanted, self._replan = self._replan, False
+        return wanted
 
     def undo(self) -> AppliedCorrection | None:
         """Takes back the last applied correction: its parameters and targets.
@@ -536,6 +650,37 @@ class CorrectionLoop:
             self.records.remove(record)
             record.status = "undone"
         self.trace.emit("correction.undone", text=record.correction.text, reply=record.reply)
+        return record
+
+    def _undo_said(self, record: AppliedCorrection) -> AppliedCorrection:
+        """A said "undo that": takes back the last applied correction and says which."""
+        undone = self.undo()
+        record.status, record.applied = "undo", undone is not None
+        if undone is None:
+            record.reply = "undo: no applied correction to take back; nothing changed"
+        else:
+            record.reply = f"undo: took back {undone.correction.text!r} ({undone.reply})"
+        self._reply(record)
+        return record
+
+    def _ask(self, record: AppliedCorrection, decision: RouteDecision) -> AppliedCorrection:
+        """Asks the person to confirm an unsure route; nothing applies until a "yes".
+
+        Only a live corrector can answer, on the same channel; its next line resolves the
+        question ("yes" applies it as asked, "no" drops it, anything else is a new correction).
+        """
+        self._asked = (record.correction, decision)
+        record.status, record.applied = "asked", False
+        record.reply = f"{ask_back_question(decision)}; nothing changed"
+        self.trace.emit(
+            "correction.ask",
+            text=record.correction.text,
+            label=decision.label,
+            runner_up=decision.runner_up,
+            confidence=decision.confidence,
+            question=record.reply,
+        )
+        self._reply(record)
         return record
 
     def _refuse(self, record: AppliedCorrection, why: str) -> AppliedCorrection:

@@ -2,16 +2,33 @@
 
 `MemoryLookup` is the memory link of the robot API's around-skill chain
 (`policies.middleware`): before each skill call acting on an object it asks the `Retriever`
-with "<skill> the <object name>" plus, in "text+visual" mode, the appearance of the object's
-camera crop. Accepted `skill_params` entries become the call's recalled parameters (that call
-only); accepted `preference` entries whose rule covers the object's perceived attributes
-become its place target. Every use is traced ("knowledge.used") with the hit's reason. Whether
-an applied entry was right is judged separately with privileged attributes
-(`is_false_application`), never by the retriever itself.
+for the skill's knowledge about the object.
+
+* "text+visual": skill knowledge is matched by **attributes and appearance**, not by words:
+  an entry applies when the object's perceived attributes (colour and shape from its name)
+  do not contradict the entry's scope and the object's camera crop matches the stored crop on
+  every appearance group the entry's *explaining* attributes name (shape and size for a slip;
+  none for the camera; the instance for a drawer). An object in the entry's evidence gets it
+  by **recall**; any other object by **transfer**, which needs the confidence the scope's
+  breadth asks for (`memory.confidence.transfer_threshold`). A look-alike that differs in an
+  explaining attribute (same name and colour, another size) is rejected, and the trace says
+  on which group.
+* "text": MiniLM text retrieval ("<skill> the <object name>"), with the same confidence gate
+  and the same check that the name's attributes do not contradict the scope; text cannot see
+  size, which is what the appearance adds.
+
+Accepted `skill_params` entries become the call's recalled parameters (that call only; several
+entries combine when they set different parameters, recall first); accepted `preference`
+entries whose rule covers the object's perceived attributes become its place target. Every use
+is traced ("knowledge.used": the entry, recall or transfer, the matching attributes, the
+appearance scores, the confidence and its threshold, the values applied) and every entry
+rejected on attributes too ("knowledge.rejected"). Whether an applied entry was right is judged
+separately with privileged attributes (`is_false_application`), never by the retriever.
 """
 
 from __future__ import annotations
 
+import fnmatch
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -19,9 +36,10 @@ import numpy as np
 
 from corrigible.errors import ConfigError
 from corrigible.memory import KnowledgeBase, KnowledgeEntry
+from corrigible.memory.confidence import RECALL_THRESHOLD, objects_of, transfer_threshold
 from corrigible.memory.effects import PreferenceMapping
 from corrigible.memory.knowledge_base import RetrievalHit
-from corrigible.memory.visual_embedder import embed_crop
+from corrigible.memory.visual_embedder import compare, embed_crop
 from corrigible.policies.middleware import Proceed, SkillCall
 from corrigible.policies.perception import backproject
 from corrigible.policies.robot_api import RobotAPI
@@ -89,6 +107,12 @@ def _use(skill: str, obj: str, mode: str, hit: RetrievalHit) -> dict[str, Any]:
     return {"skill": skill, "obj": obj, "mode": mode, **trace}
 
 
+# Appearance group (visual_embedder.compare) of each perceived explaining attribute.
+_GROUP_OF = {"color": "colour", "shape": "shape", "size_class": "size"}
+_ALL_GROUPS = ("colour", "shape", "size")
+DEFAULT_VISUAL_THRESHOLD = 0.75  # when the knowledge base has no config of its own
+
+
 @dataclass(kw_only=True)
 class Retrieved:
     """What memory contributes to one skill call."""
@@ -97,6 +121,141 @@ class Retrieved:
     target: str | None = None  # substituted place target
     used: list[dict[str, Any]] = field(default_factory=list)  # trace records
     entries: list[KnowledgeEntry] = field(default_factory=list)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # entries that did not apply
+
+
+@dataclass(kw_only=True)
+class Match:
+    """One skill entry judged for one object: whether it applies, how, and why."""
+
+    entry: KnowledgeEntry
+    accepted: bool
+    match: Literal["recall", "transfer"]
+    reason: str
+    score: float = 0.0  # ranking: appearance agreement x confidence
+    text_score: float | None = None
+    groups: dict[str, float | None] = field(default_factory=dict)  # appearance cosines used
+    attributes: dict[str, str] = field(default_factory=dict)  # the attributes that matched
+    threshold: float = 0.0  # the confidence it needed
+
+    def trace(self, skill: str, obj: str, mode: str, params: dict[str, float]) -> dict[str, Any]:
+        """The "knowledge.used" / "knowledge.rejected" record."""
+        visual = [v for v in self.groups.values() if v is not None]
+        hit = RetrievalHit(
+            entry=self.entry,
+            score=self.score,
+            text_score=self.text_score,
+            visual_score=min(visual) if visual else None,
+            reason=self.reason,
+            accepted=self.accepted,
+            visual_detail=dict(self.groups) or None,
+        )
+        return {
+            **_use(skill, obj, mode, hit),
+            "match": self.match,
+            "matched_attributes": self.attributes,
+            "appearance": {k: None if v is None else round(v, 4) for k, v in self.groups.items()},
+            "confidence_needed": None if self.threshold == float("inf") else self.threshold,
+            "explains": self.entry.scope.explains,
+            "params": params,
+        }
+
+
+def _attribute_conflict(entry: KnowledgeEntry, obj: str, attrs: dict[str, str]) -> str | None:
+    """Why the object's name contradicts the entry's scope, or None."""
+    scope = entry.scope
+    if scope.object_name and not fnmatch.fnmatch(obj.lower(), scope.object_name.lower()):
+        return f"it is about the {scope.object_name}, not the {obj}"
+    for key in ("color", "shape"):
+        wanted = getattr(scope, key)
+        if wanted and attrs.get(key) and wanted.lower() != attrs[key].lower():
+            return f"{key} {attrs[key]} is not {wanted}"
+    return None
+
+
+def _gate(entry: KnowledgeEntry, obj: str) -> tuple[Literal["recall", "transfer"], float]:
+    """Recall or transfer, and the confidence that needs.
+
+    Recall: the object is in the entry's evidence, or the entry is about it alone.
+    """
+    explains = entry.scope.explains
+    if obj in objects_of(entry) or not explains or "object_name" in explains:
+        return "recall", RECALL_THRESHOLD
+    return "transfer", transfer_threshold(entry.scope)
+
+
+def judge_by_attributes(
+    entry: KnowledgeEntry,
+    obj: str,
+    visual: np.ndarray | None,
+    *,
+    visual_threshold: float = DEFAULT_VISUAL_THRESHOLD,
+) -> Match:
+    """Whether a skill entry applies to `obj` by its attributes and appearance (text+visual)."""
+    attrs = attributes_of_name(obj)
+    how, needed = _gate(entry, obj)
+    conf = entry.confidence
+    conflict = _attribute_conflict(entry, obj, attrs)
+    if conflict is not None:
+        return Match(entry=entry, accepted=False, match=how, reason=f"rejected: {conflict}")
+    explains = entry.scope.explains
+    names = [_GROUP_OF[a] for a in explains if a in _GROUP_OF] if explains else list(_ALL_GROUPS)
+    groups: dict[str, float | None] = {}
+    if names:
+        if visual is None or entry.visual_embedding is None:
+            return Match(
+                entry=entry,
+                accepted=False,
+                match=how,
+                reason="rejected: no appearance to compare "
+                f"({'the object is not seen' if visual is None else 'none stored'})",
+            )
+        detail = compare(visual, entry.visual_embedding)
+        groups = {name: detail.get(name) for name in names}
+        for name, value in groups.items():
+            if value is None or value < visual_threshold:
+                shown = "unknown" if value is None else f"{value:.2f}"
+                return Match(
+                    entry=entry,
+                    accepted=False,
+                    match=how,
+                    groups=groups,
+                    reason=f"rejected: {name} {shown} < {visual_threshold:.2f}: the {obj} "
+                    f"differs in what explains the knowledge ({'+'.join(explains or names)})",
+                )
+    matched = {
+        a: str(getattr(entry.scope, a) or attrs.get(a, "seen"))
+        for a in (explains or ["color", "shape", "size_class"])
+        if a != "camera"
+    }
+    if explains and "camera" in explains:
+        matched["camera"] = "every object it sees"
+    if conf < needed:
+        return Match(
+            entry=entry,
+            accepted=False,
+            match=how,
+            groups=groups,
+            attributes=matched,
+            threshold=needed,
+            reason=f"rejected: {how} needs confidence {needed:.2f}, the entry has {conf:.2f}",
+        )
+    agreement = min((v for v in groups.values() if v is not None), default=1.0)
+    shown = ", ".join(f"{k} {v:.2f}" for k, v in groups.items() if v is not None)
+    learned = ", ".join(sorted(objects_of(entry))) or "its scope"
+    return Match(
+        entry=entry,
+        accepted=True,
+        match=how,
+        groups=groups,
+        attributes=matched,
+        threshold=needed,
+        score=agreement * conf,
+        reason=f"applies by {how}: "
+        + " ".join(f"{k}={v}" for k, v in matched.items())
+        + (f"; appearance {shown} >= {visual_threshold:.2f}" if shown else "")
+        + f"; confidence {conf:.2f} >= {needed:.2f}; learned on {learned}",
+    )
 
 
 class Retriever:
@@ -124,15 +283,17 @@ class Retriever:
         if not self.is_on:
             return out
         assert self.kb is not None
-        mode = self.mode if (self.mode == "text" or visual is not None) else "text"
+        mode = self.mode
         for skill in skills:
-            hits = self.kb.search(
-                f"{skill} the {obj}", visual=visual, mode=mode, skill=skill, kind="skill_params"
-            )
-            for hit in hits[:1]:  # the best entry for this skill
-                out.overrides[skill], notes = stored_params(skill, dict(hit.entry.params))
-                out.entries.append(hit.entry)
-                out.used.append({**_use(skill, obj, mode, hit), **notes})
+            if self.mode == "text+visual":
+                matches = self._by_attributes(skill, obj, visual)
+                if visual is None:  # unseen or furniture: schema-2 entries only have words
+                    matches += [
+                        m for m in self._by_text(skill, obj) if m.entry.scope.explains is None
+                    ]
+            else:
+                matches = self._by_text(skill, obj)
+            self._combine(out, skill, obj, mode, matches)
         if "place" in skills:
             attrs = attributes_of_name(obj)
             hits = self.kb.search(f"where to put the {obj}", mode="text", kind="preference")
@@ -145,6 +306,73 @@ class Retriever:
                         out.used.append(_use("place", obj, "text", hit))
                         break
         return out
+
+    def _by_attributes(self, skill: str, obj: str, visual: np.ndarray | None) -> list[Match]:
+        """Every active skill entry for `skill`, judged by attributes and appearance."""
+        assert self.kb is not None
+        config = getattr(self.kb, "config", None)
+        threshold = getattr(config, "visual_threshold", DEFAULT_VISUAL_THRESHOLD)
+        return [
+            judge_by_attributes(entry, obj, visual, visual_threshold=threshold)
+            for entry in self.kb.list(kind="skill_params")
+            if entry.skill == skill and entry.retired is None
+        ]
+
+    def _by_text(self, skill: str, obj: str) -> list[Match]:
+        """Text-retrieved skill entries, gated by confidence and the name's attributes."""
+        assert self.kb is not None
+        attrs = attributes_of_name(obj)
+        out: list[Match] = []
+        for hit in self.kb.search(
+            f"{skill} the {obj}", mode="text", skill=skill, kind="skill_params"
+        ):
+            how, needed = _gate(hit.entry, obj)
+            conflict = _attribute_conflict(hit.entry, obj, attrs)
+            conf = hit.entry.confidence
+            ok = conflict is None and conf >= needed
+            why = (
+                f"rejected: {conflict}"
+                if conflict is not None
+                else (
+                    f"{hit.reason}; {how}, confidence {conf:.2f} {'>=' if ok else '<'} {needed:.2f}"
+                )
+            )
+            out.append(
+                Match(
+                    entry=hit.entry,
+                    accepted=ok,
+                    match=how,
+                    reason=why if ok or conflict else why.replace("applies", "rejected", 1),
+                    score=hit.score * conf,
+                    text_score=hit.text_score,
+                    attributes={k: v for k, v in attrs.items() if getattr(hit.entry.scope, k)},
+                    threshold=needed,
+                )
+            )
+        return out
+
+    @staticmethod
+    def _combine(out: Retrieved, skill: str, obj: str, mode: str, matches: list[Match]) -> None:
+        """The accepted entries' values, recall before transfer, best first.
+
+        An entry adds only the parameters no better entry set.
+        """
+        order = sorted(
+            (m for m in matches if m.accepted),
+            key=lambda m: (m.match == "recall", m.score),
+            reverse=True,
+        )
+        for m in order:
+            usable, notes = stored_params(skill, dict(m.entry.params))
+            new = {k: v for k, v in usable.items() if k not in out.overrides.get(skill, {})}
+            if not new:
+                continue
+            out.overrides.setdefault(skill, {}).update(new)
+            out.entries.append(m.entry)
+            out.used.append({**m.trace(skill, obj, mode, new), **notes})
+        for m in matches:
+            if not m.accepted:
+                out.rejected.append(m.trace(skill, obj, mode, {}))
 
 
 class MemoryLookup:
@@ -181,6 +409,8 @@ class MemoryLookup:
             call.spec.uses, obj, visual if self.retriever.mode == "text+visual" else None
         )
         self._trace(memory.used, memory.entries, obj)
+        for rejected in memory.rejected:
+            self.api.env.trace.emit("knowledge.rejected", **rejected)
         call.recalled = memory.overrides
         if call.spec.places and memory.target is not None:
             if memory.target in self.api.get_obj_names():

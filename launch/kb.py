@@ -89,6 +89,7 @@ class KbConfig(VerbConfig):
 
 def _entry_json(entry: Any, *, full: bool) -> dict[str, Any]:
     data = entry.model_dump(mode="json")
+    data["confidence"] = round(entry.confidence, 4)  # derived from the evidence, not stored
     if not full and data.get("visual_embedding") is not None:
         data["visual_embedding"] = f"<{len(data['visual_embedding'])}-d descriptor>"
     return data
@@ -108,7 +109,7 @@ def _print_table(entries: list[Any], kb: Path) -> None:
     from rich.table import Table
 
     table = Table(title=f"knowledge base {kb} ({len(entries)} entries)")
-    for column in ("id", "kind", "skill", "text", "scope", "active", "episodes"):
+    for column in ("id", "kind", "skill", "text", "scope", "conf", "active", "episodes"):
         table.add_column(column, overflow="fold")
     for entry in entries:
         table.add_row(
@@ -117,7 +118,14 @@ def _print_table(entries: list[Any], kb: Path) -> None:
             entry.skill or "",
             entry.summary(60),
             entry.scope.describe(),
-            "yes" if entry.active else f"-> {entry.superseded_by[:8]}",
+            f"{entry.confidence:.2f}" if entry.kind == "skill_params" else "",
+            (
+                f"retired: {entry.retired}"
+                if entry.retired
+                else "yes"
+                if entry.active
+                else f"-> {entry.superseded_by[:8]}"
+            ),
             ",".join(sorted({p.episode for p in entry.provenance})),
         )
     Console().print(table)

@@ -34,7 +34,8 @@ class LearnConfig(VerbConfig):
     sim: str = Field("mujoco", json_schema_extra=choices(BACKENDS))  # physics engine
     rounds: int | None = None  # rounds per scenario (>= 1); None = all in the file
     out: Path = Path("runs/learn.json")  # results JSON; the plot goes next to it (.png)
-    quick: bool = False  # two rounds, two tasks each
+    full: bool = False  # every task of every built-in scenario (default: the demo's tour)
+    quick: bool = False  # built-in: the tour (the default); a folder: 2 rounds x 2 tasks
     seed: int = 0  # corrector phrasing seed (same in every condition)
     workers: int = 1  # worker processes (>= 1)
 
@@ -50,6 +51,7 @@ class LearnConfig(VerbConfig):
             sim=self.sim,
             rounds=self.rounds,
             out=self.out,
+            full=self.full,
             quick=self.quick,
             seed=self.seed,
             workers=self.workers,
@@ -70,13 +72,20 @@ def register(app: typer.Typer) -> None:
         sim: str = typer.Option("mujoco", help="physics engine: mujoco | pybullet"),
         rounds: int | None = typer.Option(None, help="rounds per scenario (default: all)"),
         out: Path = typer.Option(Path("runs/learn.json"), help="results JSON (+ .png plot)"),
-        quick: bool = typer.Option(False, help="two rounds, two tasks each"),
+        full: bool = typer.Option(False, help="every task of every built-in scenario"),
+        quick: bool = typer.Option(False, help="built-in: the tour; a folder: 2 rounds x 2 tasks"),
         workers: int = typer.Option(_default_workers(), min=1, help="worker processes"),
     ) -> None:
         """Alias of `corrigible demo` (corrections suite), writing runs/learn.json."""
         try:
             cfg = LearnConfig(
-                scenarios=scenarios, sim=sim, rounds=rounds, out=out, quick=quick, workers=workers
+                scenarios=scenarios,
+                sim=sim,
+                rounds=rounds,
+                out=out,
+                full=full,
+                quick=quick,
+                workers=workers,
             )
             run(cfg)
         except ConfigError as exc:

@@ -1,9 +1,12 @@
-"""`corrigible route`: route corrections (plan/skill/preference/control) and score a labelled file.
+"""`corrigible route`: route corrections (plan, skill, preference, control, undo); score a file.
 
-Scoring prints ONE JSON object: `accuracy`, `n`, per-label `precision`/`recall`, and `confusion`
-(rows = true label, columns = predicted label, both in the order of `labels`, which is
-`corrigible.corrections.router.LABELS`: plan, skill, preference, control). A malformed line or
-an unknown label exits with status 2 and a message naming the line number.
+Scoring prints ONE JSON object: `accuracy`, `n`, per-label `precision`/`recall`, `confusion`
+(rows = true label in the order of `labels`, which is `corrigible.corrections.router.LABELS`:
+plan, skill, preference, control, undo; columns = `confusion_columns`, the same labels and then
+`ask_back`), and `ask_backs`. A decision the router was too unsure of to act on (a session would
+ask "did you mean ...?") counts as not correct and lands in the `ask_back` column, whatever its
+label. A malformed line or an unknown label exits with status 2 and a message naming the line
+number.
 
 Example:
     corrigible route --text "a bit more to the left"
@@ -129,14 +132,22 @@ def read_labelled(path: Path) -> list[tuple[str, str]]:
     return rows
 
 
-def score(rows: list[tuple[str, str]], predicted: list[str]) -> dict[str, Any]:
-    """Accuracy, per-label precision/recall and the confusion matrix (rows true, cols predicted)."""
+def score(
+    rows: list[tuple[str, str]], predicted: list[str], asked: list[bool] | None = None
+) -> dict[str, Any]:
+    """Accuracy, per-label precision/recall and the confusion matrix (rows true, cols predicted).
+
+    `asked` marks the decisions the router would ask back about: they count as not correct
+    and are counted in the last column, `ask_back`.
+    """
     from corrigible.corrections.router import LABELS
 
     index = {label: i for i, label in enumerate(LABELS)}
-    confusion = [[0] * len(LABELS) for _ in LABELS]
-    for (_, true), pred in zip(rows, predicted, strict=True):
-        confusion[index[true]][index[pred]] += 1
+    ask_column = len(LABELS)
+    asked = asked or [False] * len(rows)
+    confusion = [[0] * (len(LABELS) + 1) for _ in LABELS]
+    for (_, true), pred, ask in zip(rows, predicted, asked, strict=True):
+        confusion[index[true]][ask_column if ask else index[pred]] += 1
     per_label: dict[str, dict[str, float | int]] = {}
     for label, i in index.items():
         tp = confusion[i][i]
@@ -154,6 +165,8 @@ def score(rows: list[tuple[str, str]], predicted: list[str]) -> dict[str, Any]:
         "labels": list(LABELS),
         "per_label": per_label,
         "confusion": confusion,
+        "confusion_columns": [*LABELS, "ask_back"],
+        "ask_backs": sum(asked),
     }
 
 
@@ -196,11 +209,12 @@ def _route(
 ) -> dict[str, Any]:
     """The JSON result of routing `cfg.text` or scoring the file's `rows` with `router`."""
     from corrigible.corrections.interpret import InterpretContext, interpret
+    from corrigible.corrections.router import ask_back_question
 
     if rows is not None:
         decisions = router.route_many([text for text, _ in rows])
         result: dict[str, Any] = {"file": str(cfg.file), "router": cfg.router}
-        result |= score(rows, [d.label for d in decisions])
+        result |= score(rows, [d.label for d in decisions], [d.ask_back for d in decisions])
         result["methods"] = {
             m: sum(d.method == m for d in decisions) for m in sorted({d.method for d in decisions})
         }
@@ -212,6 +226,12 @@ def _route(
         decision = router.route(cfg.text)
         result = {"text": cfg.text, "decision": decision.to_dict()}
         ctx = InterpretContext(visible_objects=tuple(cfg.visible), current_skill=cfg.skill)
+        if decision.ask_back:
+            result["ask_back"] = ask_back_question(decision)
+        if decision.label == "undo":  # no effects of its own: a session takes one back
+            result["interpretation"] = None
+            result["note"] = "undo takes back the last applied correction in a session"
+            return result
         try:
             result["interpretation"] = interpret(cfg.text, decision.label, ctx).to_dict()
         except CorrigibleError as exc:  # still show the routing; say why it did not interpret

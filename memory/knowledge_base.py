@@ -156,6 +156,7 @@ class RetrievalHit:
             "text_score": None if self.text_score is None else round(self.text_score, 4),
             "visual_score": None if self.visual_score is None else round(self.visual_score, 4),
             "accepted": self.accepted,
+            "confidence": round(self.entry.confidence, 4),
             "reason": self.reason,
         }
 
@@ -1007,6 +1008,8 @@ class FaissKnowledgeBase(KnowledgeBase):
                 if kind is not None and entry.kind != kind:
                     continue
                 if skill is not None and entry.skill != skill:
+                    continue
+                if entry.retired is not None:  # kept for the record, never applied again
                     continue
                 hit = self._judge(entry, int(key), query_vector, query_visual, t_thr, v_thr, mode)
                 (accepted if hit.accepted else rejected).append(hit)

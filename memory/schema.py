@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from corrigible.errors import SchemaVersionError
 from corrigible.memory.effects import PLAN_KINDS, Effect
 
-SCHEMA_VERSION = "2.0"
+SCHEMA_VERSION = "3.0"
 
 
 def _plan_forms_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
@@ -63,10 +63,47 @@ def _plan_forms_v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
     return {**data, "plan_form": {"kind": kind, **new}}
 
 
+def _evidence_v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+    """Gives a schema-2 skill entry the evidence its provenance implies (schema 3).
+
+    Schema 2 knew only that a correction had been needed, once per provenance record, on the one
+    object its scope names; it kept no outcome of later uses. Each provenance record becomes a
+    "needed" piece of evidence on that object, so the entry starts with the confidence of what
+    it saw. Its scope keeps no explaining attribute (`explains` None): it stays recall of the
+    exact object it was learned on, as schema 2 retrieved it, until new evidence widens it.
+    """
+    if data.get("kind") != "skill_params" or data.get("evidence"):
+        return data
+    scope = data.get("scope") or {}
+    color, shape = scope.get("color"), scope.get("shape")
+    from corrigible.sim_envs.vocabulary import noun_of_shape
+
+    obj = f"{color} {noun_of_shape(shape)}" if color and shape else None
+    evidence = [
+        {
+            "episode": str(p.get("episode", "?")),
+            "obj": obj,
+            "size_class": scope.get("size_class"),
+            "outcome": "needed",
+            "note": "migrated from schema 2",
+        }
+        for p in data.get("provenance") or []
+        if isinstance(p, dict)
+    ]
+    return {**data, "evidence": evidence}
+
+
 # MIGRATIONS[m] upgrades an entry dict written under major version m to major version m + 1.
-MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {1: _plan_forms_v1_to_v2}
+MIGRATIONS: dict[int, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    1: _plan_forms_v1_to_v2,
+    2: _evidence_v2_to_v3,
+}
 
 EntryKind = Literal["plan_rule", "preference", "skill_params"]
+EvidenceOutcome = Literal["needed", "helped", "failed", "contradicted"]
+# Attributes that can explain a skill entry: perceived ones (appearance groups), the furniture
+# instance, or the camera (a perception offset every object seen through it shares).
+EXPLAINING: tuple[str, ...] = ("color", "shape", "size_class", "object_name", "camera")
 ENTRY_KINDS: tuple[str, ...] = ("plan_rule", "preference", "skill_params")
 
 
@@ -162,6 +199,20 @@ class ObjectScope(_Model):
     shape: str | None = None  # e.g. "cylinder", "cube"
     size_class: str | None = None  # e.g. "small", "large"
     task_pattern: str | None = None  # fnmatch glob over the task text, e.g. "*drawer*"
+    # The attributes that explain why the knowledge was needed (`EXPLAINING`): what an unseen
+    # object must share for the knowledge to transfer to it. None: the whole scope, i.e. recall
+    # of the object it was learned on (schema-2 entries, plan-level entries).
+    explains: list[str] | None = None
+
+    @field_validator("explains")
+    @classmethod
+    def _check_explains(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        unknown = [name for name in value if name not in EXPLAINING]
+        if unknown or not value:
+            raise ValueError(f"explains must name some of {list(EXPLAINING)}, got {value!r}")
+        return value
 
     @property
     def is_empty(self) -> bool:
@@ -170,7 +221,13 @@ class ObjectScope(_Model):
 
     def describe(self) -> str:
         """A short phrase such as "color=red shape=cylinder", or "any object"."""
-        parts = [f"{key}={value}" for key, value in self.model_dump().items() if value]
+        parts = [
+            f"{key}={value}"
+            for key, value in self.model_dump().items()
+            if value and key != "explains"
+        ]
+        if self.explains:
+            parts.append(f"because of {'+'.join(self.explains)}")
         return " ".join(parts) if parts else "any object"
 
     def matches(
@@ -204,6 +261,25 @@ class ObjectScope(_Model):
             if not fnmatch.fnmatch(task.lower(), self.task_pattern.lower()):
                 return False
         return True
+
+
+class Evidence(_Model):
+    """One episode's word on a skill entry: needed there, or what happened when it was applied.
+
+    `needed`: a correction was needed on `obj` and the task then succeeded (the entry was
+    learned or refined from it). `helped`: applied, and the task succeeded without a correction
+    of its parameters. `failed`: applied, and the task failed. `contradicted`: applied, and the
+    person corrected its parameters the opposite way (it overshot).
+    """
+
+    episode: str = Field(min_length=1)
+    obj: str | None = None  # the object's perceived name ("red cylinder"); None if unknown
+    size_class: str | None = None  # its perceived size class
+    outcome: EvidenceOutcome
+    match: Literal["learned", "recall", "transfer"] = "learned"  # how the entry reached obj
+    params: dict[str, float] = Field(default_factory=dict)  # the values needed (or applied)
+    note: str = ""
+    created_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
 
 class Provenance(_Model):
@@ -245,6 +321,15 @@ class KnowledgeEntry(_Model):
     active: bool = True  # False once superseded
     visual_embedding: list[float] | None = None  # appearance of the object it is about
     tags: list[str] = Field(default_factory=list)
+    evidence: list[Evidence] = Field(default_factory=list)  # skill entries: where it held or not
+    retired: str | None = None  # why it is no longer applied (kept, never retrieved); None: in use
+
+    @property
+    def confidence(self) -> float:
+        """How far the entry is trusted, from its evidence (`memory.confidence`)."""
+        from corrigible.memory.confidence import confidence
+
+        return confidence(self.evidence)
 
     @field_validator("id")
     @classmethod

@@ -6,6 +6,12 @@ Covers what a person says to a single skill ("pick up the red block", "grab the 
 understood raises `ParseError` naming the words it could not read; objects that are not on the
 table raise `UnknownObjectError` with a suggestion.
 
+Spatial references ("the leftmost block", "the bowl next to the drawer", "the one closest to the
+middle", "the other block") are resolved by `ObjectResolver` from perceived positions, with
+left/right/front/back as the camera and the operator see them; a tie or no match is refused
+with the reason, never guessed. Turns of the gripper ("90 degrees", "a quarter turn") are read
+by `parse_turn`.
+
 Nouns ("cube" is a block, "dishes" are bowls), colour words and the "<colour> <kind>" naming
 convention come from `sim_envs.vocabulary`, so a newly registered kind of object is understood
 here without changes.
@@ -13,17 +19,24 @@ here without changes.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
 from corrigible.sim_envs.layout import ObjectRequest
 from corrigible.sim_envs.vocabulary import (
+    GENERIC_OBJECT_WORDS,
     canonical_color,
+    canonical_size,
+    color_words,
     kind_nouns,
     kind_of_name,
     kind_of_noun,
+    noun_pattern,
     object_kind,
     parse_object_name,
 )
@@ -123,6 +136,61 @@ def parse_magnitude(text: str) -> tuple[float, str]:
     return DEFAULT_MAGNITUDE, text
 
 
+# Turns of the gripper about the vertical. Vague amounts in degrees; longest phrases first.
+TURN_WORDS_DEG: dict[str, float] = {
+    "a quarter turn": 90.0,
+    "quarter turn": 90.0,
+    "quarter of a turn": 90.0,
+    "a right angle": 90.0,
+    "right angle": 90.0,
+    "half a turn": 180.0,
+    "a half turn": 180.0,
+    "half turn": 180.0,
+    "an eighth of a turn": 45.0,
+    "a tiny bit": 5.0,
+    "very slightly": 5.0,
+    "a little bit": 10.0,
+    "a touch": 10.0,
+    "a tad": 10.0,
+    "slightly": 10.0,
+    "a little": 10.0,
+    "a bit": 15.0,
+    "somewhat": 20.0,
+    "a lot": 60.0,
+}
+DEFAULT_TURN_DEG = 30.0  # "turn the gripper" with no amount
+_TURN_RE = re.compile(r"(-?\d+(?:\.\d+)?)\s*(?P<unit>degrees?|degs?|deg\b|°|radians?|rads?\b)")
+
+
+def parse_turn(text: str) -> tuple[float, bool]:
+    """A turn about the vertical said in `text`, rad, signed (counter-clockwise from above is +).
+
+    "90 degrees", "1.2 rad", "a quarter turn", "a bit" (vague words: `TURN_WORDS_DEG`);
+    "clockwise" / "to the right" turn the other way. Turns are reduced modulo a half turn into
+    (-90, 90] degrees: the two-finger gripper, the blocks and the cylinders look the same after
+    a half turn, so "half a turn" asks for nothing and "270 degrees" is the same as 90.
+
+    Returns:
+        (rad, whether an amount was said; False means `DEFAULT_TURN_DEG` was used).
+    """
+    said = True
+    m = _TURN_RE.search(text)
+    if m:
+        value = float(m.group(1))
+        deg = value if m.group("unit").startswith(("d", "°")) else math.degrees(value)
+    else:
+        words = sorted(TURN_WORDS_DEG, key=len, reverse=True)
+        phrase = next((w for w in words if re.search(rf"\b{w}\b", text)), None)
+        said = phrase is not None
+        deg = TURN_WORDS_DEG[phrase] if phrase else DEFAULT_TURN_DEG
+    if re.search(r"\b(?:anti|counter)\s*clockwise\b", text):
+        pass
+    elif re.search(r"\bclockwise\b|\b(?:to the )?right\b", text):
+        deg = -deg
+    deg = -((-deg + 90.0) % 180.0 - 90.0)  # into (-90, 90]
+    return math.radians(deg) + 0.0, said
+
+
 # Words that make a noun phrase relational ("the block next to the bowl"), never part of a name.
 _RELATION_WORDS = frozenset(
     {
@@ -147,30 +215,245 @@ _RELATION_WORDS = frozenset(
 )
 
 
-class ObjectResolver:
-    """Maps noun phrases ("the red cube") to scene object names ("red block")."""
+# -- spatial references ----------------------------------------------------------------------
+# Left, right, front and back are the camera's and the operator's (sim_envs.locations): the
+# robot faces +x from the near edge, "left" is +y (the left of the camera image), the front is
+# the near edge (-x, "towards me"), the back the far edge (+x). Axis and sign of each side:
+_SIDES: dict[str, tuple[int, float]] = {
+    "left": (1, +1.0),
+    "right": (1, -1.0),
+    "front": (0, -1.0),
+    "back": (0, +1.0),
+}
+_SIDE_WORDS = {"rear": "back", "far": "back", "near": "front"}
+# Superlatives without a reference: "the closest block" is the one nearest the operator.
+_SUPERLATIVE_SIDES = {
+    "leftmost": "left",
+    "rightmost": "right",
+    "frontmost": "front",
+    "backmost": "back",
+    "rearmost": "back",
+    "closest": "front",
+    "nearest": "front",
+    "farthest": "back",
+    "furthest": "back",
+}
+# Relations to a reference object or named spot -> "near", "far" or a side.
+_RELATIONS: dict[str, str] = {
+    "to the left of": "left",
+    "left of": "left",
+    "to the right of": "right",
+    "right of": "right",
+    "in front of": "front",
+    "behind": "back",
+    "in back of": "back",
+    "beyond": "back",
+    "next to": "near",
+    "beside": "near",
+    "near to": "near",
+    "near": "near",
+    "close to": "near",
+    "closest to": "near",
+    "nearest to": "near",
+    "nearest": "near",
+    "closest": "near",
+    "alongside": "near",
+    "by": "near",
+    "farthest from": "far",
+    "furthest from": "far",
+    # Only after a superlative: "the nearest bowl to the red block", "the farthest ... from".
+    "to": "sup",
+    "from": "sup",
+}
+TIE_M = 0.02  # m: candidates closer than this in what is compared are equally good (ambiguous)
+SIDE_MARGIN_M = 0.03  # m: "left of the bowl" means more than this to its left
+_LOCATION = (
+    r"(?:(?:top|bottom) (?:left|right) corner|(?:top|bottom|left|right) (?:side|edge)"
+    r"|middle|cent(?:er|re))(?: of the table)?"
+)
+# Words a plain noun phrase may carry that change nothing about which object it names.
+_NEUTRAL_WORDS = frozenset({"the", "a", "an", "that", "this", "my", "your"}) | GENERIC_OBJECT_WORDS
 
-    def __init__(self, object_names: list[str]) -> None:
+
+# Words after the noun that say how or when, never which object ("the red block carefully",
+# "the blue bowl for me", "... thanks"): kept out of object identity, as people add them freely.
+_MANNER_WORDS = frozenset(
+    {
+        "please",
+        "thanks",
+        "thank",
+        "you",
+        "for",
+        "me",
+        "us",
+        "now",
+        "again",
+        "too",
+        "then",
+        "kindly",
+        "ok",
+        "okay",
+        "quick",
+        "fast",
+        "asap",
+        "already",
+        "here",
+        "there",
+        "as",
+        "well",
+    }
+)
+# After the noun, these start a qualifier that does change which object is meant ("the red
+# block under the bowl", "the block that is not red"): those phrases are refused, not dropped.
+_QUALIFIER_WORDS = frozenset(
+    {
+        "under",
+        "above",
+        "below",
+        "beneath",
+        "on",
+        "in",
+        "inside",
+        "with",
+        "without",
+        "except",
+        "but",
+        "not",
+        "that",
+        "which",
+        "who",
+        "whose",
+        "between",
+        "by",
+        "of",
+        "from",
+        "than",
+        "is",
+        "are",
+        "second",
+        "third",
+        "last",
+        "first",
+        "only",
+        "all",
+        "every",
+        "each",
+        "both",
+    }
+)
+
+
+def _identity_words(words: list[str]) -> list[str]:
+    """The words of a noun phrase that could change which object it names.
+
+    Before the noun every word counts (an unknown adjective such as 'wooden' or 'teal' may
+    pick another object). After the noun, manner and politeness words and '-ly' adverbs are
+    dropped unless a qualifier ('under', 'that', 'not', ...) is among them, since then the tail
+    describes the object and must be read or refused.
+    """
+    noun_at = [i for i, w in enumerate(words) if kind_of_noun(w) or w in GENERIC_OBJECT_WORDS]
+    head, tail = (
+        (words, []) if not noun_at else (words[: noun_at[-1] + 1], words[noun_at[-1] + 1 :])
+    )
+    known = [w for w in head if not (canonical_color(w) or kind_of_noun(w) or canonical_size(w))]
+    if any(w in _QUALIFIER_WORDS for w in tail):
+        return known + [w for w in tail if not canonical_size(w)]
+    return known + [w for w in tail if not (w.endswith("ly") or w in _MANNER_WORDS)]
+
+
+def _np_pattern() -> re.Pattern[str]:
+    """A (spatial) noun phrase: "the leftmost block", "the bowl next to the drawer", ..."""
+    colors = "|".join(sorted(color_words(), key=len, reverse=True))
+    nouns = noun_pattern() + "|" + "|".join(sorted(GENERIC_OBJECT_WORDS))
+    sups = "|".join([*_SUPERLATIVE_SIDES, "other"])
+    rels = "|".join(re.escape(r) for r in sorted(_RELATIONS, key=len, reverse=True))
+    head = (
+        rf"(?:(?P<sup>{sups})\s+)?(?:(?P<adj>left|right|front|back|rear|middle|cent(?:er|re))\s+)?"
+        r"(?:(?:small|big|large|little|medium|tiny)\s+)?"
+        rf"(?:(?P<color>{colors})\s+)?(?P<noun>{nouns})"
+    )
+    side = (
+        r"(?:on|at|to|in|towards)\s+(?:the\s+)?(?:far\s+|very\s+)?"
+        r"(?P<side>left|right|front|back|rear)(?:\s+(?:side|end|edge))?(?:\s+of the table)?"
+        r"|in\s+the\s+(?P<mid>middle|cent(?:er|re))(?:\s+of the table)?"
+    )
+    ref = rf"(?:the\s+)?(?P<ref>{_LOCATION}|(?:(?:{colors})\s+)?(?:{noun_pattern()}))"
+    qual = rf"\s+(?:(?:that|which)\s+(?:is|are)\s+|that's\s+)?(?:{side}|(?P<rel>{rels})\s+{ref})"
+    return re.compile(rf"\bthe\s+{head}\b(?P<qual>{qual})?(?![a-z])")
+
+
+def _is_spatial(m: re.Match[str]) -> bool:
+    """Whether a matched noun phrase says where its object is (not "the right one": correct)."""
+    if m.group("adj") == "right" and m.group("noun") in GENERIC_OBJECT_WORDS:
+        return bool(m.group("sup") or m.group("qual"))
+    return bool(m.group("sup") or m.group("qual") or m.group("adj"))
+
+
+def _phrase_words(phrase: str) -> str:
+    """Lower case, canonical colours, "left most" -> "leftmost", no punctuation."""
+    text = re.sub(r"[^a-z0-9'\s]", " ", phrase.lower().replace("-", " "))
+    text = re.sub(r"\b(left|right|front|back|rear)\s+most\b", r"\1most", text)
+    return " ".join(canonical_color(w) or w for w in text.split())
+
+
+class ObjectResolver:
+    """Maps noun phrases ("the red cube", "the bowl next to the drawer") to scene object names.
+
+    Args:
+        object_names: what the robot sees now ("red block", ..., "drawer").
+        positions: where perception puts them (name -> [x, y, z] m, world frame); spatial
+            references ("the leftmost block") need them and say so when they are missing.
+        recent: names referred to lately, oldest first; "the other one" is one not among them.
+        default_kind: the kind "one" means ("the one on the left" while handling a block is a
+            block); None: any object.
+    """
+
+    def __init__(
+        self,
+        object_names: list[str],
+        positions: dict[str, Any] | None = None,
+        recent: tuple[str, ...] | list[str] = (),
+        default_kind: str | None = None,
+    ) -> None:
         self.names = list(object_names)
+        self.default_kind = default_kind
+        self.positions = {n: [float(v) for v in p] for n, p in (positions or {}).items()}
+        self.recent = [r for r in recent if r]
 
     def resolve(self, phrase: str) -> str:
         """The scene name for `phrase`.
 
         Raises:
-            UnknownObjectError: nothing on the table matches; names what was asked for.
+            UnknownObjectError: nothing on the table matches, or several match equally well
+                (two equally left blocks); the message names what was asked for.
         """
-        words = [canonical_color(w) or w for w in phrase.replace("the ", " ").split()]
-        clean = " ".join(words)
-        if clean in self.names:
-            return clean
+        text = _phrase_words(phrase)
+        m = _np_pattern().fullmatch("the " + text.removeprefix("the ").strip())
+        if m and _is_spatial(m):
+            return self._spatial(m, phrase)
+        return self._plain(text, phrase)
+
+    def _plain(self, text: str, phrase: str) -> str:
+        words = text.split()
+        if " ".join(w for w in words if w != "the") in self.names:
+            return " ".join(w for w in words if w != "the")
         colors = list(dict.fromkeys(w for w in words if canonical_color(w)))
         nouns = list(dict.fromkeys(k for k in map(kind_of_noun, words) if k))
         extra = [w for w in words if w in _RELATION_WORDS]
         if len(colors) > 1 or len(nouns) > 1 or extra:
             # Never drop words silently: "the green block next to the bowl" is not "green block".
             raise UnknownObjectError(
-                f"{phrase!r} names more than one object or a relation; "
-                "name one object, e.g. 'the red block'"
+                f"{phrase!r} names more than one object or a relation the robot cannot place; "
+                "name one object, e.g. 'the red block', or say where it is, e.g. 'the block "
+                "on the left', 'the bowl next to the drawer'"
+            )
+        unread = [w for w in _identity_words(words) if w not in _NEUTRAL_WORDS]
+        if unread:
+            # A word the resolver cannot read may change which object is meant ("the red block
+            # under the bowl"); refusing beats acting on the wrong object.
+            raise UnknownObjectError(
+                f"could not read {' '.join(unread)!r} in {phrase!r}; name the object by colour "
+                "and kind ('the red block') or by where it is ('the block on the left')"
             )
         color = colors[0] if colors else None
         noun = nouns[0] if nouns else None
@@ -178,13 +461,7 @@ class ObjectResolver:
             furniture = [n for n in self.names if kind_of_name(n) == noun]
             if furniture:
                 return furniture[0]
-        candidates = [
-            n
-            for n, parsed in ((n, parse_object_name(n)) for n in self.names)
-            if parsed is not None
-            and (color is None or parsed[0] == color)
-            and (noun is None or parsed[1] == noun)
-        ]
+        candidates = self._candidates(color, noun)
         if color is None and noun is None:
             raise UnknownObjectError(
                 f"could not tell which object {phrase!r} means; objects: {self.names}"
@@ -200,6 +477,182 @@ class ObjectResolver:
         raise UnknownObjectError(
             f"{phrase!r} is ambiguous: it could be any of {candidates}; say which one"
         )
+
+    def _candidates(self, color: str | None, kind: str | None) -> list[str]:
+        """Scene objects (not furniture) of this colour and kind (None: any)."""
+        return [
+            n
+            for n, parsed in ((n, parse_object_name(n)) for n in self.names)
+            if parsed is not None
+            and parsed[0] is not None
+            and (color is None or parsed[0] == color)
+            and (kind is None or parsed[1] == kind)
+        ]
+
+    # -- spatial -----------------------------------------------------------------------------
+    def _xy(self, name: str, phrase: str) -> tuple[float, float]:
+        if name not in self.positions:
+            raise UnknownObjectError(
+                f"{phrase!r} refers to where things are, but perception gave no position for "
+                f"the {name}; name the object by colour instead (objects: {self.names})"
+            )
+        x, y = self.positions[name][:2]
+        return x, y
+
+    def _spatial(self, m: re.Match[str], phrase: str) -> str:
+        sup, color, noun_word = m.group("sup"), m.group("color"), m.group("noun")
+        kind = self.default_kind if noun_word in GENERIC_OBJECT_WORDS else kind_of_noun(noun_word)
+        if sup == "other":
+            return self._other(color, kind, phrase)
+        if not self.positions:
+            raise UnknownObjectError(
+                f"{phrase!r} refers to where things are, but no perceived positions were "
+                "given; name the object by colour (e.g. 'the red block')"
+            )
+        rel = _RELATIONS.get(m.group("rel") or "")
+        if rel == "sup":  # "the nearest bowl to ...", "the farthest block from ..."
+            if sup in ("closest", "nearest"):
+                rel = "near"
+            elif sup in ("farthest", "furthest"):
+                rel = "far"
+            else:
+                raise UnknownObjectError(
+                    f"could not read {m.group('qual').strip()!r} in {phrase!r}; say e.g. 'the "
+                    "block nearest the red bowl' or 'the leftmost block'"
+                )
+            sup = None
+        said = [w.strip() for w in (sup, m.group("adj"), m.group("qual")) if w]
+        if len(said) > 1:
+            raise UnknownObjectError(
+                f"{phrase!r} says where the object is twice ({' and '.join(map(repr, said))}); "
+                f"say one, e.g. 'the {noun_word} {said[-1]}'"
+            )
+        ref_xy, ref_name = None, None
+        if m.group("ref"):
+            ref_xy, ref_name = self._reference(m.group("ref"), phrase)
+        elif m.group("mid"):
+            from corrigible.sim_envs.locations import location_xy
+
+            ref_xy, rel = tuple(location_xy("middle")), "near"
+        pool = [n for n in self._candidates(color, kind) if n != ref_name and n in self.positions]
+        described = f"{color + ' ' if color else ''}{kind or 'object'}"
+        if not pool:
+            raise UnknownObjectError(
+                f"{phrase!r} matches nothing: perception sees no {described} "
+                f"(objects: {self.names})"
+            )
+        side = m.group("side")
+        if m.group("adj") in ("middle", "center", "centre"):
+            from corrigible.sim_envs.locations import location_xy
+
+            ref_xy, rel = tuple(location_xy("middle")), "near"
+        elif m.group("adj"):
+            side = m.group("adj")
+        if sup or side:
+            side = _SUPERLATIVE_SIDES.get(sup or "", None) or _SIDE_WORDS.get(side, side)
+            axis, sign = _SIDES[side]
+            score = {n: sign * self._xy(n, phrase)[axis] for n in pool}
+            return self._best(score, phrase, f"equally far to the {side}")
+        assert ref_xy is not None and rel is not None
+        where = f"the {ref_name}" if ref_name else m.group("ref") or "the middle"
+        dist = {n: float(np.hypot(*(np.subtract(self._xy(n, phrase), ref_xy)))) for n in pool}
+        if rel in _SIDES:
+            axis, sign = _SIDES[rel]
+            pool = [
+                n for n in pool if sign * (self._xy(n, phrase)[axis] - ref_xy[axis]) > SIDE_MARGIN_M
+            ]
+            if not pool:
+                raise UnknownObjectError(
+                    f"{phrase!r} matches nothing: no {described} is {m.group('rel')} {where} "
+                    f"(by more than {SIDE_MARGIN_M * 100:.0f} cm)"
+                )
+            return self._best({n: -dist[n] for n in pool}, phrase, f"equally close to {where}")
+        sign = -1.0 if rel == "near" else 1.0
+        word = "close to" if rel == "near" else "far from"
+        return self._best({n: sign * dist[n] for n in pool}, phrase, f"equally {word} {where}")
+
+    def _reference(self, ref: str, phrase: str) -> tuple[tuple[float, float], str | None]:
+        """(x, y) of the reference ("the drawer", "the red block", "the middle"), its name."""
+        if re.fullmatch(_LOCATION, ref):
+            from corrigible.sim_envs.locations import canonical_location, location_xy
+
+            x, y = location_xy(canonical_location(ref))
+            return (float(x), float(y)), None
+        name = self._plain(ref, ref)
+        return self._xy(name, phrase), name
+
+    @staticmethod
+    def _best(score: dict[str, float], phrase: str, what: str) -> str:
+        """The highest-scoring name; two within `TIE_M` are ambiguous, not a guess."""
+        ranked = sorted(score, key=lambda n: -score[n])
+        if len(ranked) > 1 and score[ranked[0]] - score[ranked[1]] < TIE_M:
+            tied = [n for n in ranked if score[ranked[0]] - score[n] < TIE_M]
+            raise UnknownObjectError(
+                f"{phrase!r} is ambiguous: the {' and the '.join(tied)} are {what} (within "
+                f"{TIE_M * 100:.0f} cm of each other); say which one, e.g. 'the {tied[0]}'"
+            )
+        return ranked[0]
+
+    def _other(self, color: str | None, kind: str | None, phrase: str) -> str:
+        """The other one: the one object like the recent ones that was not referred to."""
+        if not self.recent:
+            raise UnknownObjectError(
+                f"{phrase!r}: nothing was referred to before, so there is no 'other' one; "
+                "name the object, e.g. 'the red block'"
+            )
+        last = self.recent[-1]
+        kind = kind or kind_of_name(last)
+        others = [n for n in self._candidates(color, kind) if n not in self.recent]
+        if len(others) == 1:
+            return others[0]
+        if not others:
+            raise UnknownObjectError(
+                f"{phrase!r} matches nothing: there is no {kind or 'object'} other than the "
+                f"{' and the '.join(dict.fromkeys(self.recent))} (objects: {self.names})"
+            )
+        raise UnknownObjectError(
+            f"{phrase!r} is ambiguous: besides the {last}, it could be any of {others}; "
+            "say which one"
+        )
+
+
+def resolve_references(text: str, resolver: ObjectResolver) -> tuple[str, list[str]]:
+    """`text` with each spatial noun phrase replaced by the scene name it picks.
+
+    "put the block on the left in the bowl next to the drawer" becomes "put the green block in
+    the blue bowl" (as perception places them). A phrase whose head already names one object
+    ("the red block on the left") is left as it is: its tail may be a destination. Normalised
+    text in (lower case, canonical colours).
+
+    Returns:
+        (the text, one note per replaced phrase: "'the block on the left' is the green block").
+
+    Raises:
+        UnknownObjectError: a spatial phrase matches nothing or is ambiguous (the message says
+            which and why).
+    """
+    notes: list[str] = []
+    out: list[str] = []
+    last = 0
+    for m in _np_pattern().finditer(text):
+        if not _is_spatial(m):
+            continue
+        if not m.group("sup"):
+            try:
+                resolver._plain(f"{m.group('color') or ''} {m.group('noun')}".strip(), m.group(0))
+                continue  # the head names one object already
+            except UnknownObjectError:
+                pass
+        by = resolver
+        if re.search(r"\b(?:in|into|inside|onto|on|to)\s+$", text[: m.start()]):
+            # "put it in the one next to the drawer": a place, not the kind being handled.
+            by = ObjectResolver(resolver.names, resolver.positions, resolver.recent)
+        name = by.resolve(m.group(0))
+        notes.append(f"{m.group(0)!r} is the {name}")
+        out.append(text[last : m.start()] + "the " + name)
+        last = m.end()
+    out.append(text[last:])
+    return "".join(out), notes
 
 
 def _mentions_object(phrase: str) -> bool:
@@ -225,8 +678,13 @@ def mentioned_objects(*texts: str) -> list[ObjectRequest]:
     return list(seen.values())
 
 
-def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
+def parse_skill_command(
+    text: str, object_names: list[str], resolver: ObjectResolver | None = None
+) -> list[SkillCall]:
     """Parses one skill-level phrasing into skill calls.
+
+    `resolver` (with perceived positions) lets it read spatial references ("pick up the
+    leftmost block"); without one, objects are named by colour and kind.
 
     Raises:
         ParseError: the phrasing is not a known skill command.
@@ -236,7 +694,7 @@ def parse_skill_command(text: str, object_names: list[str]) -> list[SkillCall]:
     text = _normalise(text)
     if not text:
         raise ParseError("empty command; try e.g. 'pick up the red block'")
-    resolver = ObjectResolver(object_names)
+    resolver = resolver or ObjectResolver(object_names)
     if re.fullmatch(
         r"(?:go|return|move|come)?\s*(?:back\s*)?(?:to\s*)?(?:the\s*)?"
         r"(?:home|home position|start)|reset|go back home",

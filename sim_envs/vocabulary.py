@@ -300,6 +300,30 @@ def color_group(color: str) -> str | None:
     return None
 
 
+# -- sizes -----------------------------------------------------------------------------------
+# Words for the layout's size classes ("small" | "medium" | "large"), which perception reads
+# from an object's bounding box; standing rules may name them ("small red blocks").
+SIZE_WORDS: dict[str, str] = {
+    "small": "small",
+    "little": "small",
+    "tiny": "small",
+    "smaller": "small",
+    "medium": "medium",
+    "medium-sized": "medium",
+    "mid-sized": "medium",
+    "large": "large",
+    "big": "large",
+    "bigger": "large",
+    "larger": "large",
+    "huge": "large",
+}
+
+
+def canonical_size(word: str) -> str | None:
+    """The size class a word names ("big" -> "large"), or None."""
+    return SIZE_WORDS.get(word.strip().lower())
+
+
 # -- names -----------------------------------------------------------------------------------
 def object_name(color: str, kind: str) -> str:
     """The scene name of an object: "<colour> <kind>", or the kind alone for furniture."""

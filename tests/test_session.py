@@ -44,7 +44,14 @@ def test_a_correction_acts_is_streamed_and_is_remembered(tmp_path, router):
         unsubscribe()
         session.env.trace.emit("after.unsubscribe")  # type: ignore[union-attr]
     assert result.expect_holds, result.expect_details
-    assert chain == ["RunGate", "SafetyGate", "MemoryLookup", "CorrectionLoop", "SkillTracer"]
+    assert chain == [
+        "RunGate",
+        "SafetyGate",
+        "MemoryLookup",
+        "PlanRuleGuard",
+        "CorrectionLoop",
+        "SkillTracer",
+    ]
     kinds = _kinds(events)
     for kind in ("plan", "program.lines", "skill.start", "skill.end", "correction.reply"):
         assert kind in kinds, kind

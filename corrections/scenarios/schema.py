@@ -48,6 +48,10 @@ class ObjectModel(_Model):
     size: Literal["small", "medium", "large"] = "medium"
     friction: float | None = Field(default=None, gt=0.0, le=2.0)  # sliding coefficient
     mass: float | None = Field(default=None, gt=0.0, le=5.0)  # kg
+    # A name for a hidden property this object shares with others ("slippery"): the demo counts
+    # a task on an object never corrected before as transfer when an object corrected earlier
+    # shares it (hidden friction/mass, a matching preference and a camera bias count without it).
+    property: str | None = Field(default=None, min_length=1, max_length=64)
 
     @field_validator("kind")
     @classmethod
@@ -81,11 +85,18 @@ class DrawerModel(_Model):
 
 
 class PreferenceModel(_Model):
-    """The user's standing wish: objects matching color/shape belong in `target`."""
+    """The user's standing wish: objects matching color/shape/size belong in `target`.
+
+    With `avoid`, the wish is the opposite: those objects must never go in `target` ("never
+    use the green bowl"). Wishes about shape or size, and places to avoid, are said as standing
+    rules (`corrections.plan_corrector`).
+    """
 
     color: str | None = None
     shape: str | None = None  # the shape of a graspable kind ("cube", "cylinder"); None: any
+    size: Literal["small", "medium", "large"] | None = None  # size class; None: any
     target: str = Field(min_length=1)  # scene object name, e.g. "blue bowl"
+    avoid: bool = False  # True: matching objects must never go in `target`
 
     @field_validator("color")
     @classmethod
@@ -108,9 +119,10 @@ class PreferenceModel(_Model):
             )
         return value
 
-    def matches(self, color: str, shape: str) -> bool:
-        """Whether an object with this colour and shape falls under the preference."""
-        return (self.color in (None, color)) and (self.shape in (None, shape))
+    def matches(self, color: str, shape: str, size: str | None = None) -> bool:
+        """Whether an object with this colour, shape (and size) falls under the preference."""
+        sized = self.size is None or size is None or self.size == size
+        return (self.color in (None, color)) and (self.shape in (None, shape)) and sized
 
 
 class TaskInstance(_Model):
@@ -121,6 +133,9 @@ class TaskInstance(_Model):
     seed: int = Field(ge=0, le=MAX_SEED)  # layout seed
     objects: list[ObjectModel] | None = None  # replaces the scenario's objects for this task
     control: bool = False  # stored knowledge must NOT be applied here
+    # The task's object shares a corrected property without being one corrected before: the
+    # demo reports it as transfer, not recall (see `property` on objects for the inferred case).
+    transfer: bool = False
 
     @field_validator("instruction", "expect")
     @classmethod
@@ -178,6 +193,8 @@ class Scenario(_Model):
 
         names = {_name(o) for o in self.objects}
         names |= {_name(o) for rnd in self.rounds for t in rnd for o in t.objects or ()}
+        if self.drawer is not None:
+            names.add("drawer")  # a wish may name the cabinet's drawer ("cylinders go in it")
         for i, pref in enumerate(self.preferences):
             if pref.target not in names:
                 yield (

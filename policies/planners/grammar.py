@@ -52,7 +52,11 @@ from typing import Any
 import numpy as np
 
 from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
-from corrigible.policies.language import ObjectResolver, parse_skill_command
+from corrigible.policies.language import (
+    ObjectResolver,
+    parse_skill_command,
+    resolve_references,
+)
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
 from corrigible.sim_envs.locations import canonical_location
 from corrigible.sim_envs.palette import COOL_COLORS, WARM_COLORS
@@ -169,13 +173,24 @@ def _header(instruction: str) -> str:
     return repr(words) + "\n"
 
 
+# "get the drawer open" / "have the drawer shut": the state the drawer should be in, said with a
+# verb ("get") that otherwise means picking something up.
+_DRAWER_STATE = re.compile(
+    r"\b(?:get|make|have|leave|set)\s+(the\s+drawer)\s+(?:(open(?:ed)?)|shut|closed)\b"
+)
+
+
+def _drawer_state(match: re.Match[str]) -> str:
+    return f"{'open' if match.group(2) else 'close'} {match.group(1)}"
+
+
 def _normalise(text: str) -> str:
     text = _ANSI.sub(" ", text)
     text = text.lower().replace("-", " ").replace("colored", "coloured")
     text = re.sub(r"[^a-z0-9.\s']", " ", text)
     text = _FILLERS.sub(" ", text)
     words = [canonical_color(w) or w for w in text.split()]
-    return " ".join(words).strip(" .")
+    return _DRAWER_STATE.sub(_drawer_state, " ".join(words)).strip(" .")
 
 
 def _literal(value: Any) -> str:
@@ -231,7 +246,17 @@ class GrammarPlanner(Planner):
         try:
             program = self._plan_text(text, context)
         except (ParseError, UnknownObjectError) as whole_error:
-            program = self._plan_clauses(instruction, context, whole_error)
+            # Spatial references ("the block on the left") become the names perception gives
+            # them, then the families read the instruction as if it had named them.
+            resolved, notes = resolve_references(text, self._resolver(context))
+            if notes:
+                try:
+                    program = self._plan_text(resolved, context)
+                except (ParseError, UnknownObjectError) as exc:
+                    program = self._plan_clauses(resolved, context, exc)
+                program.notes.extend(notes)
+            else:
+                program = self._plan_clauses(instruction, context, whole_error)
         program.source = _header(instruction) + program.source
         return program
 
@@ -327,7 +352,9 @@ class GrammarPlanner(Planner):
     # -- helpers ---------------------------------------------------------------------------
     @staticmethod
     def _resolver(ctx: PlanContext) -> ObjectResolver:
-        return ObjectResolver(ctx.object_names)
+        # Perceived positions for spatial references; earlier subjects for "the other one".
+        recent = [h.subject for h in ctx.history if h.subject]
+        return ObjectResolver(ctx.object_names, ctx.positions, recent)
 
     def _object(self, phrase: str, ctx: PlanContext) -> str:
         phrase = phrase.strip()
@@ -335,42 +362,7 @@ class GrammarPlanner(Planner):
             last = ctx.history[-1].subject
             if last:
                 return last
-        nouns = _alternation(kind_nouns(furniture=False, plural=False))
-        m = re.fullmatch(
-            r"(?:the\s+)?(leftmost|rightmost|farthest|furthest|closest|nearest|frontmost)\s+"
-            rf"({nouns}|object|one)",
-            phrase,
-        )
-        if m:
-            return self._extreme(m.group(1), m.group(2), ctx)
-        return self._resolver(ctx).resolve(phrase)
-
-    @staticmethod
-    def _extreme(word: str, noun: str, ctx: PlanContext) -> str:
-        """The leftmost (largest y), rightmost, farthest (largest x) or closest (smallest x) one."""
-        kind = None if noun in GENERIC_OBJECT_WORDS else kind_of_noun(noun)
-        pool = [
-            n
-            for n in ctx.object_names
-            if n in ctx.positions
-            and not _is_kind(n, furniture=True)
-            and (kind is None or kind_of_name(n) == kind)
-        ]
-        if not pool:
-            raise UnknownObjectError(
-                f"there is no {kind or 'object'} on the table; objects: {ctx.object_names}"
-            )
-        key = {
-            "leftmost": 1,
-            "rightmost": 1,
-            "farthest": 0,
-            "furthest": 0,
-            "closest": 0,
-            "nearest": 0,
-            "frontmost": 0,
-        }[word]
-        sign = -1 if word in ("rightmost", "closest", "nearest", "frontmost") else 1
-        return max(pool, key=lambda n: sign * ctx.positions[n][key])
+        return self._resolver(ctx).resolve(phrase)  # superlatives and relations too
 
     def _destination(self, phrase: str, ctx: PlanContext) -> tuple[Any, str | None]:
         """(target for put_first_on_second, predicate for the checkpoint or None)."""
@@ -838,7 +830,7 @@ class GrammarPlanner(Planner):
 
     def _skill(self, text: str, ctx: PlanContext) -> Program | None:
         try:
-            calls = parse_skill_command(text, ctx.object_names)
+            calls = parse_skill_command(text, ctx.object_names, self._resolver(ctx))
         except ParseError:
             return None
         lines, subject = [], None

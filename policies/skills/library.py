@@ -19,6 +19,7 @@ import numpy as np
 from corrigible.errors import MotionError, SkillError, UnknownObjectError, did_you_mean
 from corrigible.policies.perception import ObjectLocator, PrivilegedLocator
 from corrigible.policies.skills.specs import (
+    SKILLS,
     ArgSpec,
     ParamSpec,
     SkillParams,
@@ -26,6 +27,7 @@ from corrigible.policies.skills.specs import (
     default_params,
     skill,
     skill_spec,
+    yaw_param,
 )
 from corrigible.robots.arm import Pose
 from corrigible.sim_envs.locations import canonical_location, location_xy
@@ -122,6 +124,7 @@ _PICK = SkillSpec(
         _param("lift_height", 0.15, (0.02, 0.40), "lifted after grasping", "lift_height"),
         _speed(0.25, "for transit and lifting"),
         _speed(0.12, "for the final approach", name="descend_speed"),
+        yaw_param("grasp_yaw", "gripper turn at the grasp, added to the clearest grasp angle"),
     ),
     verbs="grasp|grab|grabbing|grip|pick|pinch|hold|holding|grasping|gripping",
     verb_rank=0,
@@ -149,6 +152,7 @@ _PLACE = SkillSpec(
         _param("offset_y", 0.0, _OFFSET, "world y offset from the target's centre", "offset_y"),
         _speed(0.25, "while carrying"),
         _speed(0.12, "for the final approach", name="descend_speed"),
+        yaw_param("place_yaw", "gripper (and held object) turn before setting it down"),
     ),
     verbs="release|drop|let go|place|put|set it down",
     verb_rank=1,
@@ -377,7 +381,7 @@ class SkillLibrary:
             half_h = world.half_height(obj)
             xy = pos[:2] + np.array([p.grasp_offset_x, p.grasp_offset_y])
             base_yaw = obj_yaw if spec.shape == "cube" else 0.0
-            yaw = self._clearest_yaw(obj, xy, base_yaw)
+            yaw = self._clearest_yaw(obj, xy, base_yaw) + p.grasp_yaw
             if self.arm._gripper_closed:
                 self.arm.release()
             above = self._safe_z(pos[2] + half_h + p.approach_height)
@@ -499,7 +503,8 @@ class SkillLibrary:
             carry_z = self._safe_z(
                 max(self.arm.ee_pose().pos[2], surface + p.approach_height + 2 * half_h)
             )
-            yaw = self.arm.ee_pose().yaw
+            # The held object turns with the hand: place_yaw turns it before it is set down.
+            yaw = self.arm.ee_pose().yaw + p.place_yaw
             self.arm.move_to(Pose([goal[0], goal[1], carry_z], yaw), speed=p.speed)
             release_z = self._safe_z(surface + p.release_height + half_h + grasp_dz)
             self.arm.move_to(Pose([goal[0], goal[1], release_z], yaw), speed=p.descend_speed)
@@ -643,6 +648,26 @@ class SkillLibrary:
         handle = np.asarray(spec.pos) + nominal + axis * opening
         handle = handle + np.array([0.0, p.grasp_offset_y, p.grasp_height])
         return handle, axis
+
+    def world_bounds(self, skill: str, obj: str | None) -> dict[str, tuple[float, float]]:
+        """Ranges the world allows a skill's parameters on `obj`, tighter than the declared bounds.
+
+        What the robot knows of its own workspace (an articulation's limits in the scene
+        description), never a hidden property: a drawer's `pull_distance` is at most its slide's
+        travel. Corrections and remembered knowledge are merged inside these ranges, so a
+        stored value never grows past what the skill can carry out.
+        """
+        params = {p.name: p for p in skill_spec(skill).params} if skill in SKILLS else {}
+        if "pull_distance" not in params or obj is None:
+            return {}
+        if obj not in {o.name for o in self.env.scene.objects}:
+            return {}
+        joint = getattr(self.env.scene.object(obj), "joint", None)
+        if joint is None:
+            return {}
+        lo, hi = joint.range
+        low = params["pull_distance"].bounds[0]
+        return {"pull_distance": (min(low, hi - lo), hi - lo)}
 
     def _pull_distance(self, drawer: str, p: SkillParams) -> float:
         """`pull_distance`, at most the drawer slide's travel (traced when that is shorter).

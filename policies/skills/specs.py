@@ -178,6 +178,22 @@ class SkillSpec:
         )
 
 
+# Gripper yaw corrections, rad: a turn about the vertical added to the angle the skill would
+# choose itself. A quarter turn either way covers every distinct top-down grasp of the
+# two-finger gripper (it is symmetric under a half turn) and keeps the wrist inside its joint
+# range; positive is counter-clockwise seen from above (the camera's and the operator's view).
+YAW_BOUNDS = (-math.pi / 2, math.pi / 2)
+
+
+def yaw_param(name: str, doc: str) -> ParamSpec:
+    """A gripper-yaw parameter: rad, `YAW_BOUNDS`, default 0 (the skill's own angle).
+
+    Declared once here so the pick's and the place's yaw share unit, bounds and the
+    skill-neutral name "yaw" that corrections use ("turn the gripper 90 degrees").
+    """
+    return ParamSpec(name=name, default=0.0, unit="rad", bounds=YAW_BOUNDS, doc=doc, generic="yaw")
+
+
 SKILLS: Registry[SkillSpec] = Registry("skill")
 
 
@@ -435,4 +451,6 @@ __all__ = [
     "skill_spec",
     "skill_specs",
     "stored_params",
+    "yaw_param",
+    "YAW_BOUNDS",
 ]

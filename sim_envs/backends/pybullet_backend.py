@@ -20,10 +20,23 @@ _SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_S
 # PyBullet's single-point, pyramid-approximated finger contacts hold less than MuJoCo's
 # elliptic-cone contacts at the same friction coefficient. Scaling the fingers' friction by this
 # factor makes one scene-description friction mean about the same grip in both engines; it
-# affects finger contacts only, never object-table sliding. Calibrated on a 0.5 kg block: with
-# friction 0.135 it holds on a 5 cm/s lift and slips on a 60 cm/s lift in both engines, and with
-# 0.16 it holds at both speeds in both (tests/policies/test_skills.py pins the first).
+# affects finger contacts only, never object-table sliding. Calibrated (with the solver
+# iterations below) on the heavy, slippery cylinder (friction 0.135, 0.55 kg) of the built-in
+# scenarios: both engines drop it at a 0.25 m/s lift in 4 of 4 layouts, hold it through lift
+# and carry at 0.03125 m/s in 4 of 4, and at 0.0625 m/s hold it in 1-2 of 4
+# (tests/sim_envs/test_pybullet_properties.py). 1.8 already held at 0.03125 but not at 0.0625.
 _FINGER_GRIP_CALIBRATION = 2.4
+# A slide's viscous damping acts at a low-passed speed (this fraction of the gap closed per
+# step): the raw speed would make the stopping motor chatter between full stop and free slide
+# (a 30 N pull then moved a 3000 N*s/m slide 6x too far); at 0.2 a steady pull moves it within
+# 3% of force / damping, as in MuJoCo.
+_SLIDE_SPEED_SMOOTHING = 0.2
+_FINGER_GEAR_FORCE = 50.0  # N, most the gear that mirrors the fingers pushes with
+# Contact-solver iterations per step. At 60 a pinched object crept down the finger pads at a
+# third of the lift speed with friction far below its limit (the solver had not converged), so
+# no lift was slow enough to hold a heavy, slippery cylinder; at 200 it holds still in the
+# fingers until friction really runs out, which is what the grip calibration above assumes.
+_SOLVER_ITERATIONS = 200
 
 
 def _xyzw(quat_wxyz: tuple[float, ...] | np.ndarray) -> list[float]:
@@ -54,7 +67,11 @@ class PybulletBackend(Backend):
         phys = scene.physics
         pb.setGravity(*phys.gravity, physicsClientId=c)
         pb.setPhysicsEngineParameter(
-            fixedTimeStep=phys.timestep, numSubSteps=0, numSolverIterations=60, physicsClientId=c
+            fixedTimeStep=phys.timestep,
+            numSubSteps=0,
+            numSolverIterations=_SOLVER_ITERATIONS,
+            enableConeFriction=0,  # pyramid friction, as calibrated (PyBullet's default: cone)
+            physicsClientId=c,
         )
         table_col = pb.createCollisionShape(
             pb.GEOM_BOX, halfExtents=scene.table_size, physicsClientId=c
@@ -95,8 +112,26 @@ class PybulletBackend(Backend):
                 frictionAnchor=True,
                 physicsClientId=c,
             )
+        # The Panda's fingers are one mechanism: a gear keeps them mirrored, so a squeezed
+        # object stays centred between them (two free fingers, each pressing with the same
+        # force limit, let it drift sideways on a lift until it drops out).
+        gear = pb.createConstraint(
+            self._robot,
+            self._finger_j[0],
+            self._robot,
+            self._finger_j[1],
+            pb.JOINT_GEAR,
+            [1, 0, 0],
+            [0, 0, 0],
+            [0, 0, 0],
+            physicsClientId=c,
+        )
+        pb.changeConstraint(
+            gear, gearRatio=-1, erp=0.1, maxForce=_FINGER_GEAR_FORCE, physicsClientId=c
+        )
         self._bodies: dict[str, int] = {}
         self._slides: dict[str, int] = {}
+        self._slide_speed: dict[str, float] = {}  # m/s, smoothed, sets each slide's damping
         for obj in scene.objects:
             self._bodies[obj.name] = self._add_object(obj)
         self._owner = {body: name for name, body in self._bodies.items()}
@@ -171,27 +206,41 @@ class PybulletBackend(Backend):
             physicsClientId=c,
         )
         lo, hi = obj.joint.range
+        # No `jointDamping`: PyBullet applies it as an explicit force, which diverges once
+        # damping * timestep exceeds the link's mass (a stiff drawer: 3000 N*s/m * 2 ms >> 0.5
+        # kg flung the drawer past its limit). The slide's resistance is the motor below.
         pb.changeDynamics(
             body,
             0,
             lateralFriction=obj.friction,
             jointLowerLimit=lo,
             jointUpperLimit=hi,
-            jointDamping=obj.joint.damping,
+            jointDamping=0.0,
             physicsClientId=c,
         )
         pb.changeDynamics(body, -1, lateralFriction=obj.friction, physicsClientId=c)
-        # PyBullet models dry joint friction as a velocity motor holding zero speed.
+        self._slides[obj.name] = body
+        self._slide_speed[obj.name] = 0.0
+        self._resist_slide(obj, 0.0)
+        return body
+
+    def _resist_slide(self, obj: ObjectSpec, speed: float) -> None:
+        """Sets a slide's resistance for the next step: dry friction plus viscous damping.
+
+        A velocity motor holding zero speed is a constraint the solver meets implicitly, with
+        at most `force` N; it can stop the slide but never push it backwards, so it is stable
+        at any damping. Its force bound, `frictionloss + damping * |v|` at the smoothed
+        slide speed, is MuJoCo's dry friction plus viscous damping.
+        """
+        assert obj.joint is not None
         pb.setJointMotorControl2(
-            body,
+            self._slides[obj.name],
             0,
             pb.VELOCITY_CONTROL,
-            targetVelocity=0,
-            force=obj.joint.frictionloss,
-            physicsClientId=c,
+            targetVelocity=0.0,
+            force=obj.joint.frictionloss + obj.joint.damping * abs(speed),
+            physicsClientId=self._cid,
         )
-        self._slides[obj.name] = body
-        return body
 
     # -- Backend API ---------------------------------------------------------------------
     def reset(self) -> None:
@@ -203,6 +252,8 @@ class PybulletBackend(Backend):
             pb.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=c)
             if obj.joint is not None:
                 pb.resetJointState(body, 0, 0.0, 0.0, physicsClientId=c)
+                self._slide_speed[obj.name] = 0.0
+                self._resist_slide(obj, 0.0)
         for j, q in zip(self._arm_j, robot.home_q, strict=True):
             pb.resetJointState(self._robot, j, q, 0.0, physicsClientId=c)
         for j in self._finger_j:
@@ -212,8 +263,16 @@ class PybulletBackend(Backend):
         self._steps = 0
 
     def step(self, n: int) -> None:
+        c = self._cid
+        slides = [o for o in self.scene.objects if o.joint is not None]
         for _ in range(n):
-            pb.stepSimulation(physicsClientId=self._cid)
+            pb.stepSimulation(physicsClientId=c)
+            for obj in slides:
+                speed = pb.getJointState(self._slides[obj.name], 0, physicsClientId=c)[1]
+                smooth = self._slide_speed[obj.name]
+                smooth += _SLIDE_SPEED_SMOOTHING * (speed - smooth)
+                self._slide_speed[obj.name] = smooth
+                self._resist_slide(obj, smooth)
         self._steps += n
 
     def joint_state(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

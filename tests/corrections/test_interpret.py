@@ -230,3 +230,53 @@ def test_to_dict_is_json_able(ctx):
 
     for text, label in [("slower", "skill"), ("no, the blue bowl", "plan"), ("stop", "control")]:
         json.dumps(interpret(text, label, ctx).to_dict())
+
+
+def _param_cases():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from dev_param_phrasings import EXTRA_CASES
+
+    return EXTRA_CASES
+
+
+@pytest.mark.parametrize("case", _param_cases(), ids=lambda c: c.text)
+def test_how_people_phrase_parameter_corrections(case):
+    """Direction words scoped to the grasp or handle, lift/carry speed, a longer pull.
+
+    "grab the handle further right" moves the grip along the handle (not the pull); "ease up
+    when you lift it" / "don't rush the lift" slow the lift; "open it wider" / "give the drawer a
+    harder pull" pull further (the issue's examples, and others written apart from the pools).
+    """
+    ctx = InterpretContext(
+        visible_objects=("red cylinder", "blue bowl", "drawer"), current_skill=case.current_skill
+    )
+    change = _one(case.text, "skill", ctx)
+    assert isinstance(change, SkillParamChange)
+    skill = change.skill or case.current_skill
+    value = change.factor - 1.0 if change.factor is not None else change.delta
+    assert (skill, change.param_for(skill)) == (case.skill, case.param)
+    assert (value > 0) == (case.sign > 0)
+
+
+def test_one_speed_change_said_twice_applies_once_at_its_strongest():
+    ctx = InterpretContext(visible_objects=("red cylinder",), current_skill="pick")
+    (change,) = interpret("gently now, a lot slower on the way up", "skill", ctx).effects
+    assert isinstance(change, SkillParamChange)
+    assert (change.param_for("pick"), change.factor) == ("speed", 0.25)
+    (again,) = interpret("still too fast, lift even slower", "skill", ctx).effects
+    assert isinstance(again, SkillParamChange) and again.factor == 0.5
+
+
+def test_a_slow_down_while_picking_slows_the_carry_too_unless_the_lift_is_named() -> None:
+    """'much more gently, it barely left the table' is about handling the object, carry too."""
+    ctx = InterpretContext(visible_objects=("red cylinder", "blue bowl"), current_skill="pick")
+    both = interpret("much more gently, it barely left the table", "skill", ctx).effects
+    assert [(e.skill, e.param) for e in both] == [("pick", "speed"), ("place", "speed")]
+    assert all(e.factor == both[0].factor < 1 for e in both)
+    lift = interpret("lift it more slowly", "skill", ctx).effects
+    assert [(e.skill, e.param) for e in lift] == [("pick", "speed")]
+    faster = interpret("you can go faster", "skill", ctx).effects
+    assert len(faster) == 1

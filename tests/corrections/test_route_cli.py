@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 CLI = [sys.executable, "-m", "corrigible.launch.cli", "route"]
-FROZEN = Path(__file__).resolve().parents[2] / "corrections" / "data" / "labelled_corrections.jsonl"
+DATA = Path(__file__).resolve().parents[2] / "corrections" / "data"
+FROZEN = DATA / "labelled_corrections.jsonl"
+OTHERS = DATA / "labelled_corrections_others.jsonl"
+LABELS = ["plan", "skill", "preference", "control", "undo"]
 
 
 def _route(*args: str) -> subprocess.CompletedProcess:
@@ -25,10 +28,25 @@ def test_score_file_prints_one_json_object_and_writes_out(tmp_path):
     assert len(lines) == 1
     result = json.loads(lines[0])
     assert result == json.loads(out.read_text())
-    assert result["labels"] == ["plan", "skill", "preference", "control"]
-    assert result["n"] == 231 and result["accuracy"] >= 0.9
+    assert result["labels"] == LABELS
+    assert result["confusion_columns"] == [*LABELS, "ask_back"]
+    assert result["n"] == 231 and result["accuracy"] >= 0.9784
     assert sum(map(sum, result["confusion"])) == 231
     assert set(result["per_label"]["skill"]) == {"precision", "recall", "support"}
+
+
+def test_score_the_second_set_with_undo_and_ask_backs():
+    proc = _route("--file", str(OTHERS))
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["n"] == 236 and result["accuracy"] >= 0.90
+    confusion = result["confusion"]
+    assert all(len(row) == len(LABELS) + 1 for row in confusion)
+    assert sum(map(sum, confusion)) == 236
+    assert sum(row[-1] for row in confusion) == result["ask_backs"]
+    correct = sum(confusion[i][i] for i in range(len(LABELS)))
+    assert round(correct / 236, 4) == result["accuracy"]
+    assert result["per_label"]["undo"]["support"] == 32
 
 
 def test_text_prints_decision_and_interpretation():
@@ -55,6 +73,14 @@ def test_bad_file_exits_2_naming_the_line(tmp_path, content, needle):
     proc = _route("--file", str(path))
     assert proc.returncode == 2
     assert needle in proc.stderr
+
+
+def test_text_undo_has_no_effects_of_its_own():
+    proc = _route("--text", "undo that")
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["decision"]["label"] == "undo" and result["interpretation"] is None
+    assert "takes back" in result["note"]
 
 
 def test_needs_file_or_text():

@@ -16,9 +16,12 @@ from corrigible.corrections.router import (
     GrammarEmbeddingRouter,
     GrammarEmbeddingRouterConfig,
     RouteDecision,
+    ask_back_question,
     default_router_config,
     load_examples,
     make_router,
+    read_answer,
+    routing_text,
 )
 from corrigible.errors import ConfigError, ParseError, UnknownNameError
 
@@ -36,21 +39,40 @@ DEV_PHRASINGS = _load_dev_phrasings()
 DATA = Path(__file__).resolve().parents[2] / "corrections" / "data"
 FROZEN = DATA / "labelled_corrections.jsonl"
 FROZEN_SHA256 = "4dda9cba4d22faebe11364cfd22c42e6fa1346f11618701f4908f27236f5b3c4"
+# The second set (other people's phrasings), frozen 2026-12-02, and its dev / held-out split.
+OTHERS = DATA / "labelled_corrections_others.jsonl"
+OTHERS_DEV = DATA / "labelled_corrections_others_dev.jsonl"
+OTHERS_HELDOUT = DATA / "labelled_corrections_others_heldout.jsonl"
+OTHERS_SHA256 = {
+    OTHERS: "6b2f0bdf3a21bcd0bc2fbc93331e7034578437a1354f59696577d8710fc09652",
+    OTHERS_DEV: "910af0ef2bed17d7a36e9ea640e658b23bcd44fd380f87ceacecd73ee22b5514",
+    OTHERS_HELDOUT: "25a45557a92f8bfacaf89ed8be5d2c29f3ca972a7dba9e49952ea7429ff25a2d",
+}
 
 
 def _norm(text: str) -> str:
     return " ".join(text.lower().split())
 
 
-def _frozen_rows() -> list[dict]:
-    return [json.loads(line) for line in FROZEN.read_text().splitlines() if line.strip()]
+def _frozen_rows(path: Path = FROZEN) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _accuracy(router, rows: list[dict]) -> tuple[float, int]:
+    """Accuracy (an ask-back counts as not correct) and the number of ask-backs."""
+    decisions = router.route_many([r["text"] for r in rows])
+    correct = sum(
+        d.label == r["label"] and not d.ask_back for d, r in zip(decisions, rows, strict=True)
+    )
+    return correct / len(rows), sum(d.ask_back for d in decisions)
 
 
 def test_frozen_set_is_unchanged_and_balanced():
     assert hashlib.sha256(FROZEN.read_bytes()).hexdigest() == FROZEN_SHA256
     rows = _frozen_rows()
     assert len(rows) >= 220
-    counts = {label: sum(r["label"] == label for r in rows) for label in LABELS}
+    # the first set predates the undo label
+    counts = {label: sum(r["label"] == label for r in rows) for label in LABELS if label != "undo"}
     assert min(counts.values()) >= 50, counts
 
 
@@ -61,20 +83,52 @@ def test_frozen_set_and_examples_are_disjoint():
     assert not example_texts & frozen_texts
     dev_texts = {_norm(t) for t, _ in DEV_PHRASINGS}
     assert not dev_texts & frozen_texts
+    others = {_norm(r["text"]) for r in _frozen_rows(OTHERS)}
+    assert not others & example_texts
+    assert not others & dev_texts
+    assert not others & frozen_texts
+
+
+def test_second_set_is_frozen_split_and_covers_every_label():
+    for path, digest in OTHERS_SHA256.items():
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, path.name
+    rows, dev, held = (_frozen_rows(p) for p in (OTHERS, OTHERS_DEV, OTHERS_HELDOUT))
+    assert len(rows) >= 220 and len(held) >= 80
+    assert rows == dev + held
+    assert len({_norm(r["text"]) for r in rows}) == len(rows)
+    counts = {label: sum(r["label"] == label for r in rows) for label in LABELS}
+    assert min(counts.values()) >= 30, counts
+    texts = {_norm(r["text"]): r["label"] for r in rows}
+    for quoted, label in [
+        ("pick it up", "plan"),
+        ("put it down", "plan"),
+        ("now grasp the handle", "plan"),
+        ("you can only pick up one thing at a time", "plan"),
+        ("move along the red block 3cm", "skill"),
+        ("undo that", "undo"),
+    ]:
+        assert texts[quoted] == label  # the phrasings issue 13 quotes are in it
+
+
+def test_accuracy_on_the_second_set(router):
+    whole, asks = _accuracy(router, _frozen_rows(OTHERS))
+    dev, _ = _accuracy(router, _frozen_rows(OTHERS_DEV))
+    held, _ = _accuracy(router, _frozen_rows(OTHERS_HELDOUT))
+    print(f"second set: {whole:.4f} (dev {dev:.4f}, held-out {held:.4f}), ask-backs {asks}")
+    assert whole >= 0.90
+    assert held >= 0.85
 
 
 def test_examples_file_sizes():
     examples = load_examples(DATA / "router_examples.yaml")
     assert all(25 <= len(examples[label]) <= 45 for label in LABELS)
+    assert set(examples) == set(LABELS)
 
 
 def test_accuracy_on_frozen_set(router):
-    rows = _frozen_rows()
-    decisions = router.route_many([r["text"] for r in rows])
-    correct = sum(d.label == r["label"] for d, r in zip(decisions, rows, strict=True))
-    accuracy = correct / len(rows)
-    print(f"frozen-set accuracy: {accuracy:.4f} ({correct}/{len(rows)})")
-    assert accuracy >= 0.9
+    accuracy, asks = _accuracy(router, _frozen_rows())
+    print(f"frozen-set accuracy: {accuracy:.4f}, ask-backs {asks}")
+    assert accuracy >= 0.9784  # the accuracy before the second set; it must not fall
 
 
 def test_route_many_matches_route(router):
@@ -114,6 +168,91 @@ def test_accuracy_on_dev_phrasings(router):
 )
 def test_brief_examples(router, text, label):
     assert router.route(text).label == label
+
+
+@pytest.mark.parametrize(
+    ("text", "label", "rule"),
+    [
+        # step commands without a manner are plan, with one they are skill
+        ("pick it up", "plan", "step_command"),
+        ("put it down", "plan", "step_command"),
+        ("now grasp the handle", "plan", "step_command"),
+        ("put it down gently", "skill", None),
+        ("pick it up higher", "skill", None),
+        ("you can only pick up one thing at a time", "plan", "constraint"),
+        # a norm about a described object is a standing rule; about the object in hand, a plan
+        ("the red block should be put in the blue bowl", "preference", "norm"),
+        (
+            "the X should be put in Y".replace("X", "cylinder").replace("Y", "drawer"),
+            "preference",
+            "norm",
+        ),
+        ("it should be put in the drawer", "plan", None),
+        ("the cube goes in the drawer this time", "plan", None),
+        # a metric distance is a skill change even with a reference object
+        ("move along the red block 3cm", "skill", "metric"),
+        ("undo that", "undo", "take_back"),
+        ("can you undo that?", "undo", "take_back"),
+        ("scratch that", "undo", "take_back"),
+        ("forget what I just said", "undo", "take_back"),
+        ("stop, you'll knock it over", "control", "stop_first"),
+        ("it keeps slipping out of the gripper", "skill", "failure_description"),
+    ],
+)
+def test_other_peoples_phrasings_by_rule(router, text, label, rule):
+    decision = router.route(text)
+    assert decision.label == label
+    if rule is not None:  # decided by the grammar, by this rule
+        assert (decision.method, decision.rule) == ("rule", rule)
+
+
+@pytest.mark.parametrize(
+    ("text", "fixed"),
+    [
+        ("move it a bit to the write", "move it a bit to the right"),
+        ("pickup the read block", "pick up the red block"),
+        ("alwasy put cubes in the drawer", "always put cubes in the drawer"),
+        ("ok contniue", "ok continue"),
+        ("un do that", "undo that"),
+        # real words one substitution away from a keyword stay as they are
+        ("go back to what you were doing", "go back to what you were doing"),
+        ("the drawer is closed", "the drawer is closed"),
+    ],
+)
+def test_speech_and_typing_slips_are_fixed_before_routing(text, fixed):
+    assert routing_text(text) == fixed
+
+
+def test_unsure_decisions_ask_back(embedder):
+    # ask_below=1.0: every embedding decision is unsure; rules never ask.
+    router = GrammarEmbeddingRouter(GrammarEmbeddingRouterConfig(ask_below=1.0), embedder=embedder)
+    unsure = router.route("erm, hmm, that bowl looks off")
+    assert unsure.method == "embedding" and unsure.ask_back
+    assert unsure.runner_up in LABELS and unsure.runner_up != unsure.label
+    question = ask_back_question(unsure)
+    assert question.startswith("did you mean ") and question.endswith("(yes/no)")
+    assert unsure.to_dict()["ask_back"] is True
+    assert not router.route("stop!").ask_back
+    never = GrammarEmbeddingRouter(GrammarEmbeddingRouterConfig(ask_below=0.0), embedder=embedder)
+    assert not never.route("erm, hmm, that bowl looks off").ask_back
+    with pytest.raises(ConfigError, match="ask_below"):
+        GrammarEmbeddingRouterConfig(ask_below=1.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("yes", True),
+        ("Yeah.", True),
+        ("yes please", True),
+        ("no", False),
+        ("nope", False),
+        ("no, the blue bowl", None),
+        ("slower", None),
+    ],
+)
+def test_read_answer(text, answer):
+    assert read_answer(text) is answer
 
 
 @pytest.mark.parametrize("text", ["stop!", "STOP", "wait", "ok, carry on please"])
@@ -176,6 +315,8 @@ def test_registry_and_configs(embedder):
         GrammarEmbeddingRouterConfig(top_k=0)
     with pytest.raises(ConfigError, match="tie_break"):
         GrammarEmbeddingRouterConfig(tie_break=("plan", "skill"))
+    with pytest.raises(ConfigError, match="tie_break"):  # undo must be ordered too
+        GrammarEmbeddingRouterConfig(tie_break=("control", "plan", "skill", "preference"))
     with pytest.raises(ConfigError):
         RouteDecision(label="nonsense", confidence=0.5, method="rule")
 

@@ -81,7 +81,7 @@ def test_migration_hook_upgrades_older_major_versions(monkeypatch):
     old = {"schema_version": "0.3", "kind": "plan_rule", "rule": "legacy rule"}
     migrated = schema.migrate_entry(old)
     assert migrated["text"] == "legacy rule"
-    assert migrated["schema_version"] == schema.SCHEMA_VERSION  # 0.3 -> 1.0 -> 2.0
+    assert migrated["schema_version"] == schema.SCHEMA_VERSION  # 0.3 -> 1.0 -> 2.0 -> 3.0
     assert KnowledgeEntry.model_validate(migrated).text == "legacy rule"
 
 

@@ -363,7 +363,8 @@ def test_a_damaged_manifest_with_an_intact_log_is_recovered(tmp_path, damage):
     elif damage == "garbage":
         manifest.write_bytes(b"{not json")
     elif damage == "bit-flip":  # still valid JSON: the checksum catches it
-        manifest.write_bytes(manifest.read_bytes().replace(b'"2.0"', b'"3.0"'))
+        version = json.dumps(original["schema_version"]).encode()
+        manifest.write_bytes(manifest.read_bytes().replace(version, b'"99.0"'))
     elif damage == "empty":
         manifest.write_bytes(b"")
     else:

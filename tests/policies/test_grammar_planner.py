@@ -268,3 +268,18 @@ def test_numbers_in_programs_are_finite_literals():
             _q([0.1, bad])
     with pytest.raises(TypeError):
         _literal(object())
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [
+        ("get the drawer open", "open_drawer('drawer')"),
+        ("could you get the drawer opened", "open_drawer('drawer')"),
+        ("have the drawer shut", "close_drawer('drawer')"),
+    ],
+)
+def test_drawer_state_said_with_get(text: str, line: str) -> None:
+    """'get the drawer open' asks for the drawer's state, not to pick the drawer up."""
+    program = GrammarPlanner().plan(text, PlanContext(object_names=["drawer", "red block"]))
+    assert program.source.splitlines()[-1] == line
+    assert "pick(" not in program.source
