@@ -172,21 +172,21 @@ def distill(
         What was written.
     """
     written: list[Distilled] = []
-    last: dict[tuple[str, str], AppliedCorrection] = {}
+    final: dict[tuple[str, str], dict[str, float]] = {}  # (skill, obj) -> last params after
     texts: dict[tuple[str, str], list[str]] = {}
     for rec in records:
         if not rec.applied or rec.obj is None:
             continue
-        if rec.params_after:
-            key = (rec.skill, rec.obj)
-            last[key] = rec
-            texts.setdefault(key, []).append(rec.correction.text)
+        changed = rec.params_by_skill or ({rec.skill: rec.params_after} if rec.params_after else {})
+        for skill, after in changed.items():
+            if after:
+                final[(skill, rec.obj)] = after
+                texts.setdefault((skill, rec.obj), []).append(rec.correction.text)
         effect = rec.target_effect()
         provenance = Provenance(episode=facts.episode, correction_texts=[rec.correction.text])
         entry = None if effect is None else effect.to_entry(rec.obj, provenance)
         if entry is not None:
             written.append(_write(kb, entry))
-    final = {key: rec.params_after for key, rec in last.items()}
     for old_id, _outcome, new in sk.assess(
         kb,
         facts.applied,
@@ -201,10 +201,10 @@ def distill(
         return written
     exceptions = sk.contradicted_transfer(facts.applied, final)
     matches = {(str(u.get("skill")), str(u.get("obj"))): u.get("match") for u in facts.applied}
-    for (skill, obj), rec in last.items():
+    for (skill, obj), after in final.items():
         size = facts.sizes.get(obj)
         limits = facts.limits.get((skill, obj), {})
-        params = sk.bounded(skill, rec.params_after, limits)
+        params = sk.bounded(skill, after, limits)
         groups = (
             [(sk.exact_scope(obj, size), sorted(params))]
             if (skill, obj) in exceptions

@@ -194,10 +194,12 @@ def _facts(
     for index, rec in enumerate(records):
         if not rec.applied or rec.obj is None:
             continue
-        if rec.params_after:
-            key = (rec.skill, rec.obj)
-            params[key] = dict(rec.params_after)  # the last record wins, as in distill
-            texts.setdefault(key, []).append(rec.correction.text)
+        changed = rec.params_by_skill or ({rec.skill: rec.params_after} if rec.params_after else {})
+        for skill, after in changed.items():
+            if after:
+                key = (skill, rec.obj)
+                params[key] = dict(after)  # the last record wins, as in distill
+                texts.setdefault(key, []).append(rec.correction.text)
         target = rec.preference.target if rec.preference else rec.target_after
         if isinstance(target, str):
             attrs = (

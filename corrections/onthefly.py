@@ -163,6 +163,9 @@ class AppliedCorrection:
     skill: str  # library skill it acted on ("pick")
     obj: str | None
     params_after: dict[str, float] = field(default_factory=dict)  # this object's changed params
+    # Every skill the correction changed -> its params after ("much more gently" while picking
+    # slows the carry too): `skill`/`params_after` name the first, distillation learns all.
+    params_by_skill: dict[str, dict[str, float]] = field(default_factory=dict)
     target_before: Any = None
     target_after: Any = None
     preference: PreferenceMapping | None = None  # a stated standing rule, if any
@@ -588,8 +591,10 @@ class CorrectionLoop:
             self._history.append((record, before, dict(self.targets)))
         for (s, obj), values in staged.params.items():
             self.session.setdefault((s, obj), {}).update(values)
-            record.skill = s
-            record.params_after = dict(self.session[(s, obj)])
+            record.params_by_skill[s] = dict(self.session[(s, obj)])
+            if len(record.params_by_skill) == 1:
+                record.skill = s
+                record.params_after = record.params_by_skill[s]
         if staged.target is not None:
             record.target_after = staged.target
             if call.spec.places:
