@@ -29,10 +29,8 @@ from corrigible.corrections import skill_knowledge as sk
 from corrigible.corrections.onthefly import AppliedCorrection
 from corrigible.memory import KnowledgeBase, KnowledgeEntry, ObjectScope, Provenance
 from corrigible.memory.schema import Evidence
-from corrigible.policies.skills.specs import bound_params, stored_params
+from corrigible.policies.skills.specs import bound_params
 from corrigible.sim_envs.vocabulary import attributes_of_name, noun_of_shape
-
-_UNITS = {"speed": "m/s", "descend_speed": "m/s"}
 
 
 @dataclass(frozen=True)
@@ -43,16 +41,6 @@ class Distilled:
     kind: str
     text: str
     superseded: str | None
-
-
-def _describe(params: dict[str, float]) -> str:
-    parts = [
-        f"{name.replace('_', ' ')} {value:+.3f} {_UNITS.get(name, 'm')}"
-        if "offset" in name or name.endswith("height")
-        else f"{name.replace('_', ' ')} {value:.3f} {_UNITS.get(name, 'm')}"
-        for name, value in sorted(params.items())
-    ]
-    return ", ".join(parts)
 
 
 def _same_scope(a: ObjectScope, b: ObjectScope) -> bool:
@@ -125,13 +113,6 @@ def _write(kb: KnowledgeBase, entry: KnowledgeEntry) -> Distilled:
             same = same and old.plan_form is not None and entry.plan_form is not None
             same = same and _pattern(old) == _pattern(entry)
         if same:
-            if entry.kind == "skill_params":
-                # An older entry may hold values from before a bound existed: the merge keeps
-                # what the skill still declares, inside its bounds.
-                merged = {**old.params, **entry.params}
-                if entry.skill is not None:
-                    merged = stored_params(entry.skill, merged)[0]
-                entry = entry.model_copy(update={"params": merged})
             new_id = kb.supersede(old.id, entry)
             return Distilled(new_id, entry.kind, entry.text, old.id)
     return Distilled(kb.add(entry), entry.kind, entry.text, None)
@@ -272,7 +253,7 @@ def skill_params_entry(
         skill=skill,
         params=params,
         text=f"{skill} the {size_class or ''} {attrs.get('color', '')} {noun} with "
-        f"{_describe(params)}".replace("  ", " "),
+        f"{sk.describe_params(params)}".replace("  ", " "),
         scope=ObjectScope(
             color=attrs.get("color"), shape=attrs.get("shape"), size_class=size_class
         ),

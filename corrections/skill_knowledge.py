@@ -75,7 +75,8 @@ def scope_key(entry: KnowledgeEntry) -> tuple[Any, ...]:
     return (entry.kind, entry.skill, tuple(sorted(entry.scope.model_dump().items(), key=str)))
 
 
-def _describe(params: Mapping[str, float]) -> str:
+def describe_params(params: Mapping[str, float]) -> str:
+    """Values as an entry's text shows them: 'speed 0.062 m/s, grasp offset y +0.020 m'."""
     return ", ".join(
         f"{name.replace('_', ' ')} "
         + (f"{value:+.3f}" if "offset" in name or name.endswith("height") else f"{value:.3f}")
@@ -91,15 +92,15 @@ def entry_text(
     explains = scope.explains or []
     seen = f" (needed on {', '.join(objects)})" if objects else ""
     if "object_name" in explains:
-        return f"{skill} the {scope.object_name} with {_describe(params)}{seen}"
+        return f"{skill} the {scope.object_name} with {describe_params(params)}{seen}"
     if "camera" in explains:
-        return f"{skill} any object seen by the camera with {_describe(params)}{seen}"
+        return f"{skill} any object seen by the camera with {describe_params(params)}{seen}"
     noun = noun_of_shape(scope.shape) if scope.shape else "object"
     if scope.color is None:
         what = f"{scope.size_class or ''} {noun}s of any colour".strip()
     else:
         what = f"the {scope.size_class or ''} {scope.color} {noun}".replace("  ", " ")
-    return f"{skill} {what} with {_describe(params)}{seen}"
+    return f"{skill} {what} with {describe_params(params)}{seen}"
 
 
 def merge_params(
