@@ -30,6 +30,7 @@ BENCHMARKS.register("perception", "corrigible.launch.benchmarks.perception:run_b
 BENCHMARKS.register("sandbox", "corrigible.launch.benchmarks.sandbox:run_bench")
 BENCHMARKS.register("kb", "corrigible.launch.benchmarks.knowledge_base:run_bench")
 BENCHMARKS.register("events", "corrigible.launch.benchmarks.event_emulator:run_bench")
+BENCHMARKS.register("scale", "corrigible.launch.benchmarks.scale:run_bench")
 
 
 class BenchConfig(VerbConfig):

@@ -32,6 +32,9 @@ for _name in (
     "route",
     "learn",
     "schema",
+    "console",
+    "bridge",
+    "launch_file",
 ):
     VERBS.register(_name, f"corrigible.launch.{_name}:register")
 
