@@ -125,7 +125,7 @@ class EpisodeFacts:
     episode: str  # provenance episode id
     sizes: dict[str, str]  # object -> size class (observable from the perceived bounding box)
     visuals: dict[str, np.ndarray | None]  # object -> crop descriptor taken before it moved
-    task_succeeded: bool  # skill parameters are kept only when the corrected task succeeded
+    task_succeeded: bool  # new skill parameters only from a success; refinements either way
     # The episode's "knowledge.used" records: what memory applied (entry_id, skill, obj, match
     # "recall"/"transfer", params), so its evidence can be written.
     applied: tuple[Mapping[str, Any], ...] = ()
@@ -179,7 +179,12 @@ def distill(
         if new.retired is not None:
             written.append(Distilled(new.id, new.kind, f"retired: {new.text}", old_id))
     if not facts.task_succeeded:
-        return written
+        # From a failed task only refinements of applied knowledge are learned (see
+        # `skill_knowledge.refinements`); a first correction that did not lead to success is not.
+        refined = sk.refinements(facts.applied, final)
+        final = {key: after for key, after in final.items() if key in refined}
+        if not final:
+            return written
     exceptions = sk.contradicted_transfer(facts.applied, final)
     matches = {(str(u.get("skill")), str(u.get("obj"))): u.get("match") for u in facts.applied}
     for (skill, obj), after in final.items():

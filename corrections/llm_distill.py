@@ -328,8 +328,8 @@ def _check_skill(
     proposed_scope = proposal.scope.model_dump() if proposal.scope is not None else {}
     if not task_succeeded:
         raise _Rejected(
-            "the task failed: skill parameters are kept only from a successful task (as in the "
-            "offline distill)"
+            "the task failed: skill parameters proposed by an LLM are kept only from a successful "
+            "task (the offline distill also keeps refinements of knowledge it applied)"
         )
     defaults = default_params()
     if skill not in defaults:

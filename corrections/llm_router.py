@@ -2,14 +2,14 @@
 
 `LLMRouter` is the LLM path of issue 5: any backend of `corrigible.policies.llm` (`openai:<model>`,
 `local:<dir>`, `local:bundled`, `replay:<file>`) reads the prompt in `prompts/router_system.md`
-(the four labels, a few examples, a strict JSON answer format) and answers
+(the five labels, a few examples, a strict JSON answer format) and answers
 `{"label": "skill", "reason": "..."}`. Three rules keep it safe on a robot:
 
 1. Control first. A text the grammar's control rule matches ("stop!", "hold on") is routed by
    that rule before the LLM is asked: a robot told to stop must not wait for a model.
 2. Never guess. The answer must hold a JSON object (bare, in prose or in a code fence) whose
-   `label` is one of the four labels, ignoring case only; synonyms ("planning", "param") are
-   invalid, not mapped.
+   `label` is one of the five labels (`LABELS`), ignoring case only; synonyms ("planning",
+   "param") are invalid, not mapped.
 3. Never crash, never succeed silently. An unparsable answer, an invalid label, a timeout, an
    unreachable server or any other backend error routes the text with the offline
    `GrammarEmbeddingRouter` instead, and the decision's `fallback` says why

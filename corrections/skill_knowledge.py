@@ -206,12 +206,16 @@ def assess(
         )
         if "opposite" in moves:
             outcome = "contradicted"
+        elif "same" in moves:
+            # "Even slower": the entry pointed the right way and fell short. The person's
+            # further step is merged into it by distillation (as needed), even when the task
+            # then failed for what the shortfall had already caused (a dropped object on its
+            # side): counting that as a failure would retire the knowledge that was nearly right.
+            outcome = "needed"
         elif not task_succeeded and other_causes:
             continue
         elif not task_succeeded:
             outcome = "failed"
-        elif "same" in moves:
-            outcome = "needed"
         else:
             outcome = "helped"
         key = (str(use["entry_id"]), obj)
@@ -237,6 +241,31 @@ def assess(
         kb.supersede(entry.id, new)
         written.append((entry.id, outcome, new))
     return written
+
+
+def refinements(
+    applied: Sequence[Mapping[str, Any]],
+    final_params: Mapping[tuple[str, str], Mapping[str, float]],
+) -> set[tuple[str, str]]:
+    """(skill, obj) pairs where the person took applied knowledge further the same way.
+
+    These are kept even from a failed task: the correction says the remembered value was right
+    in direction and short in size, whatever else went wrong afterwards.
+    """
+    out: set[tuple[str, str]] = set()
+    for use in applied:
+        if use.get("entry_kind", "skill_params") != "skill_params":
+            continue
+        skill, obj = str(use.get("skill")), str(use.get("obj"))
+        final = final_params.get((skill, obj), {})
+        moves = {
+            direction(skill, n, float(v), final[n])
+            for n, v in (use.get("params") or {}).items()
+            if n in final
+        }
+        if "same" in moves and "opposite" not in moves:
+            out.add((skill, obj))
+    return out
 
 
 def contradicted_transfer(

@@ -322,3 +322,27 @@ def test_a_failure_with_another_cause_is_no_evidence_against_the_entry(kb):
     distill([miss], kb, _facts("ep-2", "red cylinder", applied=tuple(used.used), success=False))
     after = _only(kb)
     assert after.id == before.id and after.confidence == before.confidence
+
+
+def test_a_further_step_the_same_way_refines_the_entry_even_when_the_task_then_failed(kb):
+    _learn_slip(kb, speed=0.0625)
+    used = Retriever(kb, "text+visual").lookup(
+        ("pick",), "red cylinder", LOOKS[("red cylinder", "medium")]
+    )
+    assert used.overrides["pick"]["speed"] == pytest.approx(0.0625)
+    # "even slower": the remembered slow-down was right in direction and too small; the object
+    # then fell over and the task failed, which must not count against the entry.
+    slower = _record("red cylinder", {"speed": 0.03125}, text="still too fast, even slower")
+    written = distill(
+        [slower], kb, _facts("ep-2", "red cylinder", applied=tuple(used.used), success=False)
+    )
+    assert not any(w.text.startswith("retired: ") for w in written)
+    entry = _only(kb)
+    assert entry.retired is None
+    assert entry.params["speed"] == pytest.approx(0.03125)
+    assert [e.outcome for e in entry.evidence] == ["needed", "needed"]
+    # a first correction in a failed task (no knowledge applied) is still not learned
+    distill(
+        [_record("green block", {"speed": 0.1})], kb, _facts("ep-3", "green block", success=False)
+    )
+    assert [e.params.get("speed") for e in kb.list(kind="skill_params")] == [pytest.approx(0.03125)]
