@@ -31,6 +31,13 @@ _FINGER_GRIP_CALIBRATION = 2.4
 # (a 30 N pull then moved a 3000 N*s/m slide 6x too far); at 0.2 a steady pull moves it within
 # 3% of force / damping, as in MuJoCo.
 _SLIDE_SPEED_SMOOTHING = 0.2
+# m a finger can be pried open past its commanded range by a load. MuJoCo's joint limits are
+# soft: a stiff drawer's pull on a bar held across the fingers opens them ~2 cm past their 4 cm
+# before the drawer follows the hand. PyBullet's are hard, so the same drawer lagged the hand
+# 3.3 cm instead of ~5 and the default 14 cm pull opened it 10.8 cm (the skill wants 9.6, MuJoCo
+# gave 8.9): no correction was ever needed. With this give: 9.1 cm, and 11.1 cm after "pull it
+# further" (MuJoCo 10.7). Commands never exceed the range; only a load reaches the give.
+_FINGER_LIMIT_GIVE = 0.017
 _FINGER_GEAR_FORCE = 50.0  # N, most the gear that mirrors the fingers pushes with
 # Contact-solver iterations per step. At 60 a pinched object crept down the finger pads at a
 # third of the lift speed with friction far below its limit (the solver had not converged), so
@@ -110,6 +117,8 @@ class PybulletBackend(Backend):
                 lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
                 spinningFriction=scene.physics.torsional_friction,
                 frictionAnchor=True,
+                jointLowerLimit=0.0,
+                jointUpperLimit=robot.finger_max_opening + _FINGER_LIMIT_GIVE,
                 physicsClientId=c,
             )
         # The Panda's fingers are one mechanism: a gear keeps them mirrored, so a squeezed
