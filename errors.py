@@ -183,3 +183,48 @@ class KnowledgeBaseClosedError(CorrigibleError, RuntimeError):
 
 class IndexFormatError(CorrigibleError, ValueError):
     """Serialized vector-index bytes could not be read back."""
+
+
+class SpeechError(CorrigibleError, RuntimeError):
+    """Speech could not be transcribed (the model failed, the endpoint refused or timed out)."""
+
+
+class CheckpointFailedError(SkillError):
+    """A checkpoint's expectation does not hold by the monitor's judgement (raised in programs)."""
+
+
+class MonitorError(CorrigibleError, RuntimeError):
+    """A monitor could not judge a checkpoint; the run stops safely.
+
+    Args:
+        kind: the class of the failure: "malformed" (an answer that is not the verdict JSON),
+            "timeout" (no answer in time), "unreachable" (no connection), "http" (an error
+            status), "invalid" (evidence or expectation it cannot judge).
+        message: what went wrong and what to do next.
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class MotionPreempted(SandboxInterrupted):
+    """A correction arrived while the arm moved: the motion halted, the skill is redone.
+
+    Raised inside the arm's control tick by `RunGate` and caught by the same gate around the
+    skill call, which runs the call again through the rest of the chain, so the correction loop
+    takes the waiting correction and the skill starts over from where the arm is. Only escapes
+    to a program if no gate is around the motion, where it reads as an interrupted call.
+    """
+
+
+class ProtocolError(CorrigibleError, ValueError):
+    """A frame that is not a valid rosbridge operation (the message says which field and why)."""
+
+
+class RobotLinkError(CorrigibleError, ConnectionError):
+    """The robot's rosbridge server could not be reached (nothing was sent)."""
+
+
+class RobotLinkLostError(EmergencyStopError, ConnectionError):
+    """The link to the robot was lost or its state went stale: the arm was stopped (e-stop on)."""

@@ -2,7 +2,8 @@
 # Installs corrigible on a fresh Debian/Ubuntu machine (or any machine with Python >= 3.11).
 #   bash install.sh          the package, its CPU-only dependencies and headless rendering
 #   bash install.sh --test   the same plus the test tools and the extras the tests exercise
-#                            (`.[test]`: pytest, hypothesis, ruff, `[llm]`, `[events]`)
+#                            (`.[test]`: pytest, hypothesis, ruff, events, speech, console,
+#                            bridge, ray; Chromium and espeak-ng from apt)
 # System packages (Mesa EGL for MuJoCo's offscreen CPU rendering) are installed with apt-get
 # when missing and when apt-get can run; torch is pinned to the CPU build 2.13.0 first so
 # that nothing pulls CUDA packages.
@@ -12,8 +13,12 @@ PYTHON="${PYTHON:-python3}"
 extras=""
 [ "${1:-}" = "--test" ] && extras="[test]"
 
+# With --test also Debian's Chromium (the web console's browser tests, driven by Playwright at
+# /usr/bin/chromium; no browser is ever downloaded) and espeak-ng (synthesised test speech).
+test_pkgs=""
+[ "${1:-}" = "--test" ] && test_pkgs="chromium espeak-ng"
 need_pkgs=""
-for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libgles2; do
+for pkg in libegl1 libegl-mesa0 libgl1-mesa-dri libgles2 $test_pkgs; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_pkgs="$need_pkgs $pkg"
 done
 if [ -n "$need_pkgs" ] && command -v apt-get >/dev/null 2>&1; then

@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from corrigible.config import Model, config_error
 from corrigible.errors import ConfigError
+from corrigible.robots.rosbridge_arm import RosbridgeArmConfig
 
 if TYPE_CHECKING:
     from corrigible.corrections.distill import Distilled
@@ -74,6 +75,9 @@ class SessionConfig(Model):
     # s a failure waits for a typed line (interactive); finite
     correction_timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     max_corrections: int = Field(default=3, ge=0)  # corrections applied per task
+    # a real arm behind its rosbridge server (client mode): the skills drive it and the scene,
+    # laid out from `seed` alone, becomes its twin; None: the simulated arm
+    robot: RosbridgeArmConfig | None = None
 
     @field_validator("engine")
     @classmethod
@@ -221,6 +225,7 @@ class Session:
         self.typed: TypedCorrector | None = None
         self.learned: list[Distilled] = []
         self.rules: Any = None  # the plan-rule guard (corrections.plan_rules), with corrections
+        self.robot_arm: Any = None  # the connected RosbridgeArm when `config.robot` is set
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -275,14 +280,24 @@ class Session:
 
         if self.env is not None:
             raise ConfigError("the session is already reset; make a new Session for a new scene")
-        layout = self.layout or LayoutConfig(
-            required=mentioned_objects(*(t or "" for t in mention))
-        )
+        if self.config.robot is not None:  # the twin must be the real table: the seed's layout
+            layout = self.layout or LayoutConfig()
+        else:
+            layout = self.layout or LayoutConfig(
+                required=mentioned_objects(*(t or "" for t in mention))
+            )
         self.env = TabletopEnv(
             self.config.engine, obs_mode="state", layout=layout, trace_path=self.config.trace
         )
         self.env.reset(seed=self.config.seed, options={"episode": self.episode})
         self.env.trace.subscribe(self._publish)
+        if self.config.robot is not None:
+            from corrigible.robots.rosbridge_arm import RosbridgeArm
+
+            arm = RosbridgeArm(self.config.robot, trace=self.env.trace)
+            arm.mirror_into(self.env.backend)  # the scene follows the real arm, tick by tick
+            self.robot_arm = arm.connect()  # RobotLinkError when unreachable: nothing was sent
+            self.env.arm = arm  # skills, SafetyGate and the controller's hook all use it
         bias = self.config.camera_bias
         self.api = RobotAPI(
             self.env,
@@ -291,6 +306,8 @@ class Session:
         )
         self.controller = HierarchicalController(self.api, self.planner)
         self.gate = RunGate()
+        # stop / pause / a correction act within one control tick of a motion (the gate's hook)
+        self.gate.watch(self.env.arm, self.env.trace)
         self.api.use(self.gate)
         self.api.use(SafetyGate(self.env.arm))
         if self.takes_corrections:
@@ -375,6 +392,8 @@ class Session:
         self._closed = True
         if self.typed is not None:
             self.typed.finish()
+        if self.robot_arm is not None:
+            self.robot_arm.close()
         if self.env is not None:
             self.env.close()
         if self._owns_kb and self._kb is not None:
@@ -403,6 +422,8 @@ class Session:
         return unsubscribe
 
     def _publish(self, event: dict[str, Any]) -> None:
+        if event["kind"] == "correction.reply" and self.gate is not None:
+            self.gate.withdraw(f"correction: {event.get('text', '')}")  # taken: no halt needed
         with self._lock:
             subscribers = list(self._subscribers)
         if subscribers:
@@ -545,6 +566,8 @@ class Session:
                 "give corrections before run(), or use SessionConfig(interactive=True)"
             )
         channel.put(text, source=source)  # type: ignore[arg-type]  # Correction checks it
+        if self.gate is not None:  # a moving arm halts at its next tick and the skill is redone
+            self.gate.preempt(f"correction: {text}")
 
     def pause(self) -> None:
         """Holds the robot: mid-motion at the next control step, and before the next skill."""
@@ -558,10 +581,13 @@ class Session:
         self.controller.control.resume()
         self.gate.resume()  # type: ignore[union-attr]
 
-    def stop(self, reason: str = "stopped through the session") -> None:
-        """Ends the run now: the arm stops at its next control step, no further skill starts."""
+    def stop(self, reason: str = "stopped through the session", *, estop: bool = False) -> None:
+        """Ends the run now: the arm stops at its next control step, no further skill starts.
+
+        `estop` also engages the arm's e-stop at the halt (released by `arm.reset_stop()`).
+        """
         assert self._built().gate is not None and self.controller is not None
-        self.gate.stop(reason)  # type: ignore[union-attr]
+        self.gate.stop(reason, estop=estop)  # type: ignore[union-attr]
         self.controller.control.interrupt(reason)
 
     def undo(self) -> dict[str, Any] | None:

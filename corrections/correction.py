@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 
 from corrigible.errors import InvalidCorrectionError
 
-CorrectionSource = Literal["typed", "scripted", "spoken"]
+CorrectionSource = Literal["typed", "scripted", "spoken", "bridge"]
 MAX_TEXT_CHARS = 500  # a correction is one utterance; longer input is almost surely a paste error
 
 
@@ -40,7 +40,8 @@ class Correction:
     time: float  # s since the episode started when the correction arrived
     episode: str  # id of the episode it belongs to
     step: int | None = None  # control step it arrived at, None when not tied to a step
-    source: CorrectionSource = "typed"  # typed at a prompt, scripted in a test/eval, or spoken
+    source: CorrectionSource = "typed"  # typed at a prompt, scripted in a test/eval, spoken, or
+    # published on the bridge's /corrigible/correction topic
 
     def __post_init__(self) -> None:
         if not isinstance(self.text, str):

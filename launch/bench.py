@@ -31,6 +31,8 @@ BENCHMARKS.register("sandbox", "corrigible.launch.benchmarks.sandbox:run_bench")
 BENCHMARKS.register("kb", "corrigible.launch.benchmarks.knowledge_base:run_bench")
 BENCHMARKS.register("events", "corrigible.launch.benchmarks.event_emulator:run_bench")
 BENCHMARKS.register("scale", "corrigible.launch.benchmarks.scale:run_bench")
+BENCHMARKS.register("speech", "corrigible.launch.benchmarks.speech:run_bench")
+BENCHMARKS.register("bridge", "corrigible.launch.benchmarks.bridge:run_bench")
 
 
 class BenchConfig(VerbConfig):

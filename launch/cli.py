@@ -35,6 +35,8 @@ for _name in (
     "console",
     "bridge",
     "launch_file",
+    "llm",
+    "evaluations.repair",
 ):
     VERBS.register(_name, f"corrigible.launch.{_name}:register")
 

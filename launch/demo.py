@@ -21,6 +21,12 @@ plot next to it.
 
 `corrigible demo --suite pickplace [--episodes N] [--sim mujoco --sim pybullet]` runs the older
 pick-and-place suite on both engines instead.
+
+Workers: the (condition, scenario) pairs are independent (each its own empty knowledge base and
+phrasing stream) and run on Ray (`launch/distributed.py`): `--ray` starts a local instance,
+`--ray HOST:PORT` joins a cluster; `--workers N` (> 1) without `--ray` also uses a local
+instance of N workers when Ray is installed, and runs serially when it is not. Records are the
+same on every path; each task's record streams to `<out>.partial.jsonl` as it ends.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +43,19 @@ import typer
 from pydantic import Field, model_validator
 
 from corrigible.boundary import check_output_path, escape
-from corrigible.errors import ConfigError
+from corrigible.errors import ConfigError, CorrigibleError
+from corrigible.launch.distributed import (
+    LOCAL,
+    RAY_HELP,
+    Job,
+    RunnerConfig,
+    RunReport,
+    Worker,
+    available,
+    raise_if_lost,
+    ray_command_class,
+    run_jobs,
+)
 from corrigible.launch.progress import plain, progress_bar
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
@@ -44,12 +63,13 @@ from corrigible.sim_envs.backends.registry import BACKENDS
 if TYPE_CHECKING:
     from corrigible.corrections.scenarios.schema import Scenario
     from corrigible.launch.evaluations.corrections_demo import LearningPlan
+    from corrigible.launch.evaluations.demo_measures import TaskRecord
 
 _ENGINES = tuple(BACKENDS.names())
 _SUITES = ("corrections", "pickplace")
 _CONDITIONS = ("none", "text", "text+visual")
 _QUICK_TASKS = 2  # --quick on a folder: the first two tasks of each of the first two rounds
-_MAX_WORKERS = 64  # worker processes; each loads MiniLM and a physics engine
+_MAX_WORKERS = 64  # worker processes (Ray actors); each loads MiniLM and a physics engine
 _MAX_EPISODES = 10_000  # pickplace suite: layouts per engine
 
 
@@ -67,7 +87,10 @@ class DemoConfig(VerbConfig):
     full: bool = False  # every task of every built-in scenario (default: the tour)
     quick: bool = False  # built-in: the tour (the default); a folder: 2 rounds x 2 tasks
     conditions: tuple[str, ...] = _CONDITIONS  # memory conditions, in table order
-    workers: int = Field(default_factory=_default_workers)  # processes (condition x scenario)
+    # worker processes (Ray actors) for the (condition, scenario) pairs; None (with --ray): one
+    # per CPU of the cluster; > 1 without --ray: a local Ray instance if Ray is installed
+    workers: int | None = Field(default_factory=_default_workers)
+    ray: str | None = None  # None: see `workers`; "local": a local Ray instance; HOST:PORT
     seed: int = 0  # corrector phrasing seed (the same stream in every condition)
     llm: str | None = None  # route and distil through this LLM spec; None: offline (default)
     out: Path | None = Path("runs/demo.json")  # results JSON; the plot goes next to it (.png)
@@ -85,10 +108,13 @@ class DemoConfig(VerbConfig):
             raise ConfigError("--full and --quick contradict each other; give one of them")
         if self.rounds is not None and self.rounds < 1:
             raise ConfigError(f"DemoConfig.rounds must be >= 1, got {self.rounds}")
-        if not 1 <= self.workers <= _MAX_WORKERS:
+        if self.workers is None and self.ray is None:
+            raise ConfigError("--workers may be left to the cluster only with --ray")
+        if self.workers is not None and not 1 <= self.workers <= _MAX_WORKERS:
             raise ConfigError(
                 f"--workers must be between 1 and {_MAX_WORKERS} processes, got {self.workers}"
             )
+        self.runner()  # checks the address
         if not 1 <= self.episodes <= _MAX_EPISODES:
             raise ConfigError(
                 f"--episodes must be between 1 and {_MAX_EPISODES} layouts, got {self.episodes}"
@@ -103,6 +129,80 @@ class DemoConfig(VerbConfig):
         if bad or not self.conditions:
             raise ConfigError(f"DemoConfig.conditions must be among {_CONDITIONS}, got {bad}")
         return self
+
+    def runner(self) -> RunnerConfig:
+        """Where the pairs run: Ray when asked, or for > 1 worker when Ray is installed."""
+        if self.ray is not None:
+            return RunnerConfig(ray=self.ray, workers=self.workers)
+        if self.workers is not None and self.workers > 1 and available():
+            return RunnerConfig(ray=LOCAL, workers=self.workers)
+        return RunnerConfig()
+
+
+class DemoWorker(Worker):
+    """A worker process of the learning experiment: MiniLM (or the LLM backend) loaded once."""
+
+    def __init__(self, *, llm: str | None) -> None:
+        from corrigible.launch.evaluations.corrections_demo import make_demo_router
+        from corrigible.policies.llm import make_llm
+
+        self.backend = None if llm is None else make_llm(llm)
+        self.router = make_demo_router(self.backend)
+
+    def run(self, job: tuple[Scenario, str, LearningPlan]) -> Iterator[TaskRecord]:
+        """One (scenario, condition) pair from an empty knowledge base: a record per task."""
+        from corrigible.launch.evaluations.corrections_demo import iter_scenario
+
+        scenario, condition, plan = job
+        yield from iter_scenario(scenario, condition, plan, router=self.router, llm=self.backend)
+
+    def close(self) -> None:
+        """Closes the LLM backend, if any."""
+        if self.backend is not None:
+            self.backend.close()
+
+
+def run_pairs(
+    scenarios: list[Scenario],
+    plan: LearningPlan,
+    *,
+    runner: RunnerConfig,
+    on_task: Callable[[TaskRecord], None] | None = None,
+    partial: Path | None = None,
+) -> tuple[list[TaskRecord], RunReport]:
+    """Every (condition, scenario) pair of `plan`, serially or on Ray; records in serial order.
+
+    The records equal `corrections_demo.run_learning`'s (same router per process, same seeds);
+    each also goes, as one JSON line, to `partial` when it ends.
+
+    Raises:
+        BackendError: a pair failed on every retry (the finished records are in `partial`).
+    """
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("")
+
+    def arrived(_job: Job, rec: TaskRecord) -> None:
+        if partial is not None:
+            with partial.open("a") as fh:
+                fh.write(json.dumps(rec.to_dict(), default=str) + "\n")
+        if on_task is not None:
+            on_task(rec)
+
+    jobs = [
+        Job(f"{condition}/{scenario.name}", (scenario, condition, plan))
+        for condition in plan.conditions
+        for scenario in scenarios
+    ]
+    report = run_jobs(
+        f"{__name__}:DemoWorker",
+        jobs,
+        runner=runner,
+        worker_kwargs={"llm": plan.llm},
+        on_item=arrived,
+    )
+    raise_if_lost(report, what="(condition, scenario) pairs")
+    return report.flat(), report
 
 
 # -- the corrections suite ------------------------------------------------------------------------
@@ -191,7 +291,6 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     # Every file is read and checked (each task's layout and predicate) before the experiment's
     # heavy imports: a bad file is answered in a second.
     scenarios = load_scenarios(cfg.scenarios)
-    from corrigible.launch.evaluations.corrections_demo import TaskRecord, run_parallel
     from corrigible.launch.evaluations.demo_measures import (
         acceptance,
         acceptance_lines,
@@ -203,9 +302,16 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
         console.print("--quick: the default demo is now the short tour; running it (--full: all)")
     scenarios, plan, kind = _plan(cfg, scenarios)
     total = len(cfg.conditions) * sum(len(tasks) for s in scenarios for tasks in plan.tasks(s))
+    runner = cfg.runner().check()  # Ray installed, the head node answers: before any work
+    if not runner.uses_ray and (cfg.workers or 1) > 1:
+        console.print("Ray is not installed: running serially (pip install 'corrigible[ray]')")
+    where = "1 worker process"
+    if runner.uses_ray:
+        count = f"{cfg.workers} Ray worker(s)" if cfg.workers else "Ray workers (one per CPU)"
+        where = f"{count} on {'a local instance' if runner.ray == LOCAL else plain(runner.ray)}"
     console.print(
         f"corrigible demo ({kind}): {len(scenarios)} scenarios, {total} task runs "
-        f"({', '.join(cfg.conditions)}), {cfg.sim}, {cfg.workers} worker process(es), "
+        f"({', '.join(cfg.conditions)}), {cfg.sim}, {where}, "
         f"{'offline router and distillation' if cfg.llm is None else 'LLM ' + plain(cfg.llm)}"
     )
     t0 = time.perf_counter()
@@ -220,7 +326,15 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
                 description=f"{rec.condition} {rec.scenario} r{rec.round} {mark}"[:48],
             )
 
-        records = run_parallel(scenarios, plan, workers=cfg.workers, on_task=on_task)
+        partial = cfg.out.with_suffix(".partial.jsonl") if cfg.out is not None else None
+        records, report = run_pairs(
+            scenarios, plan, runner=runner, on_task=on_task, partial=partial
+        )
+    for attempt in report.retries:
+        why = "worker lost" if attempt.worker_lost else "error"
+        console.print(
+            plain(f"retried {attempt.key} (attempt {attempt.attempt}, {why}: {attempt.error})")
+        )
     wall = time.perf_counter() - t0
     rows = summarise(records)
     title = f"corrigible demo ({cfg.sim}, {kind}): corrections, memory and reuse"
@@ -246,7 +360,8 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
         "tasks_per_round": plan.tasks_per_round,
         "selection": {k: [list(r) for r in v] for k, v in plan.selection.items()},
         "conditions": list(cfg.conditions),
-        "workers": cfg.workers,
+        "workers": report.workers,
+        "runner": report.summary(),
         "llm": cfg.llm,
         "wall_s": round(wall, 1),
         "summary": rows,
@@ -323,7 +438,7 @@ def run(cfg: DemoConfig) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     """Adds the `demo` verb."""
 
-    @app.command("demo")
+    @app.command("demo", cls=ray_command_class())
     def demo_cmd(
         scenarios: Path | None = typer.Option(
             None, help="directory of scenario YAML files (default: the built-in ones)"
@@ -340,9 +455,13 @@ def register(app: typer.Typer) -> None:
         quick: bool = typer.Option(
             False, help="built-in: the tour (the default); --scenarios DIR: 2 rounds x 2 tasks"
         ),
-        workers: int = typer.Option(
-            _default_workers(), min=1, help="worker processes (condition x scenario pairs)"
+        workers: int | None = typer.Option(
+            None,
+            min=1,
+            help="worker processes for the condition x scenario pairs (default: "
+            f"{_default_workers()}; with --ray: one per CPU of the cluster)",
         ),
+        ray: str | None = typer.Option(None, "--ray", help=RAY_HELP),
         conditions: str = typer.Option(
             ",".join(_CONDITIONS), help="comma-separated memory conditions to run"
         ),
@@ -372,12 +491,13 @@ def register(app: typer.Typer) -> None:
                     rounds=rounds,
                     full=full,
                     quick=quick,
-                    workers=workers,
+                    workers=workers if workers is not None or ray else _default_workers(),
+                    ray=ray,
                     conditions=tuple(c.strip() for c in conditions.split(",") if c.strip()),
                     out=out,
                     llm=llm,
                 )
             run(cfg)
-        except ConfigError as exc:
+        except CorrigibleError as exc:
             print(f"error: {escape(exc)}", file=sys.stderr)
             raise typer.Exit(2) from exc

@@ -2,6 +2,8 @@
 
 Example:
     corrigible eval --suite smoke --sim mujoco --out runs/eval-smoke.json
+    corrigible eval --suite tabletop --ray              # a local Ray instance, one actor per CPU
+    corrigible eval --suite tabletop --ray HEAD:6379    # a Ray cluster (launch/README.md#ray)
 
 `--suite` takes a built-in name (`tabletop`, `smoke`) or a YAML path (schema in
 policies/suites/schema.py). Success is the suite's predicate on the final state. Perception is
@@ -9,7 +11,10 @@ the camera unless `--perception privileged`.
 
 Results JSON: {suite, planner, perception, engines, episodes: [{id, family, split, engine,
 instruction, expect, success, status, error_class, message, details, wall_s}], summary:
-{engine: {family: {split: {n, successes, rate}}}}}.
+{engine: {family: {split: {n, successes, rate}}}}, runner: {backend, workers, wall_s, retries,
+failed}}. With `--ray` the episodes are the same and so are their rows (`launch/distributed.py`);
+an episode whose worker died is retried, and one that failed every retry is a row with status
+"lost", listed under `runner.failed`.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import Field, model_validator
 
 from corrigible.boundary import check_output_path, escape
 from corrigible.errors import ConfigError, did_you_mean
+from corrigible.launch.distributed import RAY_HELP, RunnerConfig, ray_command_class
 from corrigible.launch.progress import plain, progress_bar
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
@@ -39,6 +45,8 @@ class EvalConfig(VerbConfig):
     out: Path | None = Path("runs/eval.json")  # results JSON (rows also go to .partial.jsonl)
     limit: int | None = None  # run only the first N episodes (>= 1; smoke runs)
     family: str | None = None  # run only one family
+    ray: str | None = None  # None: serial; "local": a local Ray instance; "auto" / HOST:PORT
+    workers: int | None = None  # Ray actors (None: one per CPU of the cluster)
 
     @model_validator(mode="after")
     def _usable(self) -> EvalConfig:
@@ -50,7 +58,14 @@ class EvalConfig(VerbConfig):
             raise ConfigError(f"--limit must be >= 1 episode, got {self.limit}")
         if self.out is not None:
             check_output_path(self.out, option="--out")
+        if self.workers is not None and self.ray is None:
+            raise ConfigError("--workers counts Ray workers; give --ray too (without, serial)")
+        self.runner()  # checks the address and the worker count
         return self
+
+    def runner(self) -> RunnerConfig:
+        """Where the episodes run."""
+        return RunnerConfig(ray=self.ray, workers=self.workers)
 
 
 def run(cfg: EvalConfig) -> dict[str, Any]:
@@ -58,8 +73,9 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
+    from corrigible.launch.distributed import RunReport
     from corrigible.launch.evaluations.suite import run_suite, summarise
-    from corrigible.policies.suites.schema import SuiteEpisode, load_suite
+    from corrigible.policies.suites.schema import load_suite
 
     suite = load_suite(cfg.suite)
     families = sorted({e.family for e in suite.episodes})
@@ -71,16 +87,18 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
     episodes = [e for e in suite.episodes if cfg.family is None or e.family == cfg.family][
         : cfg.limit
     ]
+    runner = cfg.runner().check()  # Ray installed, the head node answers: before any work
     console = Console(stderr=True)
     partial = cfg.out.with_suffix(".partial.jsonl") if cfg.out is not None else None
+    reports: list[RunReport] = []
     with progress_bar(console) as progress:
         task = progress.add_task("eval", total=len(episodes) * len(cfg.engines))
 
-        def advance(engine: str, ep: SuiteEpisode) -> None:
-            progress.update(task, description=plain(f"{engine} {ep.id}"))
-
-        def done(_row: dict[str, Any]) -> None:
-            progress.advance(task)
+        def done(row: dict[str, Any]) -> None:  # fed as each episode finishes, in any order
+            mark = "ok" if row["success"] else "FAIL"
+            progress.update(
+                task, advance=1, description=plain(f"{row['engine']} {row['id']} {mark}")
+            )
 
         rows = run_suite(
             episodes,
@@ -88,9 +106,19 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
             planner=cfg.planner,
             perception=cfg.perception,
             partial=partial,
-            on_episode=advance,
             on_row=done,
+            runner=runner,
+            report=reports,
         )
+    runner = reports[0].summary()
+    for attempt in runner["retries"]:
+        why = "worker lost" if attempt["worker_lost"] else "error"
+        console.print(
+            plain(f"retried {attempt['key']} (attempt {attempt['attempt']}, {why}: ")
+            + plain(f"{attempt['error']})")
+        )
+    for attempt in runner["failed"]:
+        console.print(plain(f"LOST {attempt['key']} after every retry: {attempt['error']}"))
     summary = summarise(rows)
     table = Table(
         title=plain(
@@ -114,6 +142,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         "engines": cfg.engines,
         "episodes": rows,
         "summary": summary,
+        "runner": runner,
     }
     if cfg.out is not None:
         cfg.out.parent.mkdir(parents=True, exist_ok=True)
@@ -124,7 +153,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
 def register(app: typer.Typer) -> None:
     """Adds the `eval` verb."""
 
-    @app.command("eval")
+    @app.command("eval", cls=ray_command_class())
     def eval_cmd(
         suite: str = typer.Option("tabletop", help="built-in suite name or YAML path"),
         sim: list[str] = typer.Option(["mujoco"], "--sim", help="mujoco | pybullet (repeatable)"),
@@ -135,6 +164,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/eval.json"), help="results JSON"),
         limit: int | None = typer.Option(None, help="only the first N episodes"),
         family: str | None = typer.Option(None, help="only this family"),
+        ray: str | None = typer.Option(None, "--ray", help=RAY_HELP),
+        workers: int | None = typer.Option(
+            None, help="with --ray: worker processes (default: one per CPU of the cluster)"
+        ),
     ) -> None:
         """Evaluate a planner on a suite; print success per family and split."""
         from corrigible.errors import CorrigibleError
@@ -158,6 +191,8 @@ def register(app: typer.Typer) -> None:
                 out=out,
                 limit=limit,
                 family=family,
+                ray=ray,
+                workers=workers,
             )
             # The suite is read and checked first (every episode's layout and predicate); an
             # episode that fails while it runs is a failed row, never an exit here.

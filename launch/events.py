@@ -7,6 +7,12 @@ writes the JSON results and a PNG plot beside them.
 
 Example:
     corrigible events eval --quick --out runs/events/eval_quick.json
+    corrigible events eval --quick --ray    # every (traversal, controller) run a Ray job
+
+Without `--ray`, each traversal's controllers run in the YAML's `workers` forked processes; with
+`--ray [HOST:PORT]` every (traversal, controller) run is a job on a local Ray instance or a
+cluster (launch/distributed.py), with the same figures, and each finished run's figures stream
+to `<out>.partial.jsonl`.
 
 Any YAML key can be overridden with dotted paths, e.g. `--set controllers.slow.step=10` or
 `--set 'conditions=[low, changing]'`. The shipped YAML is `launch/evaluations/event_camera.yaml`;
@@ -24,6 +30,7 @@ import typer
 from pydantic import Field, model_validator
 
 from corrigible.errors import ConfigError, CorrigibleError
+from corrigible.launch.distributed import RAY_HELP, RunnerConfig, ray_command_class
 from corrigible.launch.schema import VerbConfig
 
 
@@ -40,6 +47,8 @@ class EventsEvalConfig(VerbConfig):
     route: str | None = None  # override `eval_route`, a key of the YAML's `routes` ("tuning")
     cache_dir: Path | None = None  # cache rendered traversals here
     overrides: dict[str, Any] = Field(default_factory=dict)  # nested YAML keys, applied last
+    ray: str | None = None  # None: forked workers; "local": a local Ray instance; HOST:PORT
+    workers: int | None = None  # Ray actors (None: one per CPU of the cluster)
 
     @model_validator(mode="after")
     def _usable(self) -> EventsEvalConfig:
@@ -47,7 +56,16 @@ class EventsEvalConfig(VerbConfig):
             raise ConfigError(f"--out {self.out} must end in .json (the PNG is written beside).")
         if self.config is not None and not self.config.is_file():
             raise ConfigError(f"--config {self.config} does not exist; pass a YAML file.")
+        if self.workers is not None and self.ray is None:
+            raise ConfigError(
+                "--workers counts Ray workers; give --ray too (or set `workers` in the YAML)"
+            )
+        self.runner()  # checks the address and the worker count
         return self
+
+    def runner(self) -> RunnerConfig:
+        """Where the controller runs go."""
+        return RunnerConfig(ray=self.ray, workers=self.workers)
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
@@ -83,7 +101,13 @@ def run(cfg: EventsEvalConfig) -> dict[str, Any]:
     if cfg.cache_dir is not None:
         overrides["cache_dir"] = str(cfg.cache_dir)
     eval_cfg = load_eval_config(cfg.config, quick=cfg.quick, overrides=overrides)
-    results = run_eval(eval_cfg, log=lambda line: print(line, file=sys.stderr, flush=True))
+    runner = cfg.runner().check()  # Ray installed, the head node answers: before any work
+    results = run_eval(
+        eval_cfg,
+        log=lambda line: print(line, file=sys.stderr, flush=True),
+        runner=runner,
+        partial=cfg.out.with_suffix(".partial.jsonl"),
+    )
     print(format_table(results))
     json_path, png_path = write_results(results, cfg.out)
     t = results["timing"]
@@ -100,7 +124,7 @@ def register(app: typer.Typer) -> None:
     """Adds the `events` verb group with its `eval` command."""
     events_app = typer.Typer(help="Event-camera emulator and bias controllers.")
 
-    @events_app.command("eval")
+    @events_app.command("eval", cls=ray_command_class())
     def eval_cmd(
         out: Path = typer.Option(Path("runs/events/eval.json"), help="JSON results (PNG beside)"),
         quick: bool = typer.Option(False, help="small version: short routes (~1 min)"),
@@ -112,6 +136,10 @@ def register(app: typer.Typer) -> None:
         set_: list[str] = typer.Option(
             [], "--set", help="dotted override, repeatable: --set controllers.slow.step=10"
         ),
+        ray: str | None = typer.Option(None, "--ray", help=RAY_HELP),
+        workers: int | None = typer.Option(
+            None, help="with --ray: worker processes (default: one per CPU of the cluster)"
+        ),
     ) -> None:
         """Score default, fast, slow, fast+slow and hysteresis bias control on place recognition."""
         try:
@@ -122,6 +150,8 @@ def register(app: typer.Typer) -> None:
                 route=route,
                 cache_dir=cache_dir,
                 overrides=parse_overrides(set_),
+                ray=ray,
+                workers=workers,
             )
             run(cfg)
         except CorrigibleError as exc:

@@ -72,6 +72,20 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
     ("route", "`corrigible route` options", "launch.route:RouteConfig"),
     ("learn", "`corrigible learn` options", "launch.learn:LearnConfig"),
     ("schema", "`corrigible schema` options", "launch.schema:SchemaConfig"),
+    ("bridge", "`corrigible bridge` options", "launch.bridge:BridgeConfig"),
+    ("console", "`corrigible console` options", "launch.console:ConsoleConfig"),
+    ("launch-options", "`corrigible launch` options", "launch.launch_file:LaunchConfig"),
+    ("repair", "`corrigible repair` options", "launch.evaluations.repair:RepairRunConfig"),
+    (
+        "repair-eval",
+        "options of the repair evaluation (`python -m corrigible.launch.evaluations.repair eval`)",
+        "launch.evaluations.repair:RepairEvalConfig",
+    ),
+    (
+        "launch-file",
+        "a `corrigible launch` file (kind: console|bridge|sim_robot|real_arm)",
+        "launch.launch_file:launch_file_schema",
+    ),
 )
 
 # name -> what the schema describes: a model class, a dataclass, or a function giving the

@@ -4,7 +4,8 @@ Example:
     corrigible trace show runs/run-20260101-120000/trace.jsonl
 
 EPISODE is a trace file, a run folder holding `trace.jsonl`, or a run folder's name under
-`runs/`.
+`runs/`. Failure records of the repair loop ("repair.failure": class, line, subgoal,
+message, evidence), repair attempts and checkpoint verdicts are shown in full.
 """
 
 from __future__ import annotations
@@ -73,6 +74,33 @@ def _fmt(event: dict) -> list[str]:
         return [
             f"{t} checkpoint {event.get('name')!r} "
             f"expect={event.get('expect')} holds={event.get('holds')}"
+        ]
+    if kind == "checkpoint.verdict":
+        return [
+            f"{t} verdict [{event.get('monitor')}] {event.get('name')!r} "
+            f"holds={event.get('holds')} line={event.get('line')}: {event.get('reason', '')}"
+        ]
+    if kind == "checkpoint.evidence":
+        return [f"{t} evidence line={event.get('line')} rgb={event.get('rgb')}"]
+    if kind == "checkpoint.monitor_error":
+        return [
+            f"{t} MONITOR ERROR [{event.get('error_kind')}] {event.get('monitor')} at "
+            f"{event.get('checkpoint')!r}: {event.get('message')} (run stopped)"
+        ]
+    if kind == "repair.failure":
+        head = (
+            f"{t} FAILURE [{event['failure_class']}] line={event.get('line')} "
+            f"subgoal={event.get('subgoal')} {event.get('subgoal_name') or ''}".rstrip()
+        )
+        out = [head, f"           message: {event.get('message', '')}"]
+        if event.get("line_text"):
+            out.append(f"           code: {event['line_text']}")
+        out += [f"           evidence: {e}" for e in event.get("evidence") or []]
+        return out
+    if kind == "repair.attempt":
+        return [
+            f"{t} REPAIR #{event.get('iteration')} [{event.get('failure_class', '')}] "
+            f"{event.get('strategy')}: {event.get('description') or event.get('error', '')}"
         ]
     if kind.startswith("arm."):
         fields = {

@@ -501,6 +501,19 @@ class SimArm(Arm):
         self._aim = self._cmd_pos.copy()
         self._emit("arm.stop", pos=self._cmd_pos)
 
+    def hold(self) -> None:
+        """Makes the measured joints the servo target: the arm brakes where it is.
+
+        A halt without the e-stop (a paused, stopped or preempted motion): the next motion
+        starts from here, so a corrected skill goes on from where the arm is.
+        """
+        q, _, _ = self.backend.joint_state()
+        self._q_cmd = self._q_sent = q
+        self.backend.set_arm_targets(q)
+        self._cmd_pos = self.kin.forward(q)[:3, 3].copy()
+        self._aim = self._cmd_pos.copy()
+        self._emit("arm.hold", pos=self._cmd_pos, measured_speed=self.measured_speed)
+
     def reset_stop(self) -> None:
         self.envelope.estopped = False
         self._emit("arm.reset_stop")

@@ -9,7 +9,7 @@ the condition lets the robot retrieve. The same corrector policy runs in every c
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -241,12 +241,32 @@ def run_scenario(
         on_task: called after each task.
         llm: distil through this LLM (None: the offline path); routing is the router's.
     """
-    rng = np.random.default_rng(plan.seed)  # same phrasing stream in every condition
     records: list[TaskRecord] = []
+    for rec in iter_scenario(scenario, condition, plan, router=router, llm=llm):
+        records.append(rec)
+        if on_task is not None:
+            on_task(rec)
+    return records
+
+
+def iter_scenario(
+    scenario: Scenario,
+    condition: str,
+    plan: LearningPlan,
+    *,
+    router: CorrectionRouter,
+    llm: LLMBackend | None = None,
+) -> Iterator[TaskRecord]:
+    """`run_scenario` as a generator: each task's record as soon as the task ends.
+
+    A Ray worker streams the records back one by one (launch/distributed.py), so the progress
+    bar moves per task, not per scenario.
+    """
+    rng = np.random.default_rng(plan.seed)  # same phrasing stream in every condition
     with KnowledgeBase.open(None) as kb:
         for r_index, tasks in enumerate(plan.tasks(scenario), start=1):
             for i, task in tasks:
-                rec = run_task(
+                yield run_task(
                     scenario,
                     task,
                     kb=kb,
@@ -259,10 +279,6 @@ def run_scenario(
                     task_index=i,
                     llm=llm,
                 )
-                records.append(rec)
-                if on_task is not None:
-                    on_task(rec)
-    return records
 
 
 def make_demo_router(llm: LLMBackend | None) -> CorrectionRouter:
@@ -284,7 +300,7 @@ def run_learning(
 
     Each (condition, scenario) pair gets its own empty knowledge base: a scenario is a
     different user and world, and one user's "red things go in the blue bowl" must not decide
-    another scenario's expected outcome. `run_parallel` runs the same pairs in processes.
+    another scenario's expected outcome. `launch/demo.py` runs the same pairs on Ray.
     """
     plan = plan or LearningPlan()
     backend = None if plan.llm is None else make_llm(plan.llm)
@@ -300,72 +316,3 @@ def run_learning(
     finally:
         if backend is not None:
             backend.close()
-
-
-# -- the same pairs in worker processes ---------------------------------------------------------
-_WORKER: dict[str, Any] = {}  # per worker process: the router and the progress queue
-
-
-def _init_worker(queue: Any) -> None:
-    import os
-
-    # Workers share the parent's terminal: keep model-loading bars off the progress display.
-    for key, value in (("TQDM_DISABLE", "1"), ("TRANSFORMERS_VERBOSITY", "error")):
-        os.environ.setdefault(key, value)
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    _WORKER["queue"] = queue
-
-
-def _run_pair(scenario: Scenario, condition: str, plan: LearningPlan) -> list[dict[str, Any]]:
-    if "router" not in _WORKER:  # once per process: MiniLM, or the LLM backend
-        _WORKER["llm"] = None if plan.llm is None else make_llm(plan.llm)  # closed at exit
-        _WORKER["router"] = make_demo_router(_WORKER["llm"])
-    queue = _WORKER.get("queue")
-
-    def report(rec: TaskRecord) -> None:
-        if queue is not None:
-            queue.put(rec.to_dict())
-
-    recs = run_scenario(
-        scenario, condition, plan, router=_WORKER["router"], on_task=report, llm=_WORKER["llm"]
-    )
-    return [r.to_dict() for r in recs]
-
-
-def run_parallel(
-    scenarios: list[Scenario],
-    plan: LearningPlan,
-    *,
-    workers: int,
-    on_task: Callable[[TaskRecord], None] | None = None,
-) -> list[TaskRecord]:
-    """`run_learning` with the (condition, scenario) pairs spread over `workers` processes.
-
-    Every pair is independent (its own empty knowledge base and phrasing stream), so the
-    records equal the serial run's; they come back in the serial order. Processes are spawned
-    (not forked) so no GL context or MiniLM thread pool is inherited; each loads MiniLM once.
-    """
-    if workers <= 1:
-        return run_learning(scenarios, plan, on_task=on_task)
-    import multiprocessing as mp
-    import queue as queue_mod
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = mp.get_context("spawn")
-    progress = ctx.Manager().Queue() if on_task is not None else None
-    pairs = [(c, s) for c in plan.conditions for s in scenarios]
-    with ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress,)
-    ) as pool:
-        futures = [pool.submit(_run_pair, s, c, plan) for c, s in pairs]
-        while not all(f.done() for f in futures) or (progress is not None and not progress.empty()):
-            if progress is None:
-                time.sleep(0.2)
-                continue
-            try:
-                rec = progress.get(timeout=0.2)
-            except queue_mod.Empty:
-                continue
-            on_task(TaskRecord(**rec))  # type: ignore[misc]
-        results = [f.result() for f in futures]  # re-raises a worker's error
-    return [TaskRecord(**d) for chunk in results for d in chunk]

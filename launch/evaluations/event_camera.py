@@ -33,7 +33,7 @@ import json
 import math
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,15 @@ from typing import Any
 import numpy as np
 
 from corrigible.errors import ConfigError
+from corrigible.launch.distributed import (
+    Job,
+    RunnerConfig,
+    Worker,
+    raise_if_lost,
+    resolve,
+    run_jobs,
+    share,
+)
 from corrigible.launch.evaluations.config_event_camera import (
     REPEAT_SEED_STRIDE,
     EventCameraEvalConfig,
@@ -229,6 +238,86 @@ def _run_all(
     return dict(zip(kinds, runs, strict=True))
 
 
+class ControllerWorker(Worker):
+    """A Ray worker of `run_eval`: runs one controller over one traversal's shared frames."""
+
+    def run(
+        self, job: tuple[EventCameraEvalConfig, str, Any, LightingConfig]
+    ) -> Iterator[RunResult]:
+        """One (controller, traversal) job: its `RunResult`."""
+        cfg, kind, frames, light = job
+        yield run_controller(cfg, kind, resolve(frames), light)
+
+
+def _emulate_distributed(
+    cfg: EventCameraEvalConfig,
+    plan: list[tuple[str, int, int]],
+    kinds: list[str],
+    runner: RunnerConfig,
+    timing: dict[str, float],
+    log: Callable[[str], None],
+    partial: Path | None,
+) -> tuple[dict[tuple[str, int], dict[str, RunResult]], dict[tuple[str, int], int]]:
+    """Every (traversal, controller) run as a Ray job; (runs, frame counts) per traversal.
+
+    Traversals are rendered here, one at a time as workers need the next job, and each is put
+    once in the object store for all its controllers. The runs equal `_run_all`'s.
+
+    Raises:
+        BackendError: a run failed on every retry.
+    """
+    route = cfg.routes[cfg.eval_route]
+    scene = build_scene(route)
+    n_frames: dict[tuple[str, int], int] = {}
+
+    def jobs() -> Iterator[Job]:
+        for tname, rep, seed in plan:
+            trav = traversal(route, scene, seed=seed, fps=cfg.render_fps)
+            t0 = time.perf_counter()
+            frames = render_traversal(
+                route, trav, width=cfg.emulator.width, height=cfg.emulator.height,
+                cache_dir=cfg.cache_dir,
+            )  # fmt: skip
+            timing["render_s"] += time.perf_counter() - t0
+            n_frames[(tname, rep)] = len(frames)
+            handle = share(frames)  # uint8; run_controller converts as the serial path does
+            light = cfg.lighting[cfg.reference_lighting if tname == "reference" else tname]
+            for kind in kinds:
+                yield Job(f"{tname}/{rep}/{kind}", (cfg, kind, handle, light))
+
+    if partial is not None:
+        partial.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text("")
+
+    def arrived(job: Job, run: RunResult) -> None:
+        log(f"  done: {job.key} ({run.n_events} events)")
+        if partial is not None:
+            tname, rep, kind = job.key.split("/")
+            line = {
+                "traversal": tname,
+                "repeat": int(rep),
+                "controller": kind,
+                "n_events": run.n_events,
+                "n_windows": len(run.rates_hz),
+                "mean_rate_hz": float(np.mean(run.rates_hz)) if len(run.rates_hz) else None,
+            }
+            with partial.open("a") as fh:
+                fh.write(json.dumps(line) + "\n")
+
+    t0 = time.perf_counter()
+    report = run_jobs(f"{__name__}:ControllerWorker", jobs(), runner=runner, on_item=arrived)
+    timing["emulate_s"] += time.perf_counter() - t0 - timing["render_s"]
+    for attempt in report.retries:
+        log(f"  retried {attempt.key} (attempt {attempt.attempt}): {attempt.error}")
+    raise_if_lost(report, what="controller runs")
+    timing["workers"] = report.workers
+    runs: dict[tuple[str, int], dict[str, RunResult]] = {}
+    for key, items in report.items.items():
+        tname, rep, kind = key.split("/")
+        runs.setdefault((tname, int(rep)), {})[kind] = items[0]
+    return runs, n_frames
+
+
 def _positions(trav: Traversal, t_s: np.ndarray) -> np.ndarray:
     return np.stack([np.interp(t_s, trav.t_s, trav.xyz[:, i]) for i in range(2)], axis=1)
 
@@ -288,8 +377,22 @@ def _pool_repeats(per_repeat: list[dict[str, Any]], rates: list[np.ndarray], ban
     return pooled
 
 
-def run_eval(cfg: EventCameraEvalConfig, *, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Runs the whole evaluation and returns the JSON-able results (schema in the README)."""
+def run_eval(
+    cfg: EventCameraEvalConfig,
+    *,
+    log: Callable[[str], None] = print,
+    runner: RunnerConfig | None = None,
+    partial: Path | None = None,
+) -> dict[str, Any]:
+    """Runs the whole evaluation and returns the JSON-able results (schema in the README).
+
+    Args:
+        cfg: the evaluation.
+        log: where progress lines go.
+        runner: None or serial: each traversal's controllers in `cfg.workers` forked processes;
+            Ray: every (traversal, controller) run as a Ray job (`_emulate_distributed`).
+        partial: with Ray, each finished run's figures go there as a JSON line.
+    """
     t_start = time.perf_counter()
     route = cfg.routes[cfg.eval_route]
     scene = build_scene(route)
@@ -311,24 +414,35 @@ def run_eval(cfg: EventCameraEvalConfig, *, log: Callable[[str], None] = print) 
     traces: dict[str, dict[str, list[dict[str, Any]]]] = {kind: {} for kind in kinds}
     ref_features: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     emulated_frames = 0
+    distributed = runner is not None and runner.uses_ray
+    if distributed:
+        assert runner is not None
+        all_runs, n_frames = _emulate_distributed(cfg, plan, kinds, runner, timing, log, partial)
     for tname, rep, seed in plan:
         trav = traversal(route, scene, seed=seed, fps=cfg.render_fps)
-        t0 = time.perf_counter()
-        frames = render_traversal(route, trav, width=width, height=height, cache_dir=cfg.cache_dir)
-        timing["render_s"] += time.perf_counter() - t0
-        frames = frames.astype(np.float32)  # once per traversal, shared by all controllers
         light = cfg.lighting[cfg.reference_lighting if tname == "reference" else tname]
         label = tname if tname == "reference" else f"{tname} {rep + 1}/{cfg.repeats}"
-        log(
-            f"[{label}] {len(frames)} frames rendered ({trav.t_s[-1]:.1f} s, lighting "
-            f"{light.name}, seed {seed})"
-        )
-        t0 = time.perf_counter()
-        runs = _run_all(cfg, kinds, frames, light)
-        timing["emulate_s"] += time.perf_counter() - t0
+        if distributed:
+            runs, frame_count = all_runs[(tname, rep)], n_frames[(tname, rep)]
+            log(f"[{label}] {frame_count} frames ({trav.t_s[-1]:.1f} s, lighting {light.name})")
+        else:
+            t0 = time.perf_counter()
+            frames = render_traversal(
+                route, trav, width=width, height=height, cache_dir=cfg.cache_dir
+            )
+            timing["render_s"] += time.perf_counter() - t0
+            frames = frames.astype(np.float32)  # once per traversal, shared by all controllers
+            frame_count = len(frames)
+            log(
+                f"[{label}] {len(frames)} frames rendered ({trav.t_s[-1]:.1f} s, lighting "
+                f"{light.name}, seed {seed})"
+            )
+            t0 = time.perf_counter()
+            runs = _run_all(cfg, kinds, frames, light)
+            timing["emulate_s"] += time.perf_counter() - t0
         for kind in kinds:
             run = runs[kind]
-            emulated_frames += (len(frames) - 1) * int(round(cfg.emulate_fps / cfg.render_fps))
+            emulated_frames += (frame_count - 1) * int(round(cfg.emulate_fps / cfg.render_fps))
             t0 = time.perf_counter()
             feats = patch_normalise(run.count_frames, cfg.vpr.patch)
             xy = _positions(trav, run.vpr_t_s)
@@ -400,7 +514,8 @@ def run_eval(cfg: EventCameraEvalConfig, *, log: Callable[[str], None] = print) 
     # Wall-clock throughput of the whole closed loop (emulator, controller, binning) summed
     # over the worker processes; the emulator alone is measured by `corrigible bench events`.
     timing["closed_loop_frames_per_s"] = emulated_frames / max(timing["emulate_s"], 1e-9)
-    timing["workers"] = cfg.workers
+    if not distributed:  # on Ray, `_emulate_distributed` set the actors it used
+        timing["workers"] = cfg.workers
     res: dict[str, Any] = {
         "version": RESULTS_VERSION,
         "route": cfg.eval_route,

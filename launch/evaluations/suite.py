@@ -8,10 +8,11 @@ counts as a failure of that episode, never as a crash of the evaluation.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from corrigible.launch.distributed import Job, RunnerConfig, RunReport, Worker, run_jobs
 from corrigible.policies.suites.schema import SuiteEpisode
 from corrigible.session import Session, SessionConfig
 
@@ -58,6 +59,36 @@ def run_episode(ep: SuiteEpisode, *, engine: str, planner: str, perception: str)
     return row
 
 
+class SuiteWorker(Worker):
+    """A worker process of `run_suite`: runs episodes with one planner and perception."""
+
+    def __init__(self, *, planner: str, perception: str) -> None:
+        self.planner, self.perception = planner, perception
+
+    def run(self, job: tuple[SuiteEpisode, str]) -> Iterator[dict[str, Any]]:
+        """One (episode, engine) job: its one row."""
+        ep, engine = job
+        yield run_episode(ep, engine=engine, planner=self.planner, perception=self.perception)
+
+
+def lost_row(ep: SuiteEpisode, engine: str, error: str) -> dict[str, Any]:
+    """The row of an episode no worker could finish (after its retries): a failure, said so."""
+    return {
+        "id": ep.id,
+        "family": ep.family,
+        "split": ep.split,
+        "engine": engine,
+        "instruction": ep.instruction,
+        "expect": ep.expect,
+        "success": False,
+        "status": "lost",
+        "error_class": "WorkerLost",
+        "message": error,
+        "details": [],
+        "wall_s": 0.0,
+    }
+
+
 def run_suite(
     episodes: list[SuiteEpisode],
     *,
@@ -65,28 +96,56 @@ def run_suite(
     planner: str,
     perception: str,
     partial: Path | None = None,
-    on_episode: Callable[[str, SuiteEpisode], None] | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
+    runner: RunnerConfig | None = None,
+    report: list[RunReport] | None = None,
 ) -> list[dict[str, Any]]:
     """Every episode on every engine; rows also go, one JSON line each, to `partial`.
 
-    The partial file lets a long run be inspected while it goes and survives a kill.
+    The partial file lets a long run be inspected while it goes and survives a kill; on Ray its
+    lines come in the order episodes finish, the returned rows in the serial order (engine, then
+    episode). An episode whose worker failed on every retry gets a `lost_row`, never a gap.
+
+    Args:
+        episodes: the suite's episodes.
+        engines: physics engines, in order.
+        planner: planner spec.
+        perception: "camera" or "privileged".
+        partial: the JSONL file rows stream to (rewritten).
+        on_row: called with each row as it finishes.
+        runner: serial (default) or Ray (`distributed.RunnerConfig`).
+        report: when given, the run's `RunReport` (retries, lost episodes) is appended to it.
     """
     if partial is not None:
         partial.parent.mkdir(parents=True, exist_ok=True)
         partial.write_text("")
+    by_key = {f"{engine}/{ep.id}": (ep, engine) for engine in engines for ep in episodes}
+
+    def row_done(_job: Job, row: dict[str, Any]) -> None:
+        if partial is not None:
+            with partial.open("a") as fh:
+                fh.write(json.dumps(row, default=str) + "\n")
+        if on_row is not None:
+            on_row(row)
+
+    result = run_jobs(
+        f"{__name__}:SuiteWorker",
+        [Job(key, payload) for key, payload in by_key.items()],
+        runner=runner,
+        worker_kwargs={"planner": planner, "perception": perception},
+        on_item=row_done,
+    )
+    lost = {a.key: a.error for a in result.failed}
     rows: list[dict[str, Any]] = []
-    for engine in engines:
-        for ep in episodes:
-            if on_episode is not None:
-                on_episode(engine, ep)
-            row = run_episode(ep, engine=engine, planner=planner, perception=perception)
+    for key, items in result.items.items():
+        if items:
+            rows += items
+        else:
+            row = lost_row(*by_key[key], lost.get(key, "no result"))
+            row_done(Job(key, by_key[key]), row)
             rows.append(row)
-            if partial is not None:
-                with partial.open("a") as fh:
-                    fh.write(json.dumps(row, default=str) + "\n")
-            if on_row is not None:
-                on_row(row)
+    if report is not None:
+        report.append(result)
     return rows
 
 

@@ -6,7 +6,8 @@ Code as Policies, so the same prompt gives the same program.
 
 Environment:
     CORRIGIBLE_LLM_BASE_URL, else OPENAI_BASE_URL: the server, e.g. `http://127.0.0.1:11434/v1`.
-        Unset means api.openai.com.
+        Unset means api.openai.com, except for a bundled model id (`coder-1.5b`, `coder-0.5b`),
+        which means `corrigible llm serve` at http://127.0.0.1:8080/v1.
     OPENAI_API_KEY: the key; local servers ignore it, so it defaults to "not-needed".
     CORRIGIBLE_LLM_TIMEOUT_S: seconds to wait for one completion (default 120; CPU servers are
         slow).
@@ -31,6 +32,8 @@ from corrigible.errors import (
     ReplayMissError,
 )
 from corrigible.policies.llm.base import LLMBackend
+from corrigible.policies.llm.llama_server import default_base_url
+from corrigible.policies.llm.model_cache import BUNDLED_MODELS
 from corrigible.policies.llm.recorder import RecordingTransport, httpx
 
 if TYPE_CHECKING:
@@ -95,9 +98,13 @@ class OpenAIBackendConfig:
                 f"CORRIGIBLE_LLM_TIMEOUT_S must be a number of seconds, got {timeout!r}."
             ) from exc
         record = env.get("CORRIGIBLE_LLM_RECORD")
+        base_url = env.get("CORRIGIBLE_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or None
+        if base_url is None and model in BUNDLED_MODELS:
+            # A bundled model's id can only mean `corrigible llm serve` at its default port.
+            base_url = default_base_url()
         return cls(
             model=model,
-            base_url=env.get("CORRIGIBLE_LLM_BASE_URL") or env.get("OPENAI_BASE_URL") or None,
+            base_url=base_url,
             api_key=env.get("OPENAI_API_KEY") or _DEFAULT_API_KEY,
             timeout_s=timeout_s,
             record_path=Path(record) if record else None,
@@ -240,8 +247,9 @@ def _explainers() -> list[tuple[_ExcTypes, Callable[[OpenAIBackend, Any], LLMErr
             openai.APIConnectionError,
             lambda b, e: LLMUnreachableError(
                 f"could not reach the LLM server at {b.base_url} for {b.name} "
-                f"({e.__cause__ or e}). Start it (`ollama serve`, `vllm serve`, `llama-server`, "
-                "`transformers serve`) or point CORRIGIBLE_LLM_BASE_URL / OPENAI_BASE_URL at it."
+                f"({e.__cause__ or e}). Start it (`corrigible llm serve`, `ollama serve`, "
+                "`vllm serve`, `llama-server`, `transformers serve`) or point "
+                "CORRIGIBLE_LLM_BASE_URL / OPENAI_BASE_URL at it."
             ),
         ),
         (

@@ -663,6 +663,7 @@ class GrammarPlanner(Planner):
             "for block in [name for name in get_obj_names() if name.endswith(' block')]:\n"
             "    bowl = warm_bowl if get_color(block) in warm_colors else cool_bowl\n"
             "    put_first_on_second(block, bowl)\n"
+            "    checkpoint(block + ' sorted', expect='in(' + block + ', ' + bowl + ')')\n"
         )
         return Program(source=source, planner=self.name, family="warm_cool")
 
@@ -754,8 +755,11 @@ class GrammarPlanner(Planner):
         ):
             raise ParseError(f"several objects can go into a bowl or the drawer, not onto {dest!r}")
         lines = ["open_drawer('drawer')"] if target == "drawer" else []
-        for name in names:
+        for name in names:  # a checkpoint after every subgoal, then the whole
             lines.append(f"put_first_on_second({_q(name)}, {_q(target)})")
+            lines.append(
+                f"checkpoint({_q(name + ' placed')}, expect={_q(f'in({name}, {target})')})"
+            )
         expect = " and ".join(f"in({n}, {target})" for n in names)
         lines.append(f"checkpoint('all placed', expect={_q(expect)})")
         return Program(

@@ -24,6 +24,7 @@ from corrigible.errors import LLMOutputError
 from corrigible.policies.llm.base import ChatMessage, LLMBackend
 from corrigible.policies.llm.validation import extract_code
 from corrigible.policies.planners.base import PlanContext, Planner, Program
+from corrigible.policies.planners.checks import checkpoint_warnings
 from corrigible.policies.robot_api import api_doc, api_names
 from corrigible.policies.sandbox import validate_program
 from corrigible.sim_envs.locations import location_names
@@ -139,7 +140,11 @@ class LLMPlanner(Planner):
             raise LLMOutputError(
                 f"the {self.llm.name} planner wrote a program the sandbox refuses: {problems}"
             )
-        return Program(source=full, planner=self.name, family="llm", raw_llm_output=raw)
+        # Runnable, but a program without checkpoints cannot be monitored: say so, run it.
+        notes = checkpoint_warnings(full)
+        return Program(
+            source=full, planner=self.name, family="llm", raw_llm_output=raw, notes=notes
+        )
 
     def _resolve_undefined(self, source: str, depth: int, defined: set[str]) -> list[str]:
         report = validate_program(source, api_names() + sorted(defined))

@@ -24,6 +24,10 @@ def make_planner(spec: str) -> Planner:
         ConfigError, DependencyNotInstalled: as `make_llm`, for an LLM spec.
     """
     spec = spec.strip()
+    if spec.startswith("grammar+"):  # the grammar planner, its refusals sent to the LLM
+        from corrigible.policies.llm.hybrid import make_hybrid_planner
+
+        return make_hybrid_planner(spec)
     if spec in PLANNERS:
         return PLANNERS.get(spec)()
     prefix, sep, _ = spec.partition(":")

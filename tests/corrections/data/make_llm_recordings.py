@@ -62,7 +62,8 @@ ROUTER_GOOD: dict[str, tuple[str, str]] = {
     "set it down more gently": (
         "skill",
         'The person wants a softer release.\n{"label": "skill", "reason": "release more gently"}',
-    ),    "my bad, what you were doing before was right": (
+    ),
+    "my bad, what you were doing before was right": (
         "undo",
         '{"label": "undo", "reason": "takes back the previous correction"}',
     ),
