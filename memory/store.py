@@ -15,9 +15,10 @@ Layout of a knowledge-base directory (see memory/README.md for the full argument
                         index.faiss, and a checksum of itself.
     writer.lock         flock()ed exclusively by the single writer.
 
-Durability: `append` writes whole records with `os.write` on an O_APPEND descriptor and
-`os.fsync`s, then records the last seq and crc in `entries.ack` (and fsyncs that) before
-returning, so an acknowledged record is on disk *and* known to be acknowledged. A crash can
+Durability: `write` appends whole records with `os.write` on an O_APPEND descriptor; `sync`
+(group commit) `os.fsync`s the log, then records the last seq and crc in `entries.ack` (and
+fsyncs that) before returning, so an acknowledged record is on disk *and* known to be
+acknowledged. Concurrent writers share one leader's fsync; `append` is `write` + `sync`. A crash can
 leave at most one incomplete record at the end of the log, after the acknowledged ones: replay
 drops it (keeping a `.corrupt-tail-*` copy) and says it was never acknowledged. Anything else
 that is wrong with a record at or below the acknowledged seq, or with a record followed by valid
@@ -41,10 +42,11 @@ import logging
 import os
 import re
 import stat
+import threading
 import time
 import uuid
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,6 +222,14 @@ class LogRecord:
     line: int = 0  # 1-based line number in the log (0: not read from a file)
     start: int = 0  # byte offset of its opening brace
     stop: int = 0  # byte offset just past its closing brace
+
+
+@dataclass(frozen=True)
+class PendingCommit:
+    """Records written to the log but not yet durable: what `LogStore.sync` waits for."""
+
+    records: list[LogRecord]  # as stored, in seq order
+    epoch: int  # the store's failure epoch at write time (a failed group commit bumps it)
 
 
 @dataclass
@@ -740,6 +750,17 @@ class LogStore:
         self._next_seq = 0
         self._last_crc: int | None = None
         self._line_count = 0  # complete lines read so far
+        # Group commit (`write` / `sync`): the io lock orders writes and rollbacks; the
+        # condition guards the durable point, the leader flag and the failure epoch.
+        self._io_lock = threading.Lock()
+        self._sync_cond = threading.Condition(threading.Lock())
+        self._durable: tuple[int, int | None, int, int] = (-1, None, 0, 0)  # seq crc size lines
+        self._syncing = False  # a leader's fsync is in flight
+        self._epoch = 0  # bumped by each failed group commit; its writers all fail
+        self._failure: BaseException | None = None
+        self._unapplied: deque[LogRecord] = deque()  # tracked records not yet taken
+        # fsyncs of the log by group commits, records they made durable, the largest group.
+        self.commit_stats: dict[str, int] = {"fsyncs": 0, "records": 0, "largest_group": 0}
         self._inode: int | None = None  # identity of the log file this handle replayed
         self._closed = False
         self.manifest: dict[str, Any] = {}
@@ -800,6 +821,13 @@ class LogStore:
                 )
                 self._ensure_log_durable()
                 self._open_ack(ack)
+                # Everything replayed is acknowledged now (_open_ack recorded the last record).
+                self._durable = (
+                    self._next_seq - 1,
+                    self._last_crc if self._next_seq else None,
+                    self._size,
+                    self._line_count,
+                )
             return records
         except BaseException:
             self.close()
@@ -1145,7 +1173,11 @@ class LogStore:
     def _replay(self, data: bytes | None, scan: LogScan | None) -> list[LogRecord]:
         log_path = self.path / LOG_NAME
         if data is None or scan is None:
-            return self._replay_missing_log()
+            # The markers a repair writes for a deleted log continue the sequence: later
+            # appends must number after them (they once restarted at seq 0, a duplicate).
+            records = self._replay_missing_log()
+            self._advance(records)
+            return records
         analysis = analyze(scan, self.watermark)
         self._fill_report(scan, analysis)
         if analysis.conflicts:
@@ -1537,7 +1569,7 @@ class LogStore:
         fsync_dir(self.path)
 
     def append(self, records: list[dict[str, Any]]) -> list[LogRecord]:
-        """Appends records (each without "seq") durably, as one write and one fsync.
+        """Appends records (each without "seq") durably: `write` then `sync`, one fsync.
 
         After the log's fsync the last seq and crc go to entries.ack (fsynced too), so a later
         open can tell damage to an acknowledged record from a write a crash cut short.
@@ -1551,69 +1583,188 @@ class LogStore:
         Raises:
             ReadOnlyError: the store is read-only.
             OSError: the write, an fsync or the acknowledgement failed; the log is rolled back
-                to its previous length, so no partial record stays behind and nothing was
+                to its last durable length, so no partial record stays behind and nothing was
                 acknowledged.
+        """
+        pending = self.write(records)
+        self.sync(pending)
+        return pending.records
+
+    def write(self, records: list[dict[str, Any]], *, track: bool = False) -> PendingCommit:
+        """First half of a commit: numbers the records and writes them, without an fsync.
+
+        They are not acknowledged yet: pass the result to `sync`, which returns once they are
+        durable. Writes are serialised (one `os.write` of whole records on an O_APPEND
+        descriptor, looping on short writes), so records of concurrent callers never interleave.
+        With `track`, the records are also queued for `take_durable`, which hands them out in
+        seq order once they are durable (how the knowledge base applies group commits).
+
+        Raises:
+            ReadOnlyError: the store is read-only.
+            OSError: the write failed; its bytes are truncated away again.
         """
         self._check_writable()
         assert self._log_fd is not None
-        stored: list[LogRecord] = []
-        chunks: list[bytes] = []
-        offset = self._size
-        for i, payload in enumerate(records):
-            rec = {"seq": self._next_seq + i, **payload}
-            line = encode_record(rec)
-            decoded = decode_record(line[:-1])
-            assert decoded is not None
-            stored.append(
-                LogRecord(rec["seq"], rec["op"], rec, decoded[1], offset + len(line),
-                          self._line_count + i + 1, offset, offset + len(line) - 1)
-            )  # fmt: skip
-            offset += len(line)
-            chunks.append(line)
-        if not stored:
-            return []
-        data = b"".join(chunks)
-        previous = (self._next_seq - 1, self._last_crc if self._next_seq else None)
-        acked = False
-        try:
-            written = 0
-            while written < len(data):
-                written += os.write(self._log_fd, data[written:])
-            os.fsync(self._log_fd)
-            acked = True
-            self._acknowledge(stored[-1].seq, stored[-1].crc)
-        except OSError:
-            # Roll back a partial append so the next record does not land after garbage, and
-            # the acknowledgement if it was half written.
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._log_fd, self._size)
-                os.fsync(self._log_fd)
-            if acked and self._ack_fd is not None:
+        with self._io_lock:
+            stored: list[LogRecord] = []
+            chunks: list[bytes] = []
+            offset = self._size
+            for i, payload in enumerate(records):
+                rec = {"seq": self._next_seq + i, **payload}
+                line = encode_record(rec)
+                decoded = decode_record(line[:-1])
+                assert decoded is not None
+                stored.append(
+                    LogRecord(rec["seq"], rec["op"], rec, decoded[1], offset + len(line),
+                              self._line_count + i + 1, offset, offset + len(line) - 1)
+                )  # fmt: skip
+                offset += len(line)
+                chunks.append(line)
+            if not stored:
+                return PendingCommit([], self._epoch)
+            data = b"".join(chunks)
+            try:
+                written = 0
+                while written < len(data):
+                    written += os.write(self._log_fd, data[written:])
+            except OSError:
+                # Roll back a partial append so the next record does not land after garbage.
                 with contextlib.suppress(OSError):
-                    os.pwrite(self._ack_fd, _encode_ack_slot(*previous), self._ack_slot * _ACK_SLOT)
-                    os.fdatasync(self._ack_fd)
+                    os.ftruncate(self._log_fd, self._size)
+                raise
+            self._size = offset
+            self._line_count += len(stored)
+            self._next_seq = stored[-1].seq + 1
+            self._last_crc = stored[-1].crc
+            if track:
+                self._unapplied.extend(stored)
+            return PendingCommit(stored, self._epoch)
+
+    def take_durable(self) -> list[LogRecord]:
+        """Tracked records (`write(track=True)`) that are durable now, in seq order, each once."""
+        durable = self.durable_seq
+        with self._io_lock:
+            taken: list[LogRecord] = []
+            while self._unapplied and self._unapplied[0].seq <= durable:
+                taken.append(self._unapplied.popleft())
+            return taken
+
+    def sync(self, pending: PendingCommit) -> None:
+        """Second half of a commit: returns once `pending`'s records are durable and acknowledged.
+
+        Group commit: the first caller to find no fsync in flight becomes the leader; it fsyncs
+        the log (covering every record written so far, its own and other callers'), writes the
+        last of them to entries.ack and fdatasyncs that; callers that arrive meanwhile wait and
+        are covered by that fsync or by the next one. So N concurrent commits cost about two
+        fsyncs in all rather than 2N, and no caller returns before its own records are durable.
+
+        Raises:
+            OSError: the fsync or the acknowledgement failed. The log is truncated back to the
+                last acknowledged record, every commit not yet acknowledged fails with this
+                error (none of them is acknowledged), and later writes start again from there.
+        """
+        if not pending.records:
+            return
+        last = pending.records[-1].seq
+        with self._sync_cond:
+            while True:
+                if pending.epoch != self._epoch:
+                    raise OSError(
+                        f"the group commit holding record {last} failed ({self._failure}); it "
+                        "was not acknowledged and the log was rolled back"
+                    )
+                if self._durable[0] >= last:
+                    return
+                if not self._syncing:
+                    self._syncing = True
+                    break
+                self._sync_cond.wait()
+        # The leader: one fsync for everything written so far.
+        try:
+            with self._io_lock:
+                target = (self._next_seq - 1, self._last_crc, self._size, self._line_count)
+            self._check_open()
+            assert self._log_fd is not None
+            os.fsync(self._log_fd)
+            self._acknowledge(target[0], target[1])
+        except (OSError, KnowledgeBaseClosedError) as exc:
+            self._roll_back(exc)
             raise
-        self._size = offset
-        self._line_count += len(stored)
-        self._next_seq = stored[-1].seq + 1
-        self._last_crc = stored[-1].crc
-        self.watermark = Watermark(stored[-1].seq, stored[-1].crc, exact=True, source=ACK_NAME)
-        return stored
+        with self._sync_cond:
+            count = target[0] - self._durable[0]
+            self._durable = target
+            self.watermark = Watermark(target[0], target[1], exact=True, source=ACK_NAME)
+            self.commit_stats["fsyncs"] += 1
+            self.commit_stats["records"] += count
+            self.commit_stats["largest_group"] = max(self.commit_stats["largest_group"], count)
+            self._syncing = False
+            self._sync_cond.notify_all()
+
+    def _roll_back(self, exc: BaseException) -> None:
+        """After a failed group commit: the log and entries.ack back to the last durable record."""
+        seq, crc, size, lines = self._durable
+        with self._io_lock:
+            if self._log_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._log_fd, size)
+                    os.fsync(self._log_fd)
+            if self._ack_fd is not None:
+                # The slot being overwritten may hold the failed acknowledgement: put the last
+                # good one back (the other slot is untouched).
+                with contextlib.suppress(OSError):
+                    os.pwrite(self._ack_fd, _encode_ack_slot(seq, crc), self._ack_slot * _ACK_SLOT)
+                    os.fdatasync(self._ack_fd)
+            self._size, self._line_count = size, lines
+            self._next_seq, self._last_crc = seq + 1, crc
+            # Tracked records after the durable point were truncated away: never apply them.
+            while self._unapplied and self._unapplied[-1].seq > seq:
+                self._unapplied.pop()
+        with self._sync_cond:
+            self._epoch += 1
+            self._failure = exc
+            self._syncing = False
+            self._sync_cond.notify_all()
+
+    def flush(self) -> None:
+        """Returns once every record written so far is durable (or raises as `sync` does)."""
+        with self._io_lock:
+            if self._next_seq - 1 <= self._durable[0]:
+                return
+            last = LogRecord(self._next_seq - 1, "", {}, self._last_crc or 0, self._size)
+            epoch = self._epoch
+        self.sync(PendingCommit([last], epoch))
+
+    @property
+    def durable_seq(self) -> int:
+        """The last acknowledged (durable) record's seq; -1 when none."""
+        return self._durable[0]
 
     # -- snapshot ----------------------------------------------------------------------------
 
-    def write_snapshot(self, index_bytes: bytes, meta: dict[str, Any]) -> None:
-        """Writes index.faiss and index.meta.json atomically; meta covers the log so far.
+    def write_snapshot(
+        self,
+        index_bytes: bytes,
+        meta: dict[str, Any],
+        covered: tuple[int, int | None] | None = None,
+    ) -> None:
+        """Writes index.faiss and index.meta.json atomically; meta covers `covered`.
+
+        `covered` is the (seq, crc) of the last record the index holds (default: the last
+        acknowledged one); it must be acknowledged, since a reader falls back on it when
+        entries.ack is damaged.
 
         The meta records the sha256 of the index bytes, so a reader that catches the two files
         from different snapshots notices and rebuilds instead of trusting a mismatch, and a
         checksum of its own fields, so damage to the meta is noticed too.
         """
         self._check_writable()
+        seq, crc = covered if covered is not None else self._durable[:2]
+        if seq > self._durable[0]:
+            raise ValueError(f"a snapshot cannot cover unacknowledged record {seq}")
         meta = {
             **meta,
-            "covered_seq": self._next_seq - 1,
-            "covered_crc": self._last_crc,
+            "covered_seq": seq,
+            "covered_crc": crc,
             "index_sha256": hashlib.sha256(index_bytes).hexdigest(),
             "schema_version": SCHEMA_VERSION,
             "written_at": datetime.now(UTC).isoformat(),
