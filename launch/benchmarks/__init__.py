@@ -9,6 +9,9 @@ One module per thing measured; each exposes `run_bench(quick: bool)`, which yiel
 | `knowledge_base` | `kb` | knowledge-base retrieval latency and durable insert throughput |
 | `event_emulator` | `events` | event-camera emulator throughput on a fixed rendered clip |
 | `sandbox` | `sandbox` | sandbox latency; hostile programs and instructions, per class |
+| `bridge` | `bridge` | rosbridge correction round trip (roslibpy -> correction.reply) and joint-state rate, 1 and 10 clients |
+| `scale` | `scale` | episodes per second serial and on Ray (1 and 2 workers), per-job overhead, sweep cost model |
+| `speech` | `speech` | spoken corrections: WER, route and effect agreement with typed text, real-time factor |
 
 Library packages never import this package.
 """
