@@ -63,6 +63,7 @@ _OUT_OF_REACH = 0.15  # m: further off than any grasp offset may go (the skills'
 _OFF_HANDLE = 0.03
 _ALREADY_SLOW = 0.12
 _DROPPED_FROM_TARGET = 0.07  # the object lies this far from where it was taken: it fell
+_FULL_PULL_SLACK = 0.005  # m: a pull this close to the slide's travel went the whole way out
 _TOO_SLOW = 0.02  # m/s: crawling; only a person who speaks up about slowness says so
 _BARELY = 0.35  # it followed less of the lift than this: "it barely came up" (much slower)
 _LOOK_EVERY = 5  # control ticks between looks at a lifted or carried object
@@ -459,6 +460,12 @@ class SimulatedCorrector:
         problem = Problem(
             kind="drawer_stuck", skill=seen.skill, obj=seen.obj, details={"short": short}
         )
+        # The hand already went the drawer's whole way out and the drawer stayed behind: anyone
+        # watching sees it cannot keep up, and asks for a slower pull rather than a longer one.
+        default = {p.name: p.default for p in skill_spec(seen.skill).params}.get("pull_distance")
+        pulled = None if default is None else default + seen.announced.get("pull_distance", 0.0)
+        if pulled is not None and travel > 0 and pulled >= travel - _FULL_PULL_SLACK:
+            return Remark(problem=problem, pool="drawer_lags", cm=max(1, round(short * 100)))
         return Remark(problem=problem, pool="drawer_short", cm=max(1, round(short * 100)))
 
     def words(self, remark: Remark) -> str:

@@ -85,7 +85,7 @@ _DIRECTION_WORDS: dict[str, str] = {
     "lower": "down",
 }
 _PICK = r"(?:pick up|pick|grab|grasp|take|lift|get|hold)"
-_PUT = r"(?:put|place|drop|set|move|bring|transfer|stack|carry)"
+_PUT = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|stash|store|stow|tuck|pop)"
 _PREP = r"(?:on top of|in the middle of|inside|into|onto|over|in|on|to|at)"
 _FILLER = re.compile(r"\b(please|now|can you|could you|would you|robot|then|just|okay|ok)\b[,]?\s*")
 

@@ -75,7 +75,10 @@ _FILLERS = re.compile(
     r"i would like you to|go ahead and|robot|okay|ok|then|just)\b"
 )
 _OBJ = r"(?:the\s+)?([a-z]+(?:\s+[a-z]+)?)"
-_PLACE_VERB = r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get|take)"
+_PLACE_VERB = (
+    r"(?:put|place|drop|set|move|bring|transfer|stack|carry|relocate|shift|get|take|stash|store|"
+    r"stow|tuck|pop)"
+)
 _PREP = r"(on top of|inside of|inside|into|onto|over|in|on|to|at)"
 _RELATIONS = {
     "left of": "left",
@@ -173,10 +176,12 @@ def _header(instruction: str) -> str:
     return repr(words) + "\n"
 
 
-# "get the drawer open" / "have the drawer shut": the state the drawer should be in, said with a
-# verb ("get") that otherwise means picking something up.
+# "get the drawer open" / "have the drawer shut" / "pull the drawer out" / "slide the drawer in":
+# the state the drawer should be in, said with a verb ("get") that otherwise means picking
+# something up, or with the motion that gets it there.
 _DRAWER_STATE = re.compile(
-    r"\b(?:get|make|have|leave|set)\s+(the\s+drawer)\s+(?:(open(?:ed)?)|shut|closed)\b"
+    r"\b(?:get|make|have|leave|set|pull|slide|yank|draw|push)\s+(the\s+drawer)\s+"
+    r"(?:(open(?:ed)?|out)|shut|closed|in)\b"
 )
 
 

@@ -133,6 +133,23 @@ def test_drawer_handle_miss_versus_short_pull() -> None:
     assert short is not None and (short.pool, short.cm) == ("drawer_short", 9)
 
 
+def test_a_drawer_that_lags_a_full_pull_is_asked_for_a_slower_one() -> None:
+    """The hand already went the slide's whole travel (16 cm) and the drawer stayed at 4 cm."""
+    seen = Sighting(
+        skill="open_drawer",
+        outcome="drawer_short",
+        on_handle=True,
+        drawer_open=0.04,
+        drawer_travel=0.16,
+        announced={"pull_distance": 0.02},  # 14 cm default + 2 cm: the whole way
+    )
+    remark = _corrector().decide(seen)
+    assert remark is not None and remark.pool == "drawer_lags"
+    shorter = Sighting(**{**seen.__dict__, "announced": {}})  # a default pull: pull further
+    remark = _corrector().decide(shorter)
+    assert remark is not None and remark.pool == "drawer_short"
+
+
 def test_slip_and_drop_get_even_slower_when_already_slow() -> None:
     corrector = _corrector()
     fast = corrector.decide(Sighting(skill="pick", outcome="slipped", speed_holding=0.25))

@@ -276,6 +276,10 @@ def test_numbers_in_programs_are_finite_literals():
         ("get the drawer open", "open_drawer('drawer')"),
         ("could you get the drawer opened", "open_drawer('drawer')"),
         ("have the drawer shut", "close_drawer('drawer')"),
+        ("pull the drawer open", "open_drawer('drawer')"),
+        ("pull the drawer out", "open_drawer('drawer')"),
+        ("slide the drawer shut", "close_drawer('drawer')"),
+        ("push the drawer in", "close_drawer('drawer')"),
     ],
 )
 def test_drawer_state_said_with_get(text: str, line: str) -> None:
@@ -283,3 +287,13 @@ def test_drawer_state_said_with_get(text: str, line: str) -> None:
     program = GrammarPlanner().plan(text, PlanContext(object_names=["drawer", "red block"]))
     assert program.source.splitlines()[-1] == line
     assert "pick(" not in program.source
+
+
+@pytest.mark.parametrize("verb", ["stash", "store", "stow", "tuck", "pop"])
+def test_putting_away_verbs_place_the_object(verb: str) -> None:
+    """'stash the red block in the drawer' is a placement (a user's word, not the grammar's)."""
+    ctx = PlanContext(object_names=["drawer", "red block", "blue bowl"])
+    program = GrammarPlanner().plan(f"{verb} the red block in the drawer", ctx)
+    assert "put_first_on_second('red block', 'drawer')" in program.source
+    program = GrammarPlanner().plan(f"{verb} the red block in the blue bowl", ctx)
+    assert "put_first_on_second('red block', 'blue bowl')" in program.source
