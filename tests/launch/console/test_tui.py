@@ -30,16 +30,22 @@ async def _until(pilot, cond, timeout: float, what: str) -> None:  # noqa: ANN00
 
 
 def _console(tmp_path: Path, **kw: object) -> ConsoleSession:
-    settings = ConsoleSettings(
-        instruction="put the red block in the red bowl",
-        kb=tmp_path / "kb",
-        correction_timeout_s=1.0,  # the corrected grasp may miss; do not wait long for more
-        learn=False,
+    options: dict[str, object] = {
+        "instruction": "put the red block in the red bowl",
+        "kb": tmp_path / "kb",
+        "correction_timeout_s": 1.0,  # the corrected grasp may miss; do not wait long for more
+        "learn": False,
         **kw,
-    )
+    }
+    settings = ConsoleSettings(**options)  # type: ignore[arg-type]
     return ConsoleSession(settings)
 
 
+# Timing-dependent (issue 16 still open): on a quiet machine the pick can end before the
+# typed line is taken, and the executing-line mark is then missed; about half the runs on
+# 2026-12-03 timed out waiting for it. Kept runnable with -m slow until the console drives the
+# keypress from the arm's own tick.
+@pytest.mark.slow
 def test_typed_correction_during_a_pick_moves_the_grasp(
     tmp_path: Path, tools: SimpleNamespace
 ) -> None:
@@ -108,8 +114,11 @@ def test_grasp_without_correction_is_centred(tmp_path: Path, tools: SimpleNamesp
 
 
 def test_keys_pause_resume_and_stop_halt_the_arm(tmp_path: Path, tools: SimpleNamespace) -> None:
-    """F5 pauses mid-motion (the simulation stops advancing), F5 resumes, F6 stops."""
-    console = _console(tmp_path)
+    """F5 pauses mid-motion (the simulation stops advancing), F5 resumes, F6 stops.
+
+    Three blocks to stack: the episode outlasts the keys even on a fast machine.
+    """
+    console = _console(tmp_path, instruction="stack all the blocks")
     app = ConsoleApp(console)
 
     async def drive() -> None:
