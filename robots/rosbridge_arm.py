@@ -750,9 +750,7 @@ class RosbridgeArm(Arm):
         """Streams a relative move (m), clipped into the envelope before anything is sent."""
         self._check_estop()
         delta = self.envelope.check_finite("a relative move", delta)
-        target = self.envelope.clip_point(self._cmd_pos + delta)
-        applied = target - self._cmd_pos
-        clipped = not np.allclose(applied, delta, atol=1e-9)
+        target, applied, clipped = self.envelope.clip_move(self._cmd_pos, delta)
         return self._move(target, self._cmd_yaw, speed, "move_by", delta, applied, clipped=clipped)
 
     def _move(

@@ -105,6 +105,17 @@ class SafetyEnvelope:
         """The nearest point of the workspace box."""
         return np.clip(pos, self._low, self._high)
 
+    def clip_move(
+        self, current: np.ndarray, delta: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """A relative move kept inside the box: (target, delta applied, whether it was clipped).
+
+        `delta` must already be finite (`check_finite`); every arm clips `move_by` this way.
+        """
+        target = self.clip_point(current + delta)
+        applied = target - current
+        return target, applied, not np.allclose(applied, delta, atol=1e-9)
+
     def clip_step(self, current: np.ndarray, delta: np.ndarray) -> np.ndarray:
         """The delta actually applied for one control step: length-limited, then kept inside."""
         delta = np.asarray(delta, dtype=np.float64)
