@@ -33,9 +33,12 @@ from corrigible.sim_envs.vocabulary import (
     canonical_color,
     canonical_size,
     color_words,
+    kind_names,
     kind_nouns,
     kind_of_name,
     kind_of_noun,
+    luminance,
+    normalise_color_phrases,
     noun_pattern,
     object_kind,
     parse_object_name,
@@ -233,11 +236,18 @@ _SUPERLATIVE_SIDES = {
     "frontmost": "front",
     "backmost": "back",
     "rearmost": "back",
+    "topmost": "back",
+    "uppermost": "back",
+    "bottommost": "front",
+    "lowermost": "front",
     "closest": "front",
     "nearest": "front",
     "farthest": "back",
     "furthest": "back",
 }
+# Superlatives over the palette colour's lightness ("the light colored block", which
+# `normalise_color_phrases` reads as "the lightest block"), not over where things are.
+_LIGHTNESS_SUPERLATIVES = ("lightest", "darkest")
 # Relations to a reference object or named spot -> "near", "far" or a side.
 _RELATIONS: dict[str, str] = {
     "to the left of": "left",
@@ -365,7 +375,7 @@ def _np_pattern() -> re.Pattern[str]:
     """A (spatial) noun phrase: "the leftmost block", "the bowl next to the drawer", ..."""
     colors = "|".join(sorted(color_words(), key=len, reverse=True))
     nouns = noun_pattern() + "|" + "|".join(sorted(GENERIC_OBJECT_WORDS))
-    sups = "|".join([*_SUPERLATIVE_SIDES, "other"])
+    sups = "|".join([*_SUPERLATIVE_SIDES, *_LIGHTNESS_SUPERLATIVES, "other"])
     rels = "|".join(re.escape(r) for r in sorted(_RELATIONS, key=len, reverse=True))
     head = (
         rf"(?:(?P<sup>{sups})\s+)?(?:(?P<adj>left|right|front|back|rear|middle|cent(?:er|re))\s+)?"
@@ -389,10 +399,17 @@ def _is_spatial(m: re.Match[str]) -> bool:
     return bool(m.group("sup") or m.group("qual") or m.group("adj"))
 
 
+def merge_superlatives(text: str) -> str:
+    """Joins "left most" into "leftmost", "top most" into "topmost" (as CaP writes them)."""
+    return re.sub(
+        r"\b(left|right|front|back|rear|top|bottom|upper|lower)\s+most\b", r"\1most", text
+    )
+
+
 def _phrase_words(phrase: str) -> str:
     """Lower case, canonical colours, "left most" -> "leftmost", no punctuation."""
     text = re.sub(r"[^a-z0-9'\s]", " ", phrase.lower().replace("-", " "))
-    text = re.sub(r"\b(left|right|front|back|rear)\s+most\b", r"\1most", text)
+    text = merge_superlatives(normalise_color_phrases(" ".join(text.split())))
     return " ".join(canonical_color(w) or w for w in text.split())
 
 
@@ -437,6 +454,8 @@ class ObjectResolver:
         words = text.split()
         if " ".join(w for w in words if w != "the") in self.names:
             return " ".join(w for w in words if w != "the")
+        if "empty" in words and self.positions:
+            return self._empty([w for w in words if w != "the"], phrase)
         colors = list(dict.fromkeys(w for w in words if canonical_color(w)))
         nouns = list(dict.fromkeys(k for k in map(kind_of_noun, words) if k))
         extra = [w for w in words if w in _RELATION_WORDS]
@@ -457,6 +476,8 @@ class ObjectResolver:
             )
         color = colors[0] if colors else None
         noun = nouns[0] if nouns else None
+        if noun is None and self.default_kind and any(w in GENERIC_OBJECT_WORDS for w in words):
+            noun = self.default_kind  # "the gray one" while stacking blocks is the gray block
         if noun is not None and object_kind(noun).furniture:  # named by its kind alone
             furniture = [n for n in self.names if kind_of_name(n) == noun]
             if furniture:
@@ -504,6 +525,8 @@ class ObjectResolver:
         kind = self.default_kind if noun_word in GENERIC_OBJECT_WORDS else kind_of_noun(noun_word)
         if sup == "other":
             return self._other(color, kind, phrase)
+        if sup in _LIGHTNESS_SUPERLATIVES and not m.group("qual") and not m.group("adj"):
+            return self._by_lightness(sup, color, kind, phrase)
         if not self.positions:
             raise UnknownObjectError(
                 f"{phrase!r} refers to where things are, but no perceived positions were "
@@ -570,6 +593,62 @@ class ObjectResolver:
         sign = -1.0 if rel == "near" else 1.0
         word = "close to" if rel == "near" else "far from"
         return self._best({n: sign * dist[n] for n in pool}, phrase, f"equally {word} {where}")
+
+    def _by_lightness(self, sup: str, color: str | None, kind: str | None, phrase: str) -> str:
+        """The lightest (or darkest) candidate by its palette colour's luminance (Rec. 601)."""
+        pool = self._candidates(color, kind)
+        if not pool:
+            raise UnknownObjectError(
+                f"{phrase!r} matches nothing: there is no {kind or 'object'} "
+                f"(objects: {self.names})"
+            )
+        sign = 1.0 if sup == "lightest" else -1.0
+        score = {n: sign * luminance(parse_object_name(n)[0]) for n in pool}
+        ranked = sorted(score, key=lambda n: -score[n])
+        if len(ranked) > 1 and score[ranked[0]] - score[ranked[1]] < 0.05:
+            raise UnknownObjectError(
+                f"{phrase!r} is ambiguous: the {ranked[0]} and the {ranked[1]} are about as "
+                f"{sup.removesuffix('est')}; say which one by colour"
+            )
+        return ranked[0]
+
+    def _empty(self, words: list[str], phrase: str) -> str:
+        """The one container of that description with nothing in it ('the empty bowl').
+
+        Something is in a container when perception puts it inside the rim in the table plane
+        (the kind's footprint radius less 1 cm, as the `in` predicate reads it).
+        """
+        rest = [w for w in words if w != "empty"]
+        colors = [c for c in map(canonical_color, rest) if c]
+        nouns = [k for k in map(kind_of_noun, rest) if k]
+        pool = [
+            n
+            for n in self._candidates(colors[0] if colors else None, nouns[0] if nouns else None)
+            if kind_of_name(n) in kind_names(container=True)
+        ]
+        if not pool:
+            raise UnknownObjectError(f"{phrase!r}: there is no such container ({self.names})")
+        empty = []
+        for n in pool:
+            centre = np.asarray(self._xy(n, phrase))
+            rim = object_kind(kind_of_name(n)).footprint_radius_m - 0.01
+            inside = [
+                o
+                for o in self.names
+                if o != n
+                and o in self.positions
+                and kind_of_name(o) not in kind_names(furniture=True)
+                and float(np.hypot(*(np.asarray(self.positions[o][:2]) - centre))) < rim
+            ]
+            if not inside:
+                empty.append(n)
+        if len(empty) == 1:
+            return empty[0]
+        if not empty:
+            raise UnknownObjectError(
+                f"{phrase!r} matches nothing: every one of {pool} holds something"
+            )
+        raise UnknownObjectError(f"{phrase!r} is ambiguous: {empty} are all empty; say which one")
 
     def _reference(self, ref: str, phrase: str) -> tuple[tuple[float, float], str | None]:
         """(x, y) of the reference ("the drawer", "the red block", "the middle"), its name."""

@@ -27,6 +27,9 @@ from corrigible.sim_envs.vocabulary import noun_of_shape, object_name, shape_of_
 
 _NAMES = list(COLORS)
 _BOWL_WALL_RADIUS = 0.071  # m, from sim_envs.objects.BOWL_RADIUS minus the wall half-thickness
+# Where a remembered object's top was, the camera sees nothing higher than this much (m) below
+# that top: it is gone (a block is 4 cm tall; the gripper hides it from above, never lowers it).
+_SEEN_LOWER_M = 0.015
 _PALETTE = np.array([COLORS[c][:3] for c in _NAMES])
 
 
@@ -69,10 +72,21 @@ class PerceptionConfig:
     height: int = 480  # px
 
 
-def backproject(depth: np.ndarray, intrinsics: np.ndarray, cam_pose: np.ndarray) -> np.ndarray:
-    """World coordinates (H, W, 3) of every pixel from metric depth along the optical axis."""
+def backproject(
+    depth: np.ndarray,
+    intrinsics: np.ndarray,
+    cam_pose: np.ndarray,
+    origin: tuple[int, int] = (0, 0),
+) -> np.ndarray:
+    """World coordinates (H, W, 3) of every pixel from metric depth along the optical axis.
+
+    `origin` is the (u, v) pixel of `depth[0, 0]` when `depth` is a crop of the image.
+    """
     h, w = depth.shape
-    u, v = np.meshgrid(np.arange(w, dtype=np.float64) + 0.5, np.arange(h, dtype=np.float64) + 0.5)
+    u, v = np.meshgrid(
+        np.arange(w, dtype=np.float64) + 0.5 + origin[0],
+        np.arange(h, dtype=np.float64) + 0.5 + origin[1],
+    )
     z = depth.astype(np.float64)
     x = (u - intrinsics[0, 2]) / intrinsics[0, 0] * z
     y = (v - intrinsics[1, 2]) / intrinsics[1, 1] * z
@@ -119,12 +133,40 @@ def detect_objects(
             det = _describe(color, pts, stats[k], cfg)
             if det is None:
                 continue
+            if _is_bowl(det):
+                inside = _same_colour_inside(det, xyz, comp == k, cfg)
+                if inside is not None and inside.name not in found:
+                    found[inside.name] = inside
             key = det.name
             if key in found:  # keep the larger region of a duplicated name
                 if found[key].pixels >= det.pixels:
                     continue
             found[key] = det
     return sorted(_suppress_side_faces(list(found.values())), key=lambda d: d.name)
+
+
+# Inside a bowl, pixels this far from its centre are clear of the wall's inner face (m), and
+# pixels this high above the table stand on its floor (the floor is 8 mm thick, a block 40 mm).
+_BOWL_INNER_RADIUS = 0.062
+_RAISED_IN_BOWL = 0.02
+
+
+def _same_colour_inside(
+    bowl: Detection, xyz: np.ndarray, region: np.ndarray, cfg: PerceptionConfig
+) -> Detection | None:
+    """An object of the bowl's own colour lying in it ("put blocks in matching bowls").
+
+    Colour alone merges it into the bowl's region; depth tells it apart: inside the wall,
+    the floor is flat and low, so a compact raised patch there is an object on the floor.
+    """
+    dxy = np.linalg.norm(xyz[..., :2] - bowl.position[:2], axis=-1)
+    mask = region & (dxy < _BOWL_INNER_RADIUS) & (xyz[..., 2] > _RAISED_IN_BOWL)
+    if int(mask.sum()) < cfg.min_pixels:
+        return None
+    vs, us = np.nonzero(mask)
+    stat = np.array([us.min(), vs.min(), us.max() - us.min() + 1, vs.max() - vs.min() + 1, len(us)])
+    det = _describe(bowl.color, xyz[mask], stat, cfg)
+    return None if det is None or _is_bowl(det) else det
 
 
 def _is_bowl(det: Detection) -> bool:
@@ -230,6 +272,9 @@ class ObjectLocator:
         """Everything detected now (camera locators only; privileged returns {})."""
         return {}
 
+    def placed(self, name: str, position: np.ndarray) -> None:
+        """Told by the place skill where the hand set `name` down (a belief until seen)."""
+
 
 def _yaw_of_quat(q: np.ndarray) -> float:
     w, x, y, z = q
@@ -289,6 +334,7 @@ class CameraLocator(ObjectLocator):
         self._cache_time: float | None = None
         self._cache: dict[str, Detection] = {}
         self._remembered: dict[str, Detection] = {}
+        self._last_seen: dict[str, Detection] = {}  # never forgotten: shape and size for `placed`
         self.frames = 0
 
     def detections(self) -> dict[str, Detection]:
@@ -314,8 +360,60 @@ class CameraLocator(ObjectLocator):
             )
             self._remembered.update(self._cache)
             self._cache = {d.name: d for d in dets}
+            self._last_seen.update(self._cache)
             self._cache_time = now
             self.frames += 1
+            self._forget_seen_through(depth)
+
+    def placed(self, name: str, position: np.ndarray) -> None:
+        """Remembers `name` where the hand released it, until the camera sees it again.
+
+        Right after a place the hand hovers over the object and hides it, while the object's
+        old place is now in plain view (so `_forget_seen_through` drops the old pose): the
+        release point is what the robot knows, as a real arm knows it from its own motion.
+        """
+        from dataclasses import replace
+
+        old = self._cache.get(name) or self._remembered.get(name) or self._last_seen.get(name)
+        if old is None:
+            return
+        shift = np.asarray(position, dtype=np.float64) - old.position
+        self._cache.pop(name, None)
+        self._remembered[name] = replace(
+            old,
+            position=np.asarray(position, dtype=np.float64),
+            bbox=old.bbox + np.concatenate([shift, shift]),
+        )
+
+    def _forget_seen_through(self, depth: np.ndarray) -> None:
+        """Forgets remembered objects whose place the camera now sees to be lower.
+
+        Object permanence is for what the arm hides. When the camera, looking at a remembered
+        object's top, sees only surfaces well below that top, nothing stands there any more:
+        it was moved (into a bowl of its own colour, or picked up and put elsewhere while the
+        hand hid it) or it was never an object (the gripper's grey fingers seen for a moment),
+        and planning with the old pose would be planning with a ghost.
+        """
+        hidden = [n for n in self._remembered if n not in self._cache]
+        if not hidden:
+            return
+        pose, k = self.camera.pose(), self.camera.intrinsics()
+        h, w = depth.shape
+        for name in hidden:
+            det = self._remembered[name]
+            top = np.array([det.position[0], det.position[1], det.bbox[5]], dtype=np.float64)
+            cam = pose[:3, :3].T @ (top - pose[:3, 3])
+            if cam[2] <= 0:
+                continue
+            u = int(k[0, 0] * cam[0] / cam[2] + k[0, 2])
+            v = int(k[1, 1] * cam[1] / cam[2] + k[1, 2])
+            if not (2 <= u < w - 2 and 2 <= v < h - 2):
+                continue  # out of view: keep what was seen
+            window = backproject(
+                depth[v - 2 : v + 3, u - 2 : u + 3], k, pose, origin=(u - 2, v - 2)
+            )
+            if float(window[..., 2].max()) < top[2] - _SEEN_LOWER_M:
+                del self._remembered[name]
 
     def pose(self, name: str) -> tuple[np.ndarray, float]:
         """Perceived position (plus `bias`) and yaw of `name`, seen now or remembered."""

@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from corrigible.errors import ConfigError, did_you_mean
 from corrigible.registry import Registry
-from corrigible.sim_envs.palette import COLOR_SYNONYMS, COLORS, COOL_COLORS, WARM_COLORS
+from corrigible.sim_envs.palette import (
+    COLOR_ASSOCIATIONS,
+    COLOR_SYNONYMS,
+    COLORS,
+    COOL_COLORS,
+    WARM_COLORS,
+)
 
 if TYPE_CHECKING:
     from corrigible.sim_envs.scene_spec import ObjectSpec
@@ -284,6 +290,59 @@ def canonical_color(word: str) -> str | None:
     word = word.strip().lower()
     word = COLOR_SYNONYMS.get(word, word)
     return word if word in COLORS else None
+
+
+def associated_color(word: str) -> str | None:
+    """The palette colour a thing is known by ("ocean" -> "blue", "grasslands" -> "green").
+
+    Only for words said where a colour is expected ("the sun-coloured block") or as a place
+    standing for a container ("build a tower in the grasslands"); never for object names.
+    """
+    word = word.strip().lower()
+    return COLOR_ASSOCIATIONS.get(word) or COLOR_ASSOCIATIONS.get(word.removesuffix("s"))
+
+
+# "forest coloured", "sun-colored", "pinkish", "reddish coloured".
+_COLOURED = re.compile(r"\b(?:the\s+)?([a-z]+?)(?:ish|y)?[\s-]+colou?red\b|\b([a-z]+?)(?:d?ish)\b")
+# Lightness said instead of a colour ("the light colored block"): a superlative over palette
+# luminance, read by the object resolver.
+_LIGHTNESS = re.compile(r"\b(light|pale|bright|dark|deep)(?:er|est)?[\s-]+colou?red\b")
+
+
+def normalise_color_phrases(text: str) -> str:
+    """Rewrites colours said by association or hedge into palette words, lower case in and out.
+
+    "the forest-colored block" -> "the green block", "pinkish colored" -> "pink", "reddish"
+    -> "red"; "the light colored block" -> "the lightest block", "dark coloured" ->
+    "darkest". A word that names no palette colour is left as it was ("wooden coloured"), so
+    the resolver still refuses what it cannot read.
+    """
+
+    def colour(word: str) -> str | None:
+        return canonical_color(word) or associated_color(word)
+
+    def coloured(m: re.Match[str]) -> str:
+        word = m.group(1) or m.group(2)
+        found = colour(word) or colour(word + "e")  # "bluish" -> "blu" -> "blue"
+        if found is None and m.group(1) is not None:
+            found = colour(word.removesuffix("ish"))
+        if found is None:
+            return m.group(0)
+        lead = "the " if m.group(0).startswith("the ") else ""
+        return lead + found
+
+    text = _LIGHTNESS.sub(
+        lambda m: "lightest" if m.group(1) in ("light", "pale", "bright") else "darkest", text
+    )
+    return _COLOURED.sub(coloured, text)
+
+
+def luminance(color: str | None) -> float:
+    """How light a palette colour looks, 0 (black) to 1 (white): Rec. 601 luma of its RGB."""
+    if color is None or color not in COLORS:
+        return 0.5
+    r, g, b, _ = COLORS[color]
+    return 0.299 * r + 0.587 * g + 0.114 * b
 
 
 def color_words() -> tuple[str, ...]:

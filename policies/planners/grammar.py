@@ -54,20 +54,24 @@ import numpy as np
 from corrigible.errors import ParseError, UnknownObjectError, did_you_mean
 from corrigible.policies.language import (
     ObjectResolver,
+    merge_superlatives,
     parse_skill_command,
     resolve_references,
 )
 from corrigible.policies.planners.base import HistoryItem, PlanContext, Planner, Program
-from corrigible.sim_envs.locations import canonical_location
+from corrigible.sim_envs.locations import canonical_location, location_xy
 from corrigible.sim_envs.palette import COOL_COLORS, WARM_COLORS
 from corrigible.sim_envs.vocabulary import (
     GENERIC_OBJECT_WORDS,
+    associated_color,
     canonical_color,
     kind_names,
     kind_nouns,
     kind_of_name,
     kind_of_noun,
+    normalise_color_phrases,
     object_kind,
+    parse_object_name,
 )
 
 _FILLERS = re.compile(
@@ -194,6 +198,7 @@ def _normalise(text: str) -> str:
     text = text.lower().replace("-", " ").replace("colored", "coloured")
     text = re.sub(r"[^a-z0-9.\s']", " ", text)
     text = _FILLERS.sub(" ", text)
+    text = merge_superlatives(normalise_color_phrases(" ".join(text.split())))
     words = [canonical_color(w) or w for w in text.split()]
     return _DRAWER_STATE.sub(_drawer_state, " ".join(words)).strip(" .")
 
@@ -333,22 +338,38 @@ class GrammarPlanner(Planner):
             target=last.target,
         )
 
-    def _plan_text(self, text: str, context: PlanContext) -> Program:
-        for handler in (
+    def _handlers(self) -> tuple[Any, ...]:
+        """The families in the order they are tried (`_session` first)."""
+        return (
             self._session,
             self._drawer,
             self._warm_cool,
             self._matching,
             self._line,
             self._stack_all,
+            self._group,
+            self._imagine,
             self._spatial,
             self._all_into,
             self._relative_move,
             self._pick_place,
             self._skill,
-        ):
+        )
+
+    def _plan_text(self, text: str, context: PlanContext) -> Program:
+        for handler in self._handlers():
             program = handler(text, context)
             if program is not None:
+                return program
+        first = text.split()[0] if text.split() else ""
+        if not re.fullmatch(_PLACE_VERB, first) and re.match(
+            rf"(?:the\s+)?[a-z]+(?:\s+[a-z]+)?\s+{_PREP}\s+\S", text
+        ):
+            # "the yellow block on the yellow bowl" (Code as Policies' prompt): a placement said
+            # without its verb is the placement.
+            program = self._pick_place("put " + text, context)
+            if program is not None:
+                program.notes.append("read as 'put " + text[:60] + "'")
                 return program
         raise ParseError(
             f"the grammar planner does not understand {text!r}; it knows {_FAMILIES_HELP}"
@@ -369,9 +390,29 @@ class GrammarPlanner(Planner):
                 return last
         return self._resolver(ctx).resolve(phrase)  # superlatives and relations too
 
-    def _destination(self, phrase: str, ctx: PlanContext) -> tuple[Any, str | None]:
-        """(target for put_first_on_second, predicate for the checkpoint or None)."""
+    def _destination(
+        self, phrase: str, ctx: PlanContext, subject: str | None = None
+    ) -> tuple[Any, str | None]:
+        """(target for put_first_on_second, predicate for the checkpoint or None).
+
+        With the object being moved (`subject`), "it" is that object and a superlative with no
+        reference is measured from it, as Code as Policies reads "put the red block on the
+        farthest bowl" and "the bowl closest to it".
+        """
         phrase = phrase.strip()
+        if subject is not None:
+            phrase = re.sub(r"\b(?:it|that one|this one)$", f"the {subject}", phrase)
+            nouns = _alternation(kind_nouns(furniture=False, plural=False))
+            m = re.fullmatch(rf"(?:the\s+)?(closest|nearest|farthest|furthest)\s+({nouns})", phrase)
+            if m:
+                relation = "closest to" if m.group(1) in ("closest", "nearest") else "farthest from"
+                phrase = f"the {m.group(2)} {relation} the {subject}"
+        m = re.fullmatch(
+            r"(?:the\s+)?(corner|side|edge)\s+(closest|nearest|farthest|furthest)\s+(?:to|from)\s+(.+)",
+            phrase,
+        )
+        if m:
+            return self._location_by_distance(m.group(1), m.group(2), m.group(3), ctx), "at"
         m = re.fullmatch(r"(?:next to|beside|near|by|close to|alongside)\s+(?:the\s+)?(.+)", phrase)
         if m:
             return self._beside(self._object(m.group(1), ctx), ctx), None
@@ -385,8 +426,43 @@ class GrammarPlanner(Planner):
             return canonical_location(phrase.removeprefix("the ")), "at"
         except Exception:
             pass
-        target = self._object(phrase, ctx)
-        return target, None
+        try:
+            return self._object(phrase, ctx), None
+        except UnknownObjectError:
+            place = self._associated_container(phrase, ctx)
+            if place is None:
+                raise
+            return place, None
+
+    def _location_by_distance(self, what: str, rel: str, ref_phrase: str, ctx: PlanContext) -> str:
+        """The named spot of that type nearest to (or farthest from) an object."""
+        from corrigible.sim_envs.locations import location_names, location_xy
+
+        ref = self._object(ref_phrase, ctx)
+        base = np.asarray(ctx.positions[ref][:2])
+        kind = "corner" if what == "corner" else "side"
+        spots = [n for n in location_names() if n.endswith(kind)]
+        dist = {n: float(np.linalg.norm(location_xy(n) - base)) for n in spots}
+        return (min if rel in ("closest", "nearest") else max)(spots, key=dist.__getitem__)
+
+    @staticmethod
+    def _associated_container(phrase: str, ctx: PlanContext) -> str | None:
+        """The one container of the colour a place is known by ("the grasslands" -> green).
+
+        Code as Policies' "imagine the bowls are biomes ... build a tower in the grasslands":
+        a destination that names no object but a thing of one colour means the container of
+        that colour, when exactly one is on the table.
+        """
+        words = [w for w in phrase.split() if w not in ("the", "a", "an")]
+        if len(words) != 1 or kind_of_noun(words[0]):
+            return None
+        color = associated_color(words[0])
+        containers = [
+            n
+            for n in ctx.object_names
+            if _is_kind(n, container=True, furniture=False) and n.split()[0] == color
+        ]
+        return containers[0] if len(containers) == 1 else None
 
     @staticmethod
     def _beside(ref: str, ctx: PlanContext) -> list[float]:
@@ -521,7 +597,26 @@ class GrammarPlanner(Planner):
         raise ParseError("there is no earlier 'put X in/on Y' to repeat")
 
     def _redo_with(self, obj: str, ctx: PlanContext) -> Program:
-        return self._put(obj, self._last_action(ctx).target, ctx, "session")
+        """The last action again with `obj` in its subject's place.
+
+        The instruction is re-read with the new object named in it, so a rule travels with it
+        ("move the cyan block into its corresponding bowl", then "do the same with the blue
+        block" is the blue bowl; "move the red block 5 cm left" moves the new one 5 cm from
+        where it is). An instruction that did not name its subject keeps the old target.
+        """
+        last = self._last_action(ctx)
+        text = _normalise(last.instruction)
+        if last.subject and re.search(rf"\b{re.escape(last.subject)}\b", text):
+            again = re.sub(rf"\b{re.escape(last.subject)}\b", obj, text)
+            for handler in self._handlers()[1:]:  # not _session: no redo of a redo
+                try:
+                    program = handler(again, ctx)
+                except (ParseError, UnknownObjectError):
+                    break
+                if program is not None:
+                    program.family = "session"
+                    return program
+        return self._put(obj, last.target, ctx, "session")
 
     def _drawer(self, text: str, ctx: PlanContext) -> Program | None:
         m = re.fullmatch(
@@ -540,26 +635,203 @@ class GrammarPlanner(Planner):
         return program
 
     def _stack_all(self, text: str, ctx: PlanContext) -> Program | None:
+        """A tower of all the blocks, optionally on a spot, in a bowl or on a given base block.
+
+        'stack all the blocks', 'build a tower', 'stack the blocks on the bottom right corner',
+        'stack the blocks in the pink bowl with the gray one on the bottom'. One named block
+        onto another ("stack the red block on the blue block") is a pick-and-place, left to
+        `_pick_place`.
+        """
         if not re.search(r"\b(stack|pile|tower|stacked|heap)\b", text):
             return None
         blocks = _alternation(kind_nouns(name="block", plural=True))
-        if not re.search(rf"\b(all|{blocks}|everything|them)\b", text) or re.search(
-            r"\b(on|onto|on top of)\s+(the\s+)?[a-z]+\s+"
-            rf"({_alternation(kind_nouns(furniture=False, plural=False))})\b",
-            text,
-        ):
-            return None
-        source = (
-            "block_names = [name for name in get_obj_names() if name.endswith(' block')]\n"
-            "# Build on the block nearest the middle of the table.\n"
-            "middle = get_location_pos('middle')\n"
-            "block_names = sorted(block_names, key=lambda name: "
-            "float(np.linalg.norm(get_obj_pos(name)[:2] - middle)))\n"
-            "for i in range(1, len(block_names)):\n"
-            "    put_first_on_second(block_names[i], block_names[i - 1])\n"
-            "checkpoint('tower built', expect='stacked(all blocks)')\n"
+        plural = re.search(rf"\b(all|{blocks}|everything|them)\b", text) or re.search(
+            r"\b(?:build|make|form|create)\s+(?:a|the|one)\s+(?:tower|stack|pile)\b", text
         )
-        return Program(source=source, planner=self.name, family="stack")
+        if not plural:
+            return None
+        base_m = re.search(
+            r"\s+with\s+(?:the\s+)?(.+?)\s+(?:on the bottom|at the bottom|on bottom|as the base"
+            r"|as the bottom|at the base)$",
+            text,
+        )
+        rest = text[: base_m.start()] if base_m else text
+        dest_m = re.search(
+            r"\b(?:on top of|onto|on|in|into|inside|at|to)\s+(?:the\s+)?"
+            r"(?!top of each other|each other|one another|top\b)(.+)$",
+            rest,
+        )
+        base = None
+        if base_m:  # "the gray one" is a block here
+            recent = [h.subject for h in ctx.history if h.subject]
+            by = ObjectResolver(ctx.object_names, ctx.positions, recent, default_kind="block")
+            base = by.resolve(base_m.group(1))
+        target, target_name = None, None
+        if dest_m:
+            singular = re.fullmatch(
+                rf"(?:stack|pile|put|place)\s+{_OBJ}\s+(?:on top of|onto|on)\s+.+", rest
+            )
+            if singular and not re.fullmatch(
+                rf"(?:all\s+(?:of\s+)?)?(?:the\s+)?(?:{blocks})|them|everything",
+                singular.group(1).strip(),
+            ):
+                return None  # one block onto another: pick and place
+            target, _ = self._destination(dest_m.group(1), ctx)
+            if isinstance(target, str) and target in ctx.object_names:
+                if _is_kind(target, graspable=True) and kind_of_name(target) == "block":
+                    base, target = base or target, None  # "on the red block": it is the base
+                elif not _is_kind(target, container=True):
+                    raise ParseError(
+                        f"a tower can stand on the table, a block or in a bowl, not on the {target}"
+                    )
+            target_name = target if isinstance(target, str) else None
+        names = self._blocks(ctx)
+        if len(names) < 2:
+            raise UnknownObjectError(
+                f"a tower needs two blocks or more; the robot sees {ctx.object_names}"
+            )
+        if base is not None and base not in names:
+            raise UnknownObjectError(f"the {base} is not a block, so it cannot be the tower's base")
+        if target is None and base is None:
+            source = (
+                "block_names = [name for name in get_obj_names() if name.endswith(' block')]\n"
+                "# Build on the block nearest the middle of the table.\n"
+                "middle = get_location_pos('middle')\n"
+                "block_names = sorted(block_names, key=lambda name: "
+                "float(np.linalg.norm(get_obj_pos(name)[:2] - middle)))\n"
+                "for i in range(1, len(block_names)):\n"
+                "    put_first_on_second(block_names[i], block_names[i - 1])\n"
+                "checkpoint('tower built', expect='stacked(all blocks)')\n"
+            )
+            return Program(source=source, planner=self.name, family="stack")
+        # The base first (moved to the spot when one is named), then the others, nearest first.
+        if target is None:
+            where = np.asarray(ctx.positions[base][:2])
+        elif target_name in ctx.positions:
+            where = np.asarray(ctx.positions[target_name][:2])
+        elif target_name is not None:
+            where = np.asarray(location_xy(target_name))
+        else:
+            where = np.asarray(target[:2])
+        if base is None:
+            base = min(
+                names, key=lambda n: float(np.linalg.norm(np.asarray(ctx.positions[n][:2]) - where))
+            )
+        order = [base] + sorted(
+            (n for n in names if n != base),
+            key=lambda n: float(np.linalg.norm(np.asarray(ctx.positions[n][:2]) - where)),
+        )
+        lines = [f"block_names = {_q_list(order)}"]
+        expect_where = ""
+        if target is not None:
+            lines.append(f"put_first_on_second(block_names[0], {_q(target)})")
+            base_expect = self._expect(base, target, ctx)
+            if base_expect:
+                lines.append(f"checkpoint('base placed', expect={_q(base_expect)})")
+                expect_where = " and " + base_expect
+        lines += [
+            "for i in range(1, len(block_names)):",
+            "    put_first_on_second(block_names[i], block_names[i - 1])",
+            f"checkpoint('tower built', expect={_q('stacked(all blocks)' + expect_where)})",
+        ]
+        return Program(
+            source="\n".join(lines) + "\n", planner=self.name, family="stack", subject=order[-1]
+        )
+
+    def _group(self, text: str, ctx: PlanContext) -> Program | None:
+        """'group the blue objects together': the objects of one colour (or kind) together.
+
+        A container among them receives the others; with none, the others go next to the one
+        nearest their middle.
+        """
+        nouns = _alternation(
+            (*kind_nouns(furniture=False, plural=True), *sorted(GENERIC_OBJECT_WORDS))
+        )
+        m = re.fullmatch(
+            r"(?:group|gather|collect|bring|put|place|move|keep|cluster|cluster up|round up)\s+"
+            rf"(?:all\s+(?:of\s+)?)?(?:the\s+)?(?:([a-z]+)\s+)?({nouns})\s+"
+            r"(?:together|in one place|in a group|into a group|close together)",
+            text,
+        )
+        if not m:
+            return None
+        color = canonical_color(m.group(1) or "")
+        if m.group(1) and color is None:
+            return None
+        kind = kind_of_noun(m.group(2))
+        members = [
+            n
+            for n in ctx.object_names
+            if not _is_kind(n, furniture=True)
+            and (color is None or n.split()[0] == color)
+            and (kind is None or kind_of_name(n) == kind)
+        ]
+        if len(members) < 2:
+            raise UnknownObjectError(
+                f"grouping needs two objects or more; {len(members)} match "
+                f"(objects: {ctx.object_names})"
+            )
+        containers = [n for n in members if _is_kind(n, container=True)]
+        movers = [n for n in members if _is_kind(n, graspable=True) and n not in containers]
+        lines: list[str] = []
+        if containers:
+            centre = np.mean([np.asarray(ctx.positions[n][:2]) for n in movers], axis=0)
+            bowl = min(
+                containers,
+                key=lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - centre)),
+            )
+            for name in movers:
+                lines.append(f"put_first_on_second({_q(name)}, {_q(bowl)})")
+                lines.append(
+                    f"checkpoint({_q(name + ' grouped')}, expect={_q(f'in({name}, {bowl})')})"
+                )
+        else:
+            centre = np.mean([np.asarray(ctx.positions[n][:2]) for n in movers], axis=0)
+            anchor = min(
+                movers,
+                key=lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - centre)),
+            )
+            placed = dict(ctx.positions)
+            for name in movers:
+                if name == anchor:
+                    continue
+                spot = self._beside(
+                    anchor,
+                    PlanContext(
+                        object_names=ctx.object_names,
+                        positions={k: v for k, v in placed.items() if k != name},
+                    ),
+                )
+                placed[name] = [*spot, 0.0]
+                lines.append(f"put_first_on_second({_q(name)}, {_q(spot)})")
+        if not movers:
+            raise UnknownObjectError("none of those objects can be picked up")
+        return Program(
+            source="\n".join(lines) + "\n", planner=self.name, family="group", subject=movers[-1]
+        )
+
+    def _imagine(self, text: str, ctx: PlanContext) -> Program | None:
+        """'imagine that the bowls are biomes and the blocks are parts of a building'.
+
+        Code as Policies sets up a mapping before the task; the program acknowledges it and
+        moves nothing. The task that follows names places by what they stand for ("in the
+        grasslands"), which destinations read by colour (`_associated_container`).
+        """
+        plurals = _alternation(kind_nouns(furniture=False, plural=True))
+        clause = (
+            r"(?:let's\s+)?(?:imagine|pretend|suppose|assume)\s+(?:that\s+)?(?:the\s+)?"
+            rf"({plurals})\s+(?:are|is)\s+[a-z ]+?"
+        )
+        m = re.fullmatch(rf"{clause}(?:\s+and\s+{clause})?", text)
+        if not m:
+            return None
+        kinds = [kind_of_noun(g) for g in m.groups() if g]
+        said = " and ".join(f"the {object_kind(k).name}s" for k in kinds if k)
+        return Program(
+            source=f"say({_q('noted what ' + said + ' stand for; nothing to move yet')})\n",
+            planner=self.name,
+            family="context",
+        )
 
     def _matching(self, text: str, ctx: PlanContext) -> Program | None:
         if not re.search(
@@ -570,6 +842,18 @@ class GrammarPlanner(Planner):
             return None
         if not any(noun in text for noun in object_kind("bowl").nouns):
             return None
+        one = re.match(rf"{_PLACE_VERB}\s+{_OBJ}\s+{_PREP}\s+", text)
+        if one and self._mentions(one.group(1), ctx):
+            # "move the cyan block into its corresponding bowl": that block only.
+            obj = self._object(one.group(1), ctx)
+            color = parse_object_name(obj)
+            bowl = f"{color[0]} bowl" if color and color[0] else None
+            if bowl is None or bowl not in ctx.object_names:
+                raise UnknownObjectError(
+                    f"there is no bowl of the {obj}'s colour on the table; objects: "
+                    f"{ctx.object_names}"
+                )
+            return self._put(obj, bowl, ctx, "matching")
         source = (
             "for block in [name for name in get_obj_names() if name.endswith(' block')]:\n"
             "    bowl = get_color(block) + ' bowl'\n"
@@ -587,12 +871,24 @@ class GrammarPlanner(Planner):
                 r"\b(vertical|vertically|column|front to back|back to front|top to bottom)\b", text
             )
         )
+        # "a line of blocks on the right side": along that side (Code as Policies' prompt).
+        side_m = re.search(
+            r"\b(?:on|along|at|to|by)\s+the\s+(left|right|top|bottom|far|near|front|back)\s+"
+            r"(?:side|edge)\b",
+            text,
+        )
+        side = side_m.group(1) if side_m else None
+        side = {"far": "top", "back": "top", "near": "bottom", "front": "bottom"}.get(side, side)
+        if side is not None and not re.search(
+            r"\b(horizontal|horizontally|vertical|vertically)\b", text
+        ):
+            vertical = side in ("left", "right")
         blocks = self._blocks(ctx)
         if len(blocks) < 2:
             raise UnknownObjectError(
                 f"a line needs at least two blocks; the robot sees {ctx.object_names}"
             )
-        slots = self._line_slots(blocks, ctx, vertical)
+        slots = self._line_slots(blocks, ctx, vertical, side)
         axis = 0 if vertical else 1
         order = sorted(blocks, key=lambda b: ctx.positions[b][axis])
         slot_order = sorted(range(len(slots)), key=lambda i: slots[i][axis])
@@ -614,7 +910,9 @@ class GrammarPlanner(Planner):
         return Program(source="\n".join(lines) + "\n", planner=self.name, family="line")
 
     @staticmethod
-    def _line_slots(blocks: list[str], ctx: PlanContext, vertical: bool) -> list[list[float]]:
+    def _line_slots(
+        blocks: list[str], ctx: PlanContext, vertical: bool, side: str | None = None
+    ) -> list[list[float]]:
         # 10 cm apart: room for the open fingers between neighbours (8 cm caused missed grasps).
         n, spacing = len(blocks), 0.10 if len(blocks) <= 4 else 0.08
         fixed = [
@@ -628,6 +926,17 @@ class GrammarPlanner(Planner):
         along_range = np.arange(-0.10, 0.121, 0.01)
         cross_range = (
             np.arange(0.42, 0.631, 0.01) if not vertical else np.arange(-0.20, 0.221, 0.01)
+        )
+        # A line said to be on a side keeps to that third of the table across it.
+        cross_range = (
+            {
+                "left": np.arange(0.10, 0.221, 0.01),
+                "right": np.arange(-0.20, -0.079, 0.01),
+                "top": np.arange(0.56, 0.631, 0.01),
+                "bottom": np.arange(0.42, 0.481, 0.01),
+            }.get(side or "", cross_range)
+            if (side in ("left", "right")) == vertical
+            else cross_range
         )
         for cross in cross_range:
             for centre in along_range if not vertical else np.arange(0.47, 0.581, 0.01):
@@ -815,7 +1124,7 @@ class GrammarPlanner(Planner):
         m = re.fullmatch(rf"{_PLACE_VERB}\s+{_OBJ}\s+{rel_prep}\s+(.+)", text)
         if m and self._mentions(m.group(1), ctx):
             obj = self._object(m.group(1), ctx)
-            target, _ = self._destination(f"{m.group(2)} {m.group(3)}", ctx)
+            target, _ = self._destination(f"{m.group(2)} {m.group(3)}", ctx, obj)
             return self._put(obj, target, ctx, "pick_place")
         patterns = [
             rf"(?:pick up|pick|grab|take|lift|grasp)\s+(?:up\s+)?{_OBJ}\s+(?:up\s+)?and\s+"
@@ -831,10 +1140,18 @@ class GrammarPlanner(Planner):
             ):
                 continue
             obj = self._object(m.group(1), ctx)
-            target, _ = self._destination(m.group(3), ctx)
+            target, _ = self._destination(m.group(3), ctx, obj)
             if target == obj:
                 raise ParseError(f"cannot put the {obj} on itself")
             return self._put(obj, target, ctx, "pick_place")
+        # "put the yellow one the green thing" (SayCan's prompt): two objects, no preposition.
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+(the\s+[a-z]+(?:\s+[a-z]+)?)\s+(the\s+[a-z]+(?:\s+[a-z]+)?)", text
+        )
+        if m and self._mentions(m.group(1), ctx) and self._mentions(m.group(2), ctx):
+            obj, target = self._object(m.group(1), ctx), self._object(m.group(2), ctx)
+            if target != obj and _is_kind(obj, graspable=True):
+                return self._put(obj, target, ctx, "pick_place")
         return None
 
     def _skill(self, text: str, ctx: PlanContext) -> Program | None:

@@ -509,8 +509,10 @@ class SkillLibrary:
             release_z = self._safe_z(surface + p.release_height + half_h + grasp_dz)
             self.arm.move_to(Pose([goal[0], goal[1], release_z], yaw), speed=p.descend_speed)
             self.arm.release()
+            released = np.array([goal[0], goal[1], surface + half_h])
             self.arm.move_by([0, 0, p.approach_height], speed=p.speed)
             self.arm.wait(0.3)
+            self.locator.placed(obj, released)
             return self._placed(obj, target, kind)
 
         return self.execute(
