@@ -143,6 +143,8 @@ def _print_steps(cfg: RunConfig, result: EpisodeResult) -> str | None:
             _say(
                 f"[{mark}] {skill['skill']}({json.dumps(skill['args'])[1:-1]}): {skill['message']}"
             )
+        for line in step.get("said") or []:
+            _say(f"[say] {line}")
         if step["status"] == "plan_error":
             return str(step["message"])
         if step["status"] != "ok":

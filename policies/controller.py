@@ -116,6 +116,7 @@ class StepOutcome:
     line: int | None = None
     checkpoints: list[dict[str, Any]] = field(default_factory=list)
     skills: list[dict[str, Any]] = field(default_factory=list)
+    said: list[str] = field(default_factory=list)  # the program's say() lines (answers)
     plan_s: float = 0.0
     exec_s: float = 0.0
 
@@ -215,7 +216,7 @@ class HierarchicalController:
             plan_s=plan_s,
         )
         before = ctx.positions
-        n_before = len(self.api.skill_results)
+        n_before, n_said = len(self.api.skill_results), len(self.api.said)
         result = self.execute(program)
         if result.status == "ok":
             try:  # out of the camera's way for the next look
@@ -232,6 +233,7 @@ class HierarchicalController:
             message=result.message,
             line=result.line,
             checkpoints=list(self.api.checkpoints),
+            said=list(self.api.said[n_said:]),
             skills=[
                 {"skill": r.skill, "args": r.args, "success": r.success, "message": r.message}
                 for r in self.api.skill_results[n_before:n_skills]

@@ -7,6 +7,10 @@ Written form (for `--expect` and suite files), combinable with `and`:
     open(drawer)                    closed(drawer)
     together(red block, orange block)   (all in the same bowl)
     apart(red block, blue block)        (each in a bowl, different bowls)
+    between(red block, blue bowl, green block)   (within 4 cm of halfway between two objects
+                                                  or named locations)
+    shape(all blocks, circle|triangle|square)
+    not_in(red block, red bowl)
 Object arguments are scene names ("red block", or any noun of its kind: "red cube");
 `all <plural>` ("all blocks", "all dishes") expands to every object of that kind. `in(x, y)`
 takes any container kind: a loose one (a bowl) holds x within its footprint radius, the
@@ -191,6 +195,68 @@ def _apart(state: WorldState, *objs: str) -> tuple[bool, str]:
     return ok, "bowls: " + ", ".join(f"{o} in {b}" for o, b in bowls.items())
 
 
+def _not_in(state: WorldState, obj: str, container: str) -> tuple[bool, str]:
+    """The negation of `in`: "put the blocks in bowls with non-matching colours"."""
+    ok, why = _in(state, obj, container)
+    return not ok, why
+
+
+def _between(state: WorldState, obj: str, first: str, second: str) -> tuple[bool, str]:
+    """`obj` near the midpoint of two objects or named locations (within 4 cm)."""
+
+    def xy(name: str) -> np.ndarray:
+        if name in state.positions:
+            return np.asarray(state.positions[name][:2])
+        return np.asarray(location_xy(name))
+
+    mid = (xy(first) + xy(second)) / 2
+    d = float(np.linalg.norm(state.positions[obj][:2] - mid))
+    return d < 0.04, f"{obj} is {d * 100:.1f} cm from halfway between them (limit 4.0)"
+
+
+def _shape(state: WorldState, *args: str) -> tuple[bool, str]:
+    """The objects' centres form a circle, triangle or square (within 2 cm), 6 cm apart or more.
+
+    circle: three or more points at one distance from their centroid; triangle: exactly three
+    points on the outline of their hull being its corners (so, with more objects, the others
+    on its sides); square: four points with four equal sides and two equal diagonals.
+    """
+    *objs, form = args
+    if form not in ("circle", "triangle", "square"):
+        raise ParseError(f"shape(...) ends with circle, triangle or square, got {form!r}")
+    pts = np.array([state.positions[o][:2] for o in objs], dtype=float)
+    if len(pts) < 3:
+        return False, "a shape needs at least three objects"
+    gaps = [float(np.linalg.norm(a - b)) for i, a in enumerate(pts) for b in pts[i + 1 :]]
+    if min(gaps) < 0.06:
+        return False, f"two objects are {min(gaps) * 100:.1f} cm apart (at least 6.0)"
+    if form == "circle":
+        radii = np.linalg.norm(pts - pts.mean(axis=0), axis=1)
+        spread = float(np.ptp(radii))
+        return spread < 0.02, f"distances to the centre differ by {spread * 100:.1f} cm (limit 2.0)"
+    if form == "square":
+        if len(pts) != 4:
+            return False, f"a square takes four objects, got {len(pts)}"
+        d = sorted(gaps)
+        sides, diagonals = d[:4], d[4:]
+        ok = np.ptp(sides) < 0.02 and np.ptp(diagonals) < 0.02
+        ok = ok and abs(diagonals[0] - np.sqrt(2) * np.mean(sides)) < 0.02
+        return bool(ok), f"sides {[round(x * 100, 1) for x in sides]} cm, diagonals " + (
+            f"{[round(x * 100, 1) for x in diagonals]} cm"
+        )
+    import cv2
+
+    hull = cv2.convexHull(pts.astype(np.float32) * 1000, returnPoints=True).reshape(-1, 2) / 1000
+    corners = cv2.approxPolyDP(hull.astype(np.float32), 0.015, closed=True).reshape(-1, 2)
+    inside = [
+        float(cv2.pointPolygonTest(hull.astype(np.float32), (float(x), float(y)), True))
+        for x, y in pts
+    ]
+    on_outline = all(abs(v) < 0.015 for v in inside)
+    ok = len(corners) == 3 and on_outline
+    return ok, f"the outline has {len(corners)} corners; every object on it: {on_outline}"
+
+
 # name -> (function, arity or None for variadic)
 PREDICATES: Registry[tuple[Callable[..., tuple[bool, str]], int | None]] = Registry(
     "predicate", unknown="unknown {noun} {name!r}; known: {choices}."
@@ -202,6 +268,9 @@ PREDICATES.register("on", (_on, 2))
 PREDICATES.register("stacked", (_stacked, None))
 PREDICATES.register("at", (_at, 2))
 PREDICATES.register("line", (_line, None))
+PREDICATES.register("between", (_between, 3))
+PREDICATES.register("not_in", (_not_in, 2))
+PREDICATES.register("shape", (_shape, None))
 PREDICATES.register("open", (_open, 1))
 PREDICATES.register("closed", (_closed, 1))
 _ATOM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$")
@@ -287,8 +356,13 @@ def parse_predicate(text: str, scene: SceneSpec) -> Predicate:
         for i, arg in enumerate(raw):
             if name == "at" and i == 1:
                 args.append(canonical_location(arg))
-            elif name == "line" and i == len(raw) - 1:
+            elif name in ("line", "shape") and i == len(raw) - 1:
                 args.append(arg)
+            elif name == "between" and i > 0:
+                try:  # an object, else a named location ("between the red block and the middle")
+                    args.extend(_resolve(arg, scene, expand_groups=False))
+                except UnknownObjectError:
+                    args.append(canonical_location(arg))
             else:
                 args.extend(_resolve(arg, scene, expand_groups=arity is None))
         if arity is not None and len(args) != arity:

@@ -303,7 +303,7 @@ def associated_color(word: str) -> str | None:
 
 
 # "forest coloured", "sun-colored", "pinkish", "reddish coloured".
-_COLOURED = re.compile(r"\b(?:the\s+)?([a-z]+?)(?:ish|y)?[\s-]+colou?red\b|\b([a-z]+?)(?:d?ish)\b")
+_COLOURED = re.compile(r"\b(?:the\s+)?([a-z]+)[\s-]+colou?red\b|\b([a-z]+?)(?:d?ish)\b")
 # Lightness said instead of a colour ("the light colored block"): a superlative over palette
 # luminance, read by the object resolver.
 _LIGHTNESS = re.compile(r"\b(light|pale|bright|dark|deep)(?:er|est)?[\s-]+colou?red\b")
@@ -323,9 +323,11 @@ def normalise_color_phrases(text: str) -> str:
 
     def coloured(m: re.Match[str]) -> str:
         word = m.group(1) or m.group(2)
-        found = colour(word) or colour(word + "e")  # "bluish" -> "blu" -> "blue"
-        if found is None and m.group(1) is not None:
-            found = colour(word.removesuffix("ish"))
+        stems = [word, word + "e"]  # "bluish" -> "blu" -> "blue"
+        if m.group(1) is not None:  # "pinkish coloured", "orangey coloured", "sky coloured"
+            stems += [word.removesuffix("ish"), word.removesuffix("y"), word.removesuffix("dish")]
+        stems += [stem + "e" for stem in stems]  # "bluish coloured" -> "blu" -> "blue"
+        found = next((c for c in map(colour, stems) if c), None)
         if found is None:
             return m.group(0)
         lead = "the " if m.group(0).startswith("the ") else ""

@@ -20,14 +20,32 @@ Families, with example instructions:
 - drawer: "put the red block in the drawer", "open the drawer", "close the drawer"
 - skill: every skill phrasing of `policies.language` ("pick up the red block", "move a bit left")
 - session: "undo that", "do the same with the blue block", "now the other one"
+- group: "group the blue objects together" (into the bowl of that colour, else side by side)
+- context: "imagine that the bowls are biomes ..." (acknowledged; "in the grasslands" then
+  reads as the container of the colour the place is known by)
+
+Code as Policies' wording is read too: colours by association ("the forest-colored block",
+"pinkish", "the light colored block" = the lightest), "top most" / "bottom most", a placement
+without its verb ("the yellow block on the yellow bowl") or its preposition ("put the yellow
+one the green thing"), destinations measured from the moved object ("the farthest bowl", "the
+bowl closest to it", "the corner closest to the red block"), "the empty bowl", towers on a
+spot, in a bowl or on a given base ("... with the gray one on the bottom") and lines along a
+side of the table.
 
 Object nouns ("cube", "cans", "dish"), colour words and kinds' flags (graspable, container,
 furniture) come from `sim_envs.vocabulary`; families about blocks and bowls (stacking, lines,
 matching, warm/cool) ask it for the words of those kinds.
 
-Not covered (it says so with a ParseError naming the families): counting and questions ("how
-many blocks are there?"), conditionals ("if ... then ..."), shapes other than lines, relative
-amounts between objects ("put it halfway between ..."), negations ("all blocks except ...").
+Code as Policies' further classes: questions answered with say() when the program runs ("how
+many blocks are there?", "what colour is the leftmost block?", "where is the red block?",
+"which block is closest to the bowl?", "is there a purple bowl?"); shapes ("arrange the blocks
+in a circle / triangle / square", a diagonal line); "in between" two things (their midpoint);
+distances from an object ("10 cm to the left of the pink bowl"); every block moved relative to
+where it is; one block per corner; bowls of non-matching colours.
+
+Not covered (it says so with a ParseError naming the families): other questions ("how heavy
+is ..."), conditionals ("if ... then ..."), negations ("all blocks except ..."), ordinals
+("the second block from the left"), bowls moved onto bowls and pointing the gripper.
 
 English only: an instruction with letters, digits or symbols outside ASCII ("把红色方块...",
 "положи красный блок", "the 🔴 block") gets a ParseError saying so, rather than being read
@@ -346,8 +364,11 @@ class GrammarPlanner(Planner):
             self._warm_cool,
             self._matching,
             self._line,
+            self._shape,
             self._stack_all,
             self._group,
+            self._corners,
+            self._question,
             self._imagine,
             self._spatial,
             self._all_into,
@@ -444,6 +465,15 @@ class GrammarPlanner(Planner):
         spots = [n for n in location_names() if n.endswith(kind)]
         dist = {n: float(np.linalg.norm(location_xy(n) - base)) for n in spots}
         return (min if rel in ("closest", "nearest") else max)(spots, key=dist.__getitem__)
+
+    @staticmethod
+    def _xy_of(target: Any, ctx: PlanContext) -> np.ndarray:
+        """(x, y) of an object, a named location or a position."""
+        if isinstance(target, str):
+            if target in ctx.positions:
+                return np.asarray(ctx.positions[target][:2], dtype=float)
+            return np.asarray(location_xy(target), dtype=float)
+        return np.asarray(target[:2], dtype=float)
 
     @staticmethod
     def _associated_container(phrase: str, ctx: PlanContext) -> str | None:
@@ -810,6 +840,109 @@ class GrammarPlanner(Planner):
             source="\n".join(lines) + "\n", planner=self.name, family="group", subject=movers[-1]
         )
 
+    def _corners(self, text: str, ctx: PlanContext) -> Program | None:
+        """'put all the blocks in different corners': one block to each corner, nearest first."""
+        from corrigible.sim_envs.locations import location_names
+
+        plural = _alternation(kind_nouns(graspable=True, plural=True))
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?({plural})\s+(?:in|into|on|at|to)\s+"
+            r"(?:the\s+)?(?:different|separate|distinct|their own|all four|the four|four)"
+            r"\s+corners",
+            text,
+        )
+        if not m:
+            return None
+        kind = kind_of_noun(m.group(1))
+        names = [n for n in ctx.object_names if kind_of_name(n) == kind]
+        corners = [c for c in location_names() if c.endswith("corner")]
+        if not names or len(names) > len(corners):
+            raise UnknownObjectError(
+                f"there are {len(names)} {m.group(1)} and {len(corners)} corners; one per corner "
+                "needs at most four"
+            )
+        free = list(corners)
+        lines: list[str] = []
+        for name in names:
+            here = np.asarray(ctx.positions[name][:2])
+            corner = min(free, key=lambda c: float(np.linalg.norm(location_xy(c) - here)))
+            free.remove(corner)
+            lines.append(f"put_first_on_second({_q(name)}, {_q(corner)})")
+            lines.append(
+                f"checkpoint({_q(name + ' placed')}, expect={_q(f'at({name}, {corner})')})"
+            )
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family="location")
+
+    def _question(self, text: str, ctx: PlanContext) -> Program | None:
+        """Questions answered with say(): how many, what colour, where, which, is there.
+
+        The program looks when it runs (counts and colours come from perception then); what
+        a question names is resolved as any object phrase is, and refused the same way.
+        """
+        m = re.fullmatch(
+            r"how many\s+(?:([a-z]+)\s+)?([a-z]+)\s+(?:are there|do you see|can you see|are on the"
+            r" table|are (?:there )?on the table|are left|remain|there are)(?:\s+on the table)?",
+            text,
+        )
+        if m:
+            color = canonical_color(m.group(1) or "") if m.group(1) else None
+            if m.group(1) and color is None:
+                return None
+            kind = kind_of_noun(m.group(2))
+            if kind is None and m.group(2) not in GENERIC_OBJECT_WORDS:
+                return None
+            tests = []
+            if color:
+                tests.append(f"name.startswith({_q(color + ' ')})")
+            if kind:
+                tests.append(f"name.endswith({_q(' ' + kind)})")
+            else:
+                tests.append("name != 'drawer'")
+            said = " " + (f"{color} " if color else "") + m.group(2)
+            source = (
+                f"names = [name for name in get_obj_names() if {' and '.join(tests)}]\n"
+                f"say('I see ' + str(len(names)) + {_q(said)})\n"
+            )
+            return Program(source=source, planner=self.name, family="question")
+        m = re.fullmatch(r"what colou?r is\s+(.+)", text)
+        if m:
+            obj = self._object(m.group(1), ctx)
+            source = f"say({_q('the ' + obj + ' is ')} + get_color({_q(obj)}))\n"
+            return Program(source=source, planner=self.name, family="question", subject=obj)
+        m = re.fullmatch(r"where is\s+(.+)", text)
+        if m:
+            obj = self._object(m.group(1), ctx)
+            source = (
+                f"pos = get_obj_pos({_q(obj)})\n"
+                "near = min(get_location_names(), key=lambda n: "
+                "float(np.linalg.norm(get_location_pos(n) - pos[:2])))\n"
+                f"say({_q('the ' + obj + ' is nearest the ')} + near)\n"
+            )
+            return Program(source=source, planner=self.name, family="question", subject=obj)
+        m = re.fullmatch(r"which\s+(.+?)\s+is\s+(.+)", text)
+        if m:
+            obj = self._object(f"the {m.group(1)} {m.group(2)}", ctx)
+            source = f"say({_q('the ' + obj)})\n"
+            return Program(source=source, planner=self.name, family="question", subject=obj)
+        m = re.fullmatch(
+            r"(?:is there|are there|do you see|can you see)\s+(?:an?|any)\s+(.+)", text
+        )
+        if m:
+            words = m.group(1).split()
+            color = canonical_color(words[0]) if len(words) == 2 else None
+            kind = kind_of_noun(words[-1])
+            if kind is None or (len(words) == 2 and color is None) or len(words) > 2:
+                return None
+            tests = [f"name.endswith({_q(' ' + kind)})"]
+            if color:
+                tests.append(f"name.startswith({_q(color + ' ')})")
+            source = (
+                f"found = [name for name in get_obj_names() if {' and '.join(tests)}]\n"
+                "say('yes: ' + ', '.join(found) if found else 'no')\n"
+            )
+            return Program(source=source, planner=self.name, family="question")
+        return None
+
     def _imagine(self, text: str, ctx: PlanContext) -> Program | None:
         """'imagine that the bowls are biomes and the blocks are parts of a building'.
 
@@ -834,6 +967,12 @@ class GrammarPlanner(Planner):
         )
 
     def _matching(self, text: str, ctx: PlanContext) -> Program | None:
+        if re.search(
+            r"\b(non\s?matching|not matching|mismatch(?:ed|ing)?|different colou?rs?"
+            r"|wrong colou?rs?|other colou?rs?|(?:don't|do not|doesn't|does not) match)\b",
+            text,
+        ):
+            return self._mismatching(text, ctx)
         if not re.search(
             r"\b(matching|same colou?r|corresponding|own colou?r|their colou?rs?|its colou?r"
             r"|colou?r matching|by colou?r)\b",
@@ -863,6 +1002,38 @@ class GrammarPlanner(Planner):
         )
         return Program(source=source, planner=self.name, family="matching")
 
+    def _mismatching(self, text: str, ctx: PlanContext) -> Program | None:
+        """'put the blocks in the bowls with non-matching colors': no block in its colour."""
+        if not any(noun in text for noun in object_kind("bowl").nouns):
+            return None
+        blocks = self._blocks(ctx)
+        bowls = [n for n in ctx.object_names if kind_of_name(n) == "bowl"]
+        # Each block to the nearest bowl of another colour not yet used (any bowl once all
+        # are used); one bowl of each block's own colour only is no answer.
+        lines: list[str] = []
+        free = list(bowls)
+        for block in sorted(blocks):
+            own = block.split()[0]
+            choices = [b for b in free if b.split()[0] != own] or [
+                b for b in bowls if b.split()[0] != own
+            ]
+            if not choices:
+                raise UnknownObjectError(
+                    f"every bowl is the {block}'s colour; there is no other bowl for it"
+                )
+            here = np.asarray(ctx.positions[block][:2])
+            bowl = min(
+                choices,
+                key=lambda b: float(np.linalg.norm(np.asarray(ctx.positions[b][:2]) - here)),
+            )
+            if bowl in free:
+                free.remove(bowl)
+            lines.append(f"put_first_on_second({_q(block)}, {_q(bowl)})")
+            lines.append(
+                f"checkpoint({_q(block + ' placed')}, expect={_q(f'in({block}, {bowl})')})"
+            )
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family="matching")
+
     def _line(self, text: str, ctx: PlanContext) -> Program | None:
         if not re.search(r"\b(line|row|column|line up|lined up)\b", text):
             return None
@@ -888,6 +1059,8 @@ class GrammarPlanner(Planner):
             raise UnknownObjectError(
                 f"a line needs at least two blocks; the robot sees {ctx.object_names}"
             )
+        if re.search(r"\bdiagonal(?:ly)?\b", text):
+            return self._diagonal(blocks, text, ctx)
         slots = self._line_slots(blocks, ctx, vertical, side)
         axis = 0 if vertical else 1
         order = sorted(blocks, key=lambda b: ctx.positions[b][axis])
@@ -908,6 +1081,105 @@ class GrammarPlanner(Planner):
             f"expect='line(all blocks, {'vertical' if vertical else 'horizontal'})')"
         )
         return Program(source="\n".join(lines) + "\n", planner=self.name, family="line")
+
+    def _diagonal(self, blocks: list[str], text: str, ctx: PlanContext) -> Program:
+        """A diagonal line through the middle, bottom left to top right unless said otherwise."""
+        from corrigible.sim_envs.locations import location_xy
+
+        # Top is +x, left is +y: bottom left -> top right runs along (+x, -y).
+        falling = bool(re.search(r"top left|bottom right", text))
+        direction = np.array([1.0, 1.0 if falling else -1.0]) / np.sqrt(2.0)
+        spacing = 0.10 if len(blocks) <= 4 else 0.08
+        offsets = (np.arange(len(blocks)) - (len(blocks) - 1) / 2) * spacing
+        slots = [location_xy("middle") + o * direction for o in offsets]
+        return self._arrange(blocks, slots, ctx, "line", "diagonal line done")
+
+    def _arrange(
+        self, blocks: list[str], slots: list[np.ndarray], ctx: PlanContext, family: str, done: str
+    ) -> Program:
+        """Puts each block on a slot (nearest first), after moving away blocks in the way."""
+        remaining = list(range(len(slots)))
+        pairs: list[tuple[str, list[float]]] = []
+        for block in sorted(
+            blocks,
+            key=lambda b: min(
+                float(np.linalg.norm(np.asarray(ctx.positions[b][:2]) - slots[i]))
+                for i in remaining
+            ),
+        ):
+            here = np.asarray(ctx.positions[block][:2])
+            i = min(remaining, key=lambda k: float(np.linalg.norm(here - slots[k])))
+            remaining.remove(i)
+            pairs.append((block, [float(v) for v in slots[i]]))
+        # A block whose slot another unmoved block still covers waits until that one moved.
+        where = {b: np.asarray(ctx.positions[b][:2]) for b in blocks}
+        ordered: list[tuple[str, list[float]]] = []
+        while pairs:
+            clear = [
+                (b, slot)
+                for b, slot in pairs
+                if all(
+                    o == b or float(np.linalg.norm(where[o] - np.asarray(slot))) > 0.06
+                    for o, _ in pairs
+                )
+            ]
+            b, slot = (clear or pairs)[0]
+            pairs.remove((b, slot))
+            where[b] = np.asarray(slot)
+            ordered.append((b, slot))
+        lines = [f"put_first_on_second({_q(b)}, {_q(s)})" for b, s in ordered]
+        lines.append(f"checkpoint({_q(done)})")
+        return Program(source="\n".join(lines) + "\n", planner=self.name, family=family)
+
+    def _shape(self, text: str, ctx: PlanContext) -> Program | None:
+        """'arrange the blocks in a circle / triangle / square' around the middle (CaP's shapes)."""
+        from corrigible.sim_envs.locations import location_xy
+
+        m = re.search(
+            r"\b(?:in|into|as|to form|forming|making|make)\s+(?:a|the)\s+"
+            r"(circle|ring|triangle|square|rectangle)\b",
+            text,
+        )
+        if not m or not re.search(
+            r"\b(arrange|put|place|move|make|form|set|lay|organi[sz]e)\b", text
+        ):
+            return None
+        blocks = self._blocks(ctx)
+        shape = {"ring": "circle", "rectangle": "square"}.get(m.group(1), m.group(1))
+        need = {"circle": 3, "triangle": 3, "square": 4}[shape]
+        if len(blocks) < need:
+            raise UnknownObjectError(
+                f"a {shape} needs at least {need} blocks; the robot sees {len(blocks)}"
+            )
+        n = len(blocks)
+        centre = location_xy("middle")
+        if shape == "circle":
+            radius = max(0.08, 0.10 * n / (2 * np.pi) * 1.2)
+            angles = np.arange(n) * 2 * np.pi / n
+            slots = [centre + radius * np.array([np.cos(a), np.sin(a)]) for a in angles]
+        else:
+            corners = 3 if shape == "triangle" else 4
+            radius = 0.12 if shape == "triangle" else 0.10
+            start = np.pi / 2 if shape == "triangle" else np.pi / 4
+            vertices = [
+                centre
+                + radius
+                * np.array(
+                    [
+                        np.cos(start + k * 2 * np.pi / corners),
+                        np.sin(start + k * 2 * np.pi / corners),
+                    ]
+                )
+                for k in range(corners)
+            ]
+            # The vertices first, then evenly along the sides (one more per side each round).
+            per_side = int(np.ceil(n / corners))
+            slots = [
+                vertices[k] + (vertices[(k + 1) % corners] - vertices[k]) * j / per_side
+                for j in range(per_side)
+                for k in range(corners)
+            ][:n]
+        return self._arrange(blocks, slots, ctx, "shape", f"{shape} done")
 
     @staticmethod
     def _line_slots(
@@ -1089,6 +1361,24 @@ class GrammarPlanner(Planner):
         from corrigible.policies.language import _DIRECTION_WORDS, parse_magnitude
         from corrigible.policies.skills.library import DIRECTIONS
 
+        plural = _alternation(kind_nouns(graspable=True, plural=True))
+        every = re.fullmatch(
+            rf"(?:move|shift|slide|nudge)\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+({plural})"
+            r"\s+(.*\d.*|.*\b(?:bit|little|slightly)\b.*)",
+            text,
+        )
+        if every:
+            kind = kind_of_noun(every.group(1))
+            names = [n for n in ctx.object_names if kind_of_name(n) == kind]
+            programs = [self._relative_move(f"move the {n} {every.group(2)}", ctx) for n in names]
+            if not names or any(p is None for p in programs):
+                return None
+            return Program(
+                source="".join(p.source for p in programs if p),
+                planner=self.name,
+                family="pick_place",
+                subject=names[-1],
+            )
         m = re.fullmatch(rf"(?:move|shift|slide|nudge|bring|put|place)\s+{_OBJ}\s+(.*)", text)
         if not m or not self._mentions(m.group(1), ctx):
             return None
@@ -1106,6 +1396,7 @@ class GrammarPlanner(Planner):
             "robot",
         ):
             words = "closer"
+        words = {"top": "forward", "bottom": "backward", "towards top": "forward"}.get(words, words)
         direction = _DIRECTION_WORDS.get(words.replace(" robot", "").strip())
         if direction is None or direction in ("up", "down"):
             return None
@@ -1117,6 +1408,52 @@ class GrammarPlanner(Planner):
         return program
 
     def _pick_place(self, text: str, ctx: PlanContext) -> Program | None:
+        two = re.fullmatch(
+            rf"({_PLACE_VERB}\s+{_OBJ}\s+(?:(?:in|halfway|midway|right)\s+)?between)\s+"
+            r"(?:the\s+)?(?:two|2)\s+([a-z]+)",
+            text,
+        )
+        if two and kind_of_noun(two.group(3)):  # "in between the two bowls": when two there are
+            kind = kind_of_noun(two.group(3))
+            pair = [n for n in ctx.object_names if kind_of_name(n) == kind]
+            if len(pair) != 2:
+                raise UnknownObjectError(
+                    f"'the two {two.group(3)}': the robot sees {len(pair)} ({ctx.object_names})"
+                )
+            text = f"{two.group(1)} the {pair[0]} and the {pair[1]}"
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+{_OBJ}\s+(?:(?:in|halfway|midway|right)\s+)?between\s+(.+?)"
+            r"\s+and\s+(.+)",
+            text,
+        )
+        if m and self._mentions(m.group(1), ctx):
+            # "place the red block between the blue bowl and the green block": the midpoint.
+            obj = self._object(m.group(1), ctx)
+            ends = [self._destination(m.group(k), ctx, obj)[0] for k in (2, 3)]
+            points = [self._xy_of(e, ctx) for e in ends]
+            program = self._put(
+                obj, [float(v) for v in (points[0] + points[1]) / 2], ctx, "pick_place"
+            )
+            program.notes.append("halfway between " + " and ".join(map(str, ends)))
+            return program
+        m = re.fullmatch(
+            rf"{_PLACE_VERB}\s+{_OBJ}\s+(\d+(?:\.\d+)?\s*[a-z]+)\s+"
+            r"(to the left of|left of|to the right of|right of|in front of|behind|above|below)"
+            r"\s+(.+)",
+            text,
+        )
+        if m and self._mentions(m.group(1), ctx):
+            # "put the green block 10 cm to the left of the pink bowl".
+            from corrigible.policies.language import parse_magnitude
+
+            obj = self._object(m.group(1), ctx)
+            distance, rest = parse_magnitude(m.group(2))
+            if rest:
+                raise ParseError(f"could not read the distance {m.group(2)!r}; say e.g. 10 cm")
+            side = _RELATIONS[m.group(3)]
+            ref = self._xy_of(self._destination(m.group(4), ctx, obj)[0], ctx)
+            unit = np.asarray(_DEST_OFFSETS[side]) / np.linalg.norm(_DEST_OFFSETS[side])
+            return self._put(obj, [float(v) for v in ref + unit * distance], ctx, "pick_place")
         rel_prep = (
             r"(to the left of|to the right of|left of|right of|in front of|behind|next to|"
             r"beside|near|close to|by)"

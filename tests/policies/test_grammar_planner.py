@@ -112,7 +112,7 @@ def test_session_memory():
 def test_errors_are_clear():
     planner = GrammarPlanner()
     with pytest.raises(ParseError, match="does not understand"):
-        planner.plan("how many blocks are there", ctx())
+        planner.plan("how heavy is the red block", ctx())
     with pytest.raises(UnknownObjectError, match="purple"):
         planner.plan("put the purple block in the blue bowl", ctx())
     with pytest.raises(ParseError, match="nothing to undo"):

@@ -82,3 +82,51 @@ def test_errors_name_what_is_wrong(scene):
         parse_predicate("red block in bowl", scene)
     with pytest.raises(ParseError, match="2 argument"):
         parse_predicate("in(red block)", scene)
+
+
+def test_between_takes_objects_and_named_locations(scene):
+    yellow = np.array(scene.object("yellow bowl").pos)
+    green = np.array(scene.object("green block").pos)
+    mid = (yellow + green) / 2
+    assert holds("between(red block, yellow bowl, green block)", scene, state(scene, red_block=mid))
+    off = mid + [0.05, 0.0, 0.0]
+    assert not holds(
+        "between(red block, yellow bowl, green block)", scene, state(scene, red_block=off)
+    )
+    middle = np.append(location_xy("middle"), 0.02)
+    to_middle = (green + middle) / 2
+    assert holds(
+        "between(red block, green block, middle)", scene, state(scene, red_block=to_middle)
+    )
+
+
+@pytest.mark.parametrize(
+    ("form", "points", "ok"),
+    [
+        ("circle", [(0.5, 0.1), (0.6, 0.0), (0.5, -0.1), (0.4, 0.0)], True),
+        ("circle", [(0.5, 0.1), (0.65, 0.0), (0.5, -0.1), (0.4, 0.0)], False),
+        ("square", [(0.45, 0.05), (0.55, 0.05), (0.55, -0.05), (0.45, -0.05)], True),
+        ("square", [(0.45, 0.05), (0.60, 0.05), (0.60, -0.05), (0.45, -0.05)], False),
+        ("triangle", [(0.6, 0.0), (0.45, 0.1), (0.45, -0.1)], True),
+        ("triangle", [(0.6, 0.0), (0.45, 0.1), (0.45, -0.1), (0.5, 0.0)], False),  # one inside
+        ("triangle", [(0.6, 0.0), (0.45, 0.1), (0.45, -0.1), (0.45, 0.0)], True),  # on a side
+        ("circle", [(0.5, 0.0), (0.52, 0.0), (0.4, 0.1)], False),  # two touching
+    ],
+)
+def test_shapes_are_judged_from_the_final_centres(form, points, ok):
+    req = [ObjectRequest(kind="block", color=c) for c in ("red", "green", "blue", "cyan")]
+    sc = sample_layout(0, LayoutConfig(objects=req[: len(points)]))
+    names = [o.name for o in sc.objects if o.kind == "block"]
+    st = state(
+        sc, **{n.replace(" ", "_"): [x, y, 0.02] for n, (x, y) in zip(names, points, strict=True)}
+    )
+    assert holds(f"shape(all blocks, {form})", sc, st) is ok
+    with pytest.raises(ParseError, match="circle, triangle or square"):
+        holds("shape(all blocks, hexagon)", sc, st)
+
+
+def test_not_in_is_the_negation_of_in(scene):
+    bowl = np.array(scene.object("yellow bowl").pos)
+    inside = state(scene, red_block=bowl + [0.0, 0.0, 0.03])
+    assert not holds("not_in(red block, yellow bowl)", scene, inside)
+    assert holds("not_in(green block, yellow bowl)", scene, inside)

@@ -24,3 +24,11 @@ def test_cap_suite_loads_and_every_entry_names_its_source() -> None:
         "saycan",
         "demo+prompt",
     }
+
+
+def test_committed_cap_classes_suite_is_what_its_generator_writes() -> None:
+    from corrigible.policies.suites import cap_classes_make
+
+    text = (resources.files("corrigible.policies.suites") / "cap_classes.yaml").read_text()
+    assert yaml.safe_load(text) == cap_classes_make.build()
+    assert {e.family for e in load_suite("cap_classes").episodes} >= {"between", "shape"}
