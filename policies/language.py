@@ -392,6 +392,24 @@ def _np_pattern() -> re.Pattern[str]:
     return re.compile(rf"\bthe\s+{head}\b(?P<qual>{qual})?(?![a-z])")
 
 
+# "the second block from the left" (Code as Policies): a rank along one side of the table.
+_ORDINALS = {
+    "first": 0, "1st": 0, "second": 1, "2nd": 1, "third": 2, "3rd": 2,
+    "fourth": 3, "4th": 3, "fifth": 4, "5th": 4, "last": -1,
+}  # fmt: skip
+_ORDINAL_SIDES = {"top": "back", "bottom": "front", "far": "back", "near": "front", "rear": "back"}
+
+
+def _ordinal_pattern() -> re.Pattern[str]:
+    colors = "|".join(sorted(color_words(), key=len, reverse=True))
+    nouns = noun_pattern() + "|" + "|".join(sorted(GENERIC_OBJECT_WORDS))
+    return re.compile(
+        rf"\bthe\s+(?P<rank>{'|'.join(_ORDINALS)})\s+(?:(?P<color>{colors})\s+)?"
+        rf"(?P<noun>{nouns})\s+(?:from|on|at)\s+the\s+"
+        r"(?P<side>left|right|top|bottom|front|back|far|near|rear)(?:\s+(?:side|edge|end))?\b"
+    )
+
+
 def _is_spatial(m: re.Match[str]) -> bool:
     """Whether a matched noun phrase says where its object is (not "the right one": correct)."""
     if m.group("adj") == "right" and m.group("noun") in GENERIC_OBJECT_WORDS:
@@ -445,6 +463,9 @@ class ObjectResolver:
                 (two equally left blocks); the message names what was asked for.
         """
         text = _phrase_words(phrase)
+        ordinal = _ordinal_pattern().fullmatch("the " + text.removeprefix("the ").strip())
+        if ordinal:
+            return self._ordinal(ordinal, phrase)
         m = _np_pattern().fullmatch("the " + text.removeprefix("the ").strip())
         if m and _is_spatial(m):
             return self._spatial(m, phrase)
@@ -594,6 +615,31 @@ class ObjectResolver:
         word = "close to" if rel == "near" else "far from"
         return self._best({n: sign * dist[n] for n in pool}, phrase, f"equally {word} {where}")
 
+    def _ordinal(self, m: re.Match[str], phrase: str) -> str:
+        """The n-th candidate counted from one side ("the second block from the left")."""
+        noun = m.group("noun")
+        kind = self.default_kind if noun in GENERIC_OBJECT_WORDS else kind_of_noun(noun)
+        pool = [n for n in self._candidates(m.group("color"), kind) if n in self.positions]
+        side = _ORDINAL_SIDES.get(m.group("side"), m.group("side"))
+        axis, sign = _SIDES[side]
+        ranked = sorted(pool, key=lambda n: -sign * self._xy(n, phrase)[axis])
+        rank = _ORDINALS[m.group("rank")]
+        if not ranked or rank >= len(ranked):
+            raise UnknownObjectError(
+                f"{phrase!r}: there are only {len(ranked)} such objects (objects: {self.names})"
+            )
+        i = rank % len(ranked)
+        coord = [sign * self._xy(n, phrase)[axis] for n in ranked]
+        near = [
+            j for j in (i - 1, i + 1) if 0 <= j < len(ranked) and abs(coord[j] - coord[i]) < TIE_M
+        ]
+        if near:
+            raise UnknownObjectError(
+                f"{phrase!r} is ambiguous: the {ranked[i]} and the {ranked[near[0]]} are equally "
+                f"far to the {side} (within {TIE_M * 100:.0f} cm); say which one by colour"
+            )
+        return ranked[i]
+
     def _by_lightness(self, sup: str, color: str | None, kind: str | None, phrase: str) -> str:
         """The lightest (or darkest) candidate by its palette colour's luminance (Rec. 601)."""
         pool = self._candidates(color, kind)
@@ -711,6 +757,13 @@ def resolve_references(text: str, resolver: ObjectResolver) -> tuple[str, list[s
             which and why).
     """
     notes: list[str] = []
+
+    def ordinal(m: re.Match[str]) -> str:
+        name = resolver._ordinal(m, m.group(0))
+        notes.append(f"{m.group(0)!r} is the {name}")
+        return "the " + name
+
+    text = _ordinal_pattern().sub(ordinal, text)
     out: list[str] = []
     last = 0
     for m in _np_pattern().finditer(text):

@@ -428,6 +428,18 @@ class GrammarPlanner(Planner):
             if m:
                 relation = "closest to" if m.group(1) in ("closest", "nearest") else "farthest from"
                 phrase = f"the {m.group(2)} {relation} the {subject}"
+        same = re.fullmatch(r"(?:the\s+)?same\s+([a-z]+)\s+as\s+(?:the\s+)?(.+)", phrase)
+        if same and kind_of_noun(same.group(1)):
+            return self._container_of(self._object(same.group(2), ctx), ctx), None
+        if subject is not None and re.search(r"\bones?\b", phrase):
+            recent = [h.subject for h in ctx.history if h.subject]
+            by = ObjectResolver(
+                ctx.object_names, ctx.positions, recent, default_kind=kind_of_name(subject)
+            )
+            try:  # "put the red block on top of the blue one": the blue block
+                return by.resolve(phrase), None
+            except UnknownObjectError:
+                pass
         m = re.fullmatch(
             r"(?:the\s+)?(corner|side|edge)\s+(closest|nearest|farthest|furthest)\s+(?:to|from)\s+(.+)",
             phrase,
@@ -465,6 +477,18 @@ class GrammarPlanner(Planner):
         spots = [n for n in location_names() if n.endswith(kind)]
         dist = {n: float(np.linalg.norm(location_xy(n) - base)) for n in spots}
         return (min if rel in ("closest", "nearest") else max)(spots, key=dist.__getitem__)
+
+    @staticmethod
+    def _container_of(obj: str, ctx: PlanContext) -> str:
+        """The container `obj` is in now (within a rim, as the `in` predicate reads it)."""
+        here = np.asarray(ctx.positions[obj][:2])
+        for name in ctx.object_names:
+            if name == obj or not _is_kind(name, container=True, furniture=False):
+                continue
+            rim = object_kind(kind_of_name(name)).footprint_radius_m - 0.01
+            if float(np.linalg.norm(np.asarray(ctx.positions[name][:2]) - here)) < rim:
+                return name
+        raise UnknownObjectError(f"the {obj} is not in a bowl now, so there is no 'same bowl'")
 
     @staticmethod
     def _xy_of(target: Any, ctx: PlanContext) -> np.ndarray:
@@ -579,6 +603,21 @@ class GrammarPlanner(Planner):
                 family="session",
                 notes=[f"undo: {last.instruction}"],
             )
+        back = re.fullmatch(
+            rf"{_PLACE_VERB}\s+{_OBJ}\s+back(?:\s+(?:where it was|where it came from|to where it "
+            r"was|in its place|to its place))?",
+            text,
+        )
+        if back and self._mentions(back.group(1), ctx):
+            obj = self._object(back.group(1), ctx)
+            origin = next(
+                (h.moved_from[obj] for h in reversed(ctx.history) if obj in h.moved_from), None
+            )
+            if origin is None:
+                raise ParseError(
+                    f"the {obj} has not been moved yet, so it has no place to go back to"
+                )
+            return self._put(obj, [float(v) for v in origin[:2]], ctx, "session")
         m = re.fullmatch(
             r"(?:do|repeat) (?:the )?same (?:thing )?(?:with|for|to) (.+)"
             r"|same (?:for|with) (.+)"
@@ -1304,8 +1343,39 @@ class GrammarPlanner(Planner):
         return max(chosen, key=dist) if relation == "farthest" else min(chosen, key=dist)
 
     def _all_into(self, text: str, ctx: PlanContext) -> Program | None:
-        """'put all the blocks in the red bowl', 'put the red and blue blocks in the drawer'."""
+        """'put all the blocks in the red bowl', 'put the red and blue blocks in the drawer'.
+
+        Also 'all the blocks except the red one' and 'the warm coloured blocks' (the palette's
+        warm/cool split).
+        """
         graspable = _alternation(kind_nouns(graspable=True))
+        excluded: list[str] = []
+        but = re.fullmatch(
+            rf"({_PLACE_VERB}\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+({graspable}))\s+"
+            r"(?:except(?:\s+for)?|but(?:\s+not)?|apart from|other than|besides)\s+(.+?)\s+"
+            rf"({_PREP}\s+.+)",
+            text,
+        )
+        if but:
+            kind = kind_of_noun(but.group(2))
+            recent = [h.subject for h in ctx.history if h.subject]
+            by = ObjectResolver(ctx.object_names, ctx.positions, recent, default_kind=kind)
+            for phrase in re.split(r"\s*,\s*|\s+and\s+|\s+or\s+", but.group(3)):
+                if phrase.strip():
+                    excluded.append(by.resolve(phrase))
+            text = f"{but.group(1)} {but.group(4)}"
+        group = re.fullmatch(
+            rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?)?(?:the\s+)?(warm|cool|cold)\s+(?:coloured\s+)?"
+            rf"({graspable})\s+{_PREP}\s+(?:the\s+)?(.+)",
+            text,
+        )
+        if group:
+            palette = WARM_COLORS if group.group(1) == "warm" else COOL_COLORS
+            kind = kind_of_noun(group.group(2))
+            names = [
+                n for n in ctx.object_names if kind_of_name(n) == kind and n.split()[0] in palette
+            ]
+            return self._into(names, group.group(4), ctx)
         m = re.fullmatch(
             rf"{_PLACE_VERB}\s+(?:all\s+(?:of\s+)?the|all|every|each|the)\s+({graspable})\s+"
             rf"{_PREP}\s+(?:the\s+)?(.+)",
@@ -1314,7 +1384,7 @@ class GrammarPlanner(Planner):
         names: list[str] = []
         if m:
             kind = kind_of_noun(m.group(1))
-            names = [n for n in ctx.object_names if kind_of_name(n) == kind]
+            names = [n for n in ctx.object_names if kind_of_name(n) == kind and n not in excluded]
             dest = m.group(3)
         else:
             plurals = _alternation(kind_nouns(graspable=True, plural=True))
@@ -1329,6 +1399,10 @@ class GrammarPlanner(Planner):
             colors = [c for c in re.split(r"\s*,\s*|\s+and\s+(?:the\s+)?", m.group(1)) if c]
             names = [self._object(f"{c} {kind}", ctx) for c in colors]
             dest = m.group(4)
+        return self._into(names, dest, ctx)
+
+    def _into(self, names: list[str], dest: str, ctx: PlanContext) -> Program:
+        """Each of `names` into one container, a checkpoint after each and for the whole."""
         if not names:
             raise UnknownObjectError(
                 f"there are no such objects on the table; objects: {ctx.object_names}"

@@ -240,3 +240,51 @@ def test_questions_are_answered_when_the_program_runs() -> None:
         absent = next(c for c in ("purple", "cyan", "orange") if f"{c} bowl" not in bowls)
         answer = session.run(f"is there a {absent} bowl?")
         assert answer.steps[-1]["said"] == ["no"]
+
+
+def test_ordinals_exceptions_and_colour_groups() -> None:
+    pos = {**POS, "green block": [0.52, 0.08, 0.02]}
+    ctx = PlanContext(object_names=list(pos), positions=pos)
+    # Left is +y: red 0.20, green 0.08, yellow -0.05, blue -0.20.
+    assert _puts(_plan("put the second block from the left in the green bowl", ctx)) == [
+        ("green block", "green bowl")
+    ]
+    assert _puts(_plan("put the last block from the left in the green bowl", ctx)) == [
+        ("blue block", "green bowl")
+    ]
+    with pytest.raises(UnknownObjectError, match="only 4"):
+        _plan("put the fifth block from the left in the green bowl", ctx)
+    moved = {
+        b for b, _ in _puts(_plan("put all the blocks except the red one in the pink bowl", ctx))
+    }
+    assert moved == {"green block", "yellow block", "blue block"}
+    warm = {b for b, _ in _puts(_plan("put the warm colored blocks in the green bowl", ctx))}
+    assert warm == {"red block", "yellow block"}
+    # "one" after a block is a block, not the blue bowl.
+    assert _puts(_plan("put the red block on top of the blue one", ctx)) == [
+        ("red block", "blue block")
+    ]
+
+
+def test_back_where_it_was_and_the_same_bowl() -> None:
+    planner = GrammarPlanner()
+    history = [
+        HistoryItem(
+            instruction="put the red block in the green bowl",
+            program="",
+            subject="red block",
+            target="green bowl",
+            moved_from={"red block": [0.40, 0.20]},
+        )
+    ]
+    pos = {**POS, "red block": [0.60, 0.20, 0.026]}
+    ctx = PlanContext(object_names=list(pos), positions=pos, history=history)
+    assert (
+        "put_first_on_second('red block', [0.4000, 0.2000])"
+        in planner.plan("put the red block back where it was", ctx).source
+    )
+    assert _puts(
+        planner.plan("put the blue block in the same bowl as the red block", ctx).source
+    ) == [("blue block", "green bowl")]
+    with pytest.raises(ParseError, match="not been moved"):
+        planner.plan("put the yellow block back", ctx)
