@@ -30,6 +30,8 @@ from __future__ import annotations
 import abc
 import math
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -729,6 +731,9 @@ class GrammarEmbeddingRouterConfig(RouterConfig):
         self.examples_path = Path(self.examples_path)
 
 
+_VECTOR_CACHE_SIZE = 4096  # texts whose embeddings a router keeps (~6 MB at 384-d)
+
+
 class GrammarEmbeddingRouter(CorrectionRouter):
     """High-precision grammar first, then nearest-intent matching on MiniLM embeddings.
 
@@ -759,6 +764,15 @@ class GrammarEmbeddingRouter(CorrectionRouter):
         self._matrix: np.ndarray | None = None  # (n_examples, dim), unit rows
         self._example_labels: list[Label] = [lab for lab in LABELS for _ in self.examples[lab]]
         self._example_texts: list[str] = [t for lab in LABELS for t in self.examples[lab]]
+        labels = np.array(self._example_labels)
+        self._label_rows = {lab: np.flatnonzero(labels == lab) for lab in LABELS}
+        # Embedding text -> unit vector, most recent last. A correction is on the latency path
+        # from its arrival to the changed command, and one MiniLM call is most of an embedding
+        # decision's cost (14 ms on a quiet core, 30-50 ms at a load average of 8-10); people
+        # and the simulated corrector repeat phrasings ("it slid straight out, go a lot
+        # slower"), and a repeat is routed from the cache with its first decision.
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._vectors_lock = threading.Lock()
 
     def _get_embedder(self) -> TextEmbedder:
         if self._embedder is None:
@@ -815,17 +829,39 @@ class GrammarEmbeddingRouter(CorrectionRouter):
                     )
                 )
         if pending:
-            vectors = self._get_embedder().embed([embedding_text(texts[i]) for i in pending])
+            vectors = self._embed_cached([embedding_text(texts[i]) for i in pending])
             sims = vectors @ self._example_matrix().T
             for row, index in zip(sims, pending, strict=True):
                 decisions[index] = self._decide(row)
         return [d for d in decisions if d is not None]
 
+    def _embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Unit vectors of `texts`, embedding (in one batch) only those not seen recently."""
+        with self._vectors_lock:
+            missing = list(dict.fromkeys(t for t in texts if t not in self._vectors))
+        if missing:
+            fresh = self._get_embedder().embed(missing)
+            with self._vectors_lock:
+                for text, vector in zip(missing, fresh, strict=True):
+                    self._vectors[text] = vector
+                    self._vectors.move_to_end(text)
+                while len(self._vectors) > _VECTOR_CACHE_SIZE:
+                    self._vectors.popitem(last=False)
+        with self._vectors_lock:
+            rows = []
+            for text in texts:
+                vector = self._vectors.get(text)
+                if vector is None:  # evicted by another thread's batch meanwhile
+                    vector = self._get_embedder().embed([text])[0]
+                else:
+                    self._vectors.move_to_end(text)
+                rows.append(vector)
+        return np.stack(rows)
+
     def _decide(self, sims: np.ndarray) -> RouteDecision:
-        labels = np.array(self._example_labels)
         scores: dict[str, float] = {}
         for label in LABELS:
-            label_sims = np.sort(sims[labels == label])[::-1]
+            label_sims = np.sort(sims[self._label_rows[label]])[::-1]
             scores[label] = float(label_sims[: self.cfg.top_k].mean())
         best = max(LABELS, key=lambda lab: scores[lab])
         close = [lab for lab in LABELS if scores[best] - scores[lab] < self.cfg.margin]
@@ -835,16 +871,16 @@ class GrammarEmbeddingRouter(CorrectionRouter):
         top = max(scores.values())
         exps = {lab: math.exp((s - top) / self.cfg.temperature) for lab, s in scores.items()}
         total = sum(exps.values())
-        mask = labels == label
-        nearest = int(np.flatnonzero(mask)[np.argmax(sims[mask])])
+        rows = self._label_rows[label]
+        nearest = int(rows[np.argmax(sims[rows])])
         confidence = min(1.0, exps[label] / total)
         runner_up = max((lab for lab in LABELS if lab != label), key=lambda lab: scores[lab])
         unsure_undo = label == "undo" and confidence < self.cfg.undo_min_confidence
         if unsure_undo:
             label, runner_up = runner_up, label
             confidence = min(1.0, exps[label] / total)
-            mask = labels == label
-            nearest = int(np.flatnonzero(mask)[np.argmax(sims[mask])])
+            rows = self._label_rows[label]
+            nearest = int(rows[np.argmax(sims[rows])])
         return RouteDecision(
             label=label,
             confidence=confidence,

@@ -33,6 +33,8 @@ BENCHMARKS.register("events", "corrigible.launch.benchmarks.event_emulator:run_b
 BENCHMARKS.register("scale", "corrigible.launch.benchmarks.scale:run_bench")
 BENCHMARKS.register("speech", "corrigible.launch.benchmarks.speech:run_bench")
 BENCHMARKS.register("bridge", "corrigible.launch.benchmarks.bridge:run_bench")
+BENCHMARKS.register("llm", "corrigible.launch.benchmarks.llm:run_bench")
+BENCHMARKS.register("latency", "corrigible.launch.benchmarks.correction_latency:run_bench")
 
 
 class BenchConfig(VerbConfig):

@@ -275,6 +275,9 @@ class ObjectLocator:
     def placed(self, name: str, position: np.ndarray) -> None:
         """Told by the place skill where the hand set `name` down (a belief until seen)."""
 
+    def picked(self, name: str) -> None:
+        """Told by the pick skill that the hand holds `name` (kept known while it is carried)."""
+
 
 def _yaw_of_quat(q: np.ndarray) -> float:
     w, x, y, z = q
@@ -335,6 +338,7 @@ class CameraLocator(ObjectLocator):
         self._cache: dict[str, Detection] = {}
         self._remembered: dict[str, Detection] = {}
         self._last_seen: dict[str, Detection] = {}  # never forgotten: shape and size for `placed`
+        self._held: set[str] = set()  # in the hand: its old place is empty, yet it is here
         self.frames = 0
 
     def detections(self) -> dict[str, Detection]:
@@ -374,6 +378,7 @@ class CameraLocator(ObjectLocator):
         """
         from dataclasses import replace
 
+        self._held.discard(name)
         old = self._cache.get(name) or self._remembered.get(name) or self._last_seen.get(name)
         if old is None:
             return
@@ -385,6 +390,16 @@ class CameraLocator(ObjectLocator):
             bbox=old.bbox + np.concatenate([shift, shift]),
         )
 
+    def picked(self, name: str) -> None:
+        """Keeps `name` known while the hand carries it (its old place is seen empty).
+
+        Until `placed`, the remembered pose is where it was picked from: aiming at a carried
+        object is the arm's business, and programs only need to know it is still there.
+        """
+        self._held.add(name)
+        if name not in self._remembered and name in self._last_seen:
+            self._remembered[name] = self._last_seen[name]
+
     def _forget_seen_through(self, depth: np.ndarray) -> None:
         """Forgets remembered objects whose place the camera now sees to be lower.
 
@@ -394,7 +409,7 @@ class CameraLocator(ObjectLocator):
         hand hid it) or it was never an object (the gripper's grey fingers seen for a moment),
         and planning with the old pose would be planning with a ghost.
         """
-        hidden = [n for n in self._remembered if n not in self._cache]
+        hidden = [n for n in self._remembered if n not in self._cache and n not in self._held]
         if not hidden:
             return
         pose, k = self.camera.pose(), self.camera.intrinsics()

@@ -46,6 +46,7 @@ trace_path, safety (SafetyConfig), camera (CameraSpec), max_episode_steps, rende
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypedDict
@@ -186,7 +187,7 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         if self.arm is None:
             raise ConfigError("call reset() before step()")
         action = np.asarray(action, dtype=np.float64)
-        if action.shape != (4,) or not np.all(np.isfinite(action)):
+        if action.shape != (4,) or not np.isfinite(action).all():
             raise ConfigError(
                 f"action must be 4 finite numbers (dx, dy, dz, gripper), got {action!r}"
             )
@@ -215,6 +216,8 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
 
     # -- helpers ---------------------------------------------------------------------------
     def _obs(self) -> ObsType:
+        # Runs every control step: scalars go through `math`, not one-element NumPy calls, and
+        # the constant camera arrays are copied (a caller may write into its observation).
         assert self.backend is not None  # noqa: S101 - internal invariant after reset
         q, qd, fingers = self.backend.joint_state()
         tf = self.arm.kin.forward(q)
@@ -227,8 +230,9 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         obs["joint.q_rad"] = np.clip(q, -np.pi, np.pi)
         obs["joint.qd_rad_s"] = qd
         obs["ee.pos_m"] = tf[:3, 3].copy()
-        obs["ee.yaw_rad"] = np.array([np.arctan2(tf[1, 0], tf[0, 0])])
-        obs["gripper.width_m"] = np.clip(np.array([fingers.sum()]), 0.0, 0.1)
+        obs["ee.yaw_rad"] = np.array([math.atan2(tf[1, 0], tf[0, 0])])
+        width = float(fingers[0] + fingers[1]) if len(fingers) == 2 else float(fingers.sum())
+        obs["gripper.width_m"] = np.array([min(max(width, 0.0), 0.1)])
         return obs
 
     def _info(self) -> StepInfo:

@@ -393,6 +393,7 @@ class SkillLibrary:
                 self.arm.release()
                 self.arm.move_by([0, 0, p.approach_height], speed=p.speed)
                 return False, f"grasp missed {obj!r} (fingers touched {grip.contacts or 'nothing'})"
+            self.locator.picked(obj)
             obj_z0 = float(self.env.backend.object_poses()[obj][0][2])
             self._grasp_dz[obj] = float(self.arm.ee_pose().pos[2] - obj_z0)
             self.arm.move_by([0, 0, p.lift_height], speed=p.speed)
