@@ -14,18 +14,37 @@ import pybullet as pb
 from corrigible.errors import BackendError
 from corrigible.robots.assets import urdf_path
 from corrigible.sim_envs.backends.base import Backend
+from corrigible.sim_envs.backends.pybullet_render import TinyCamera, render_urdf
 from corrigible.sim_envs.scene_spec import CameraSpec, GeomSpec, ObjectSpec, SceneSpec
 
 _SHAPES = {"box": pb.GEOM_BOX, "cylinder": pb.GEOM_CYLINDER, "sphere": pb.GEOM_SPHERE}
-# PyBullet's single-point, pyramid-approximated finger contacts hold less than MuJoCo's
-# elliptic-cone contacts at the same friction coefficient. Scaling the fingers' friction by this
-# factor makes one scene-description friction mean about the same grip in both engines; it
-# affects finger contacts only, never object-table sliding. Calibrated (with the solver
-# iterations below) on the heavy, slippery cylinder (friction 0.135, 0.55 kg) of the built-in
-# scenarios: both engines drop it at a 0.25 m/s lift in 4 of 4 layouts, hold it through lift
-# and carry at 0.03125 m/s in 4 of 4, and at 0.0625 m/s hold it in 1-2 of 4
-# (tests/sim_envs/test_pybullet_properties.py). 1.8 already held at 0.03125 but not at 0.0625.
-_FINGER_GRIP_CALIBRATION = 2.4
+
+
+# The arm's servo. PyBullet's POSITION_CONTROL motor is a velocity constraint asking, each
+# physics step, for the joint speed positionGain * error / timestep. MuJoCo's servo (the
+# RobotSpec's kp, kv) follows its target at kp / kv per second of error (10/s): smoothly, the
+# hand's speed within 20% of the commanded one. A stiff gain (0.3: 150/s) makes the hand cover
+# each 50 ms control tick's new target in a ~15 ms burst and stand still for the rest: a lift at
+# 0.0625 m/s moved in spikes of 0.22 m/s with 33 m/s^2 accelerations. A pinched object then
+# slipped at any lift speed at its true friction, and with the fingers' friction raised 2.4x to
+# hold it slow (the former calibration), a fast lift carried it 5 cm, pivoted it in the fingers
+# and dropped it on its side, where no redo can grasp it (MuJoCo: it slides down in the
+# fingers, upright). So while the fingers are closed the servo gets MuJoCo's rate,
+# timestep * kp / kv, and the fingers' friction is the scene's own: the heavy, slippery cylinder
+# (friction 0.135, 0.55 kg) slides out at the default lift and is carried at 0.03125 m/s, as in
+# MuJoCo (tests/sim_envs/test_grip_parity.py). With the fingers open the stiff gain stays: at
+# MuJoCo's rate a finger landing on a block's corner (the camera-bias scenarios' 2.5 cm miss)
+# slid off it and the grasp caught the block (right bias: 4 of round 1's 4 layouts, MuJoCo 2);
+# at 0.3 it stays on the corner and misses as in MuJoCo (tests/sim_envs/
+# test_pybullet_properties.py). Gains between (0.05-0.15) did neither. Only the gain changes,
+# at a grasp or release, when the hand is still.
+def _servo_position_gain(timestep: float, kp: float, kv: float) -> float:
+    """PyBullet's positionGain for a servo that closes kp / kv of its error per second."""
+    return timestep * kp / kv
+
+
+_OPEN_HAND_POSITION_GAIN = 0.3  # positionGain while the fingers are open (see above)
+_SERVO_VELOCITY_GAIN = 1.0  # the motor's velocity term: full (targets are positions only)
 # A slide's viscous damping acts at a low-passed speed (this fraction of the gap closed per
 # step): the raw speed would make the stopping motor chatter between full stop and free slide
 # (a 30 N pull then moved a 3000 N*s/m slide 6x too far); at 0.2 a steady pull moves it within
@@ -42,7 +61,9 @@ _FINGER_GEAR_FORCE = 50.0  # N, most the gear that mirrors the fingers pushes wi
 # Contact-solver iterations per step. At 60 a pinched object crept down the finger pads at a
 # third of the lift speed with friction far below its limit (the solver had not converged), so
 # no lift was slow enough to hold a heavy, slippery cylinder; at 200 it holds still in the
-# fingers until friction really runs out, which is what the grip calibration above assumes.
+# fingers until friction really runs out. (Measured before the servo above was smoothed; at
+# 60 with it the cylinder still slips and holds at the same speeds, but the finger give above
+# was tuned at 200.)
 _SOLVER_ITERATIONS = 200
 
 
@@ -61,6 +82,7 @@ class PybulletBackend(Backend):
         self._cid = pb.connect(pb.DIRECT)
         if self._cid < 0:
             raise BackendError("PyBullet could not start a DIRECT physics client")
+        self._camera = TinyCamera(self._cid)
         try:
             self._build(scene)
         except pb.error as exc:
@@ -96,7 +118,7 @@ class PybulletBackend(Backend):
 
         robot = scene.robot
         self._robot = pb.loadURDF(
-            str(urdf_path(robot.urdf)),
+            str(render_urdf(urdf_path(robot.urdf))),  # low-poly visuals, as MuJoCo draws
             basePosition=robot.base_pos,
             useFixedBase=True,
             flags=pb.URDF_ENABLE_CACHED_GRAPHICS_SHAPES,
@@ -114,7 +136,7 @@ class PybulletBackend(Backend):
             pb.changeDynamics(
                 self._robot,
                 j,
-                lateralFriction=robot.finger_friction * _FINGER_GRIP_CALIBRATION,
+                lateralFriction=robot.finger_friction,
                 spinningFriction=scene.physics.torsional_friction,
                 frictionAnchor=True,
                 jointLowerLimit=0.0,
@@ -145,6 +167,7 @@ class PybulletBackend(Backend):
             self._bodies[obj.name] = self._add_object(obj)
         self._owner = {body: name for name, body in self._bodies.items()}
         self._state = None
+        self._fingers_closed = False  # sets the arm servo's rate (see _servo_position_gain)
 
     def _shape_arrays(self, geoms: tuple[GeomSpec, ...]) -> tuple[int, int]:
         c = self._cid
@@ -311,19 +334,25 @@ class PybulletBackend(Backend):
 
     def set_arm_targets(self, q: np.ndarray) -> None:
         robot = self.scene.robot
+        gain = (
+            _servo_position_gain(self.scene.physics.timestep, robot.arm_kp, robot.arm_kv)
+            if self._fingers_closed
+            else _OPEN_HAND_POSITION_GAIN
+        )
         pb.setJointMotorControlArray(
             self._robot,
             self._arm_j,
             pb.POSITION_CONTROL,
             targetPositions=list(q),
-            forces=list(self.scene.robot.arm_torque_limits),
-            positionGains=[0.3] * 7,
-            velocityGains=[1.0] * 7,
+            forces=list(robot.arm_torque_limits),
+            positionGains=[gain] * 7,
+            velocityGains=[_SERVO_VELOCITY_GAIN] * 7,
             physicsClientId=self._cid,
         )
-        del robot
 
     def set_finger_target(self, opening: float) -> None:
+        # A grasp commands 0 (closed); any opening releases. The arm's servo rate follows.
+        self._fingers_closed = opening <= 0.0
         force = self.scene.robot.grip_force
         pb.setJointMotorControlArray(
             self._robot,
@@ -343,37 +372,7 @@ class PybulletBackend(Backend):
         return {name: len(links) for name, links in touching.items()}
 
     def render(self, camera: CameraSpec) -> tuple[np.ndarray, np.ndarray]:
-        pose = camera.pose()
-        view = pb.computeViewMatrix(
-            camera.pos, camera.target, list(-pose[:3, 1]), physicsClientId=self._cid
-        )
-        proj = pb.computeProjectionMatrixFOV(
-            camera.fovy_deg,
-            camera.width / camera.height,
-            camera.near,
-            camera.far,
-            physicsClientId=self._cid,
-        )
-        _, _, rgba, zbuf, _ = pb.getCameraImage(
-            camera.width,
-            camera.height,
-            view,
-            proj,
-            renderer=pb.ER_TINY_RENDERER,
-            lightDirection=[0.3, 0.2, 1.0],
-            shadow=0,
-            physicsClientId=self._cid,
-        )
-        rgb = (
-            np.asarray(rgba, dtype=np.uint8)
-            .reshape(camera.height, camera.width, 4)[:, :, :3]
-            .copy()
-        )
-        zbuf = np.asarray(zbuf, dtype=np.float64).reshape(camera.height, camera.width)
-        near, far = camera.near, camera.far
-        # OpenGL depth buffer -> distance along the optical axis (m).
-        depth = far * near / (far - (far - near) * zbuf)
-        return rgb, depth.astype(np.float32)
+        return self._camera.render(camera)
 
     def _close(self) -> None:
         pb.disconnect(self._cid)

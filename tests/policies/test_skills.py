@@ -48,21 +48,6 @@ def test_push_and_nudges(state_env):
     assert skills.go_home().success
 
 
-@pytest.mark.parametrize(
-    "engine",
-    [
-        "mujoco",
-        pytest.param(
-            "pybullet",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="PyBullet's grip holds this block at the measured speed limit (0.6 m/s); "
-                "it slipped only while the arm overshot the limit (0.82 m/s measured), and no "
-                "mass or friction makes it hold at 0.05 m/s but slip at 0.6",
-            ),
-        ),
-    ],
-)
 def test_slip_depends_on_lift_speed(engine):
     """A heavy, low-friction block held by friction alone slips on a fast lift, not a slow one."""
     layout = LayoutConfig(
