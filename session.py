@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from corrigible.config import Model, config_error
 from corrigible.errors import ConfigError
@@ -42,6 +42,7 @@ from corrigible.robots.rosbridge_arm import RosbridgeArmConfig
 if TYPE_CHECKING:
     from corrigible.corrections.distill import Distilled
     from corrigible.corrections.onthefly import CorrectionLoop, Corrector
+    from corrigible.corrections.repair.session_link import RepairLink
     from corrigible.corrections.retrieval import MemoryLookup
     from corrigible.corrections.router import CorrectionRouter
     from corrigible.corrections.typed import TypedCorrector
@@ -75,6 +76,11 @@ class SessionConfig(Model):
     # s a failure waits for a typed line (interactive); finite
     correction_timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     max_corrections: int = Field(default=3, ge=0)  # corrections applied per task
+    # checkpoint monitoring and automatic repair (corrections/repair/README.md): None, off
+    monitor: str | None = None  # perception | oracle | vlm:<model>; repair alone: perception
+    repair: bool = False  # repair failed programs without a human (needs a monitor)
+    repairer: str = "offline"  # offline | an LLM spec (openai:<model>, local:..., replay:...)
+    max_repairs: int = Field(default=3, ge=0)  # repairs per instruction before giving up
     # a real arm behind its rosbridge server (client mode): the skills drive it and the scene,
     # laid out from `seed` alone, becomes its twin; None: the simulated arm
     robot: RosbridgeArmConfig | None = None
@@ -99,6 +105,27 @@ class SessionConfig(Model):
                 f"{CAMERA_BIAS_LIMIT_M} m each (a miscalibration, not a move), got {value}"
             )
         return value
+
+    @model_validator(mode="after")
+    def _repair_settings(self) -> SessionConfig:
+        if self.repair and self.monitor is None:
+            self.monitor = "perception"  # repair judges by checkpoints: the offline monitor
+        if self.monitor is not None:
+            self.repair_settings()  # an unknown monitor or an empty repairer fails here
+        return self
+
+    def repair_settings(self) -> Any:
+        """The `RepairSettings` of this session, or None without a monitor."""
+        if self.monitor is None:
+            return None
+        from corrigible.corrections.repair.session_link import RepairSettings
+
+        return RepairSettings(
+            monitor=self.monitor,
+            repair=self.repair,
+            repairer=self.repairer,
+            max_iterations=self.max_repairs,
+        )
 
     @field_validator("planner")
     @classmethod
@@ -171,6 +198,23 @@ class EpisodeResult:
         return dict(self.__dict__)
 
 
+@dataclass
+class _RepairedStep:
+    """One instruction run by the repair loop, shaped as a step of `EpisodeResult.steps`."""
+
+    instruction: str
+    report: Any  # corrections.repair.loop.RepairReport
+
+    @property
+    def status(self) -> str:
+        """ok, failed, gave_up, monitor_error or unverified (the loop's status)."""
+        return str(self.report.status)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The report (status, iterations, failures, attempts, program) and the instruction."""
+        return {"instruction": self.instruction, **self.report.to_dict()}
+
+
 class Session:
     """One episode's world, planner, correction channels and memory.
 
@@ -226,6 +270,7 @@ class Session:
         self.learned: list[Distilled] = []
         self.rules: Any = None  # the plan-rule guard (corrections.plan_rules), with corrections
         self.robot_arm: Any = None  # the connected RosbridgeArm when `config.robot` is set
+        self.repair: RepairLink | None = None  # monitoring and repair, with `config.monitor`
         self._closed = False
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -313,6 +358,11 @@ class Session:
         if self.takes_corrections:
             self._build_corrections()
         self.api.use(SkillTracer(self.env.trace))
+        settings = self.config.repair_settings()
+        if settings is not None:
+            from corrigible.corrections.repair.session_link import attach_repair
+
+            self.repair = attach_repair(self, settings)  # its links go just inside the tracer
 
     def _build_corrections(self) -> None:
         from corrigible.corrections.onthefly import CorrectionLoop
@@ -392,6 +442,8 @@ class Session:
         self._closed = True
         if self.typed is not None:
             self.typed.finish()
+        if self.repair is not None:
+            self.repair.close()
         if self.robot_arm is not None:
             self.robot_arm.close()
         if self.env is not None:
@@ -484,7 +536,17 @@ class Session:
             raise ConfigError(f"the session was {self.gate.stopped}; make a new Session")
         t0, sim0 = time.perf_counter(), self.env.backend.time
         outcomes = []
-        for text in instructions:
+        for n, text in enumerate(instructions):
+            if self.repair is not None:
+                # monitored and repaired: the last instruction is judged against `expect`
+                last = n == len(instructions) - 1
+                outcome = _RepairedStep(
+                    text, self.repair.run(text, expect=expect if last else None)
+                )
+                outcomes.append(outcome)
+                if outcome.status != "ok":
+                    break
+                continue
             outcome = self.controller.run(text)
             replans = 0
             while self.loop is not None and self.loop.take_replan() and replans < 2:

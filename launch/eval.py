@@ -4,6 +4,7 @@ Example:
     corrigible eval --suite smoke --sim mujoco --out runs/eval-smoke.json
     corrigible eval --suite tabletop --ray              # a local Ray instance, one actor per CPU
     corrigible eval --suite tabletop --ray HEAD:6379    # a Ray cluster (launch/README.md#ray)
+    corrigible eval --suite tabletop-faults --sim mujoco --seeds 2 --out runs/faults.json
 
 `--suite` takes a built-in name (`tabletop`, `smoke`) or a YAML path (schema in
 policies/suites/schema.py). Success is the suite's predicate on the final state. Perception is
@@ -15,6 +16,22 @@ instruction, expect, success, status, error_class, message, details, wall_s}], s
 failed}}. With `--ray` the episodes are the same and so are their rows (`launch/distributed.py`);
 an episode whose worker died is retried, and one that failed every retry is a row with status
 "lost", listed under `runner.failed`.
+
+`--suite tabletop-faults` is the repair evaluation (`launch/evaluations/repair.py`,
+`corrections/repair/README.md`): per engine and seed one episode with an injected fault (the
+four built-in faults in turn, or `--faults FILE`), run with repair on and with repair off
+(`--repair on|off`; absent: both, side by side, same seeds and faults), checkpoints judged by
+`--monitor perception|oracle|vlm:<model>` (default perception), success judged by the oracle.
+It prints success, repair iterations per episode, the gain in points and a histogram of failure
+classes, and writes the JSON to `--out` and a PNG beside it (same name, `.png`); traces and
+checkpoint images go to the folder of the same name without suffix. Its options `--repair`,
+`--monitor`, `--seeds` (default 20), `--faults` and `--max-iterations` (default 3) belong to
+this suite only; it runs serially (no `--ray`, `--limit` or `--family`). JSON: {summary:
+{settings: {on|off: {episodes, successes, success, mean_iterations, mean_iterations_to_success,
+iterations_per_episode, by_engine: {engine: same}}}, success_gain_points: {all, engine...},
+failure_classes, failure_classes_by_setting, class_accuracy, class_accuracy_by_engine,
+faults_acted, faults_unnoticed, class_confusion, monitor_agreement: {kind: {agree, checks,
+abstained, rate}}, monitor_agreement_all, ...}, episodes: [...]}.
 """
 
 from __future__ import annotations
@@ -34,6 +51,9 @@ from corrigible.launch.progress import plain, progress_bar
 from corrigible.launch.schema import VerbConfig
 from corrigible.sim_envs.backends.registry import BACKENDS
 
+FAULTS_SUITE = "tabletop-faults"  # the repair evaluation's suite name (no suite YAML)
+FAULTS_SEEDS = 20  # its default seeds per engine and setting (the issue's acceptance protocol)
+
 
 class EvalConfig(VerbConfig):
     """What to evaluate (`corrigible schema eval`)."""
@@ -47,12 +67,35 @@ class EvalConfig(VerbConfig):
     family: str | None = None  # run only one family
     ray: str | None = None  # None: serial; "local": a local Ray instance; "auto" / HOST:PORT
     workers: int | None = None  # Ray actors (None: one per CPU of the cluster)
+    # The repair suite's own options (`--suite tabletop-faults` only):
+    repair: list[str] | None = None  # settings run: [on], [off] or [on, off]; None: both
+    monitor: str | None = None  # perception | oracle | vlm:<model>; None: perception
+    seeds: int | None = None  # episodes per engine and setting (>= 1); None: 20
+    faults: Path | None = None  # fault file (YAML); None: the four built-in faults in turn
+    max_iterations: int | None = None  # repairs per episode (>= 0); None: 3
 
     @model_validator(mode="after")
     def _usable(self) -> EvalConfig:
         if not self.planner.strip():
             raise ConfigError(
                 "--planner is empty; use 'grammar' or an LLM spec like openai:<model>"
+            )
+        if self.suite == FAULTS_SUITE:
+            self._faults_usable()
+            return self
+        own = {
+            "--repair": self.repair,
+            "--monitor": self.monitor,
+            "--seeds": self.seeds,
+            "--faults": self.faults,
+            "--max-iterations": self.max_iterations,
+        }
+        given = [k for k, v in own.items() if v is not None]
+        if given:
+            raise ConfigError(
+                f"{', '.join(given)} belong(s) to --suite {FAULTS_SUITE} (the repair "
+                f"evaluation), not to suite {escape(repr(self.suite))}; drop the option or "
+                f"use --suite {FAULTS_SUITE}"
             )
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be >= 1 episode, got {self.limit}")
@@ -67,11 +110,84 @@ class EvalConfig(VerbConfig):
         """Where the episodes run."""
         return RunnerConfig(ray=self.ray, workers=self.workers)
 
+    def _faults_usable(self) -> None:
+        """The repair suite runs serially, every seed: the suite loop's options do not apply."""
+        alien = {
+            "--ray": self.ray,
+            "--workers": self.workers,
+            "--limit": self.limit,
+            "--family": self.family,
+        }
+        given = [k for k, v in alien.items() if v is not None]
+        if given:
+            raise ConfigError(
+                f"--suite {FAULTS_SUITE} runs serially over --seeds: {', '.join(given)} "
+                "do(es) not apply; use --seeds N (and --sim for engines)"
+            )
+        if self.out is not None:
+            check_output_path(self.out, option="--out")
+        self.repair_config()  # checks --repair, --monitor, --seeds, engines, the fault file
+
+    def repair_config(self) -> Any:
+        """The repair evaluation this config asks for (`RepairEvalConfig`)."""
+        from corrigible.launch.evaluations.repair import RepairEvalConfig
+
+        report = self.out if self.out is not None else Path("runs/repair-eval.json")
+        if self.faults is not None and not self.faults.is_file():
+            raise ConfigError(
+                f"--faults {escape(str(self.faults))}: no such file; write a fault file "
+                "(corrections/repair/README.md) or drop --faults for the built-in faults"
+            )
+        return RepairEvalConfig(
+            seeds=FAULTS_SEEDS if self.seeds is None else self.seeds,
+            engines=list(self.engines),
+            repair=["on", "off"] if self.repair is None else list(self.repair),
+            monitor=self.monitor or "perception",
+            faults=self.faults,
+            max_iterations=3 if self.max_iterations is None else self.max_iterations,
+            planner=self.planner,
+            perception=self.perception,  # type: ignore[arg-type]
+            out=report.with_suffix(""),
+            report=report,
+        )
+
+
+def run_faults(cfg: EvalConfig) -> dict[str, Any]:
+    """The repair suite: prints success, iterations and failure classes; returns the summary."""
+    from rich.console import Console
+
+    from corrigible.launch.evaluations.repair import evaluate, print_summary
+
+    repair_cfg = cfg.repair_config()
+    console = Console(stderr=True)
+    total = len(repair_cfg.engines) * repair_cfg.seeds * len(repair_cfg.repair)
+    with progress_bar(console) as progress:
+        task = progress.add_task(FAULTS_SUITE, total=total)
+
+        def done(episode: dict[str, Any]) -> None:
+            mark = "ok" if episode["success"] else "FAIL"
+            setting = "on" if episode["repair"] else "off"
+            progress.update(
+                task,
+                advance=1,
+                description=plain(
+                    f"{episode['engine']} s{episode['seed']} {episode['fault']} "
+                    f"repair {setting} {mark}"
+                ),
+            )
+
+        summary = evaluate(repair_cfg, on_episode=done)
+    print_summary(summary, Console())
+    return summary
+
 
 def run(cfg: EvalConfig) -> dict[str, Any]:
     """Runs the suite; prints a table; writes and returns the results."""
     from rich.console import Console
     from rich.table import Table
+
+    if cfg.suite == FAULTS_SUITE:
+        return run_faults(cfg)
 
     from corrigible.launch.distributed import RunReport
     from corrigible.launch.evaluations.suite import run_suite, summarise
@@ -155,7 +271,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("eval", cls=ray_command_class())
     def eval_cmd(
-        suite: str = typer.Option("tabletop", help="built-in suite name or YAML path"),
+        suite: str = typer.Option(
+            "tabletop", help=f"built-in suite name, YAML path, or {FAULTS_SUITE} (repair)"
+        ),
         sim: list[str] = typer.Option(["mujoco"], "--sim", help="mujoco | pybullet (repeatable)"),
         planner: str = typer.Option(
             "grammar", help="grammar | openai:<model> | local:<path> | replay:<file>"
@@ -168,8 +286,25 @@ def register(app: typer.Typer) -> None:
         workers: int | None = typer.Option(
             None, help="with --ray: worker processes (default: one per CPU of the cluster)"
         ),
+        repair: str | None = typer.Option(
+            None,
+            help=f"{FAULTS_SUITE} only: on | off | on,off (default: on,off side by side)",
+        ),
+        monitor: str | None = typer.Option(
+            None,
+            help=f"{FAULTS_SUITE} only: perception (default) | oracle | vlm:<model>",
+        ),
+        seeds: int | None = typer.Option(
+            None, help=f"{FAULTS_SUITE} only: seeds per engine and setting (default 20)"
+        ),
+        faults: Path | None = typer.Option(
+            None, help=f"{FAULTS_SUITE} only: fault file YAML (default: built-in faults)"
+        ),
+        max_iterations: int | None = typer.Option(
+            None, help=f"{FAULTS_SUITE} only: repairs per episode (default 3)"
+        ),
     ) -> None:
-        """Evaluate a planner on a suite; print success per family and split."""
+        """Evaluate a planner on a suite (or repair on tabletop-faults); print success."""
         from corrigible.errors import CorrigibleError
 
         bad = [s for s in sim if s not in BACKENDS]
@@ -193,6 +328,11 @@ def register(app: typer.Typer) -> None:
                 family=family,
                 ray=ray,
                 workers=workers,
+                repair=None if repair is None else repair.split(","),
+                monitor=monitor,
+                seeds=seeds,
+                faults=faults,
+                max_iterations=max_iterations,
             )
             # The suite is read and checked first (every episode's layout and predicate); an
             # episode that fails while it runs is a failed row, never an exit here.

@@ -11,8 +11,9 @@ Repairers:
 
 - `OfflineRepairer` (default, no model): one strategy per class.
   grasp_failure -> regrasp slower and lower (pick speed and descend speed halved, 5 mm lower);
-  placement_inaccuracy -> retry the subgoal with a place offset against the error the camera
-  measured; perception_error -> re-detect (a fresh look) and retry the subgoal;
+  placement_inaccuracy -> re-detect the object, retry the subgoal with a place offset against
+  the error the camera measured (at most 10 cm per repair); perception_error -> re-detect (a
+  fresh look) and retry the subgoal;
   wrong_object, wrong_target, plan_error, code_error, unknown -> re-plan the instruction with
   the grammar planner and keep only the subgoals whose expectation does not already hold.
 - `LLMRepairer`: prompts an LLM (`policies.llm` spec) with the program, a trace excerpt around
@@ -44,6 +45,12 @@ from corrigible.policies.sandbox import validate_program
 
 Status = Literal["ok", "failed", "monitor_error", "gave_up", "unverified"]
 _TRACE_EXCERPT = 12  # trace events shown to an LLM repairer around the failure
+# m, the most one placement repair shifts the place point: an object that landed farther off
+# tumbled or slid off the rim, and its resting place says little about where it was released
+# (a full correction would aim out of the arm's reach)
+_MAX_PLACE_CORRECTION_M = 0.10
+_AIM_TOLERANCE_M = 0.01  # m across: a fresh look this close to the robot's aim agrees with it
+_AIM_HEIGHT_TOLERANCE_M = 0.015  # m in height (an object raised on a rim is 4+ cm higher)
 
 
 class RepairOverrides:
@@ -143,17 +150,33 @@ class OfflineRepairer:
         if cls == "placement_inaccuracy" and obj is not None and failure.target is not None:
             error = loop.placement_error(obj, failure.target)
             if error is not None:
+                measured = np.asarray(error, dtype=np.float64)
+                norm = float(np.hypot(*measured))
+                shift = measured * min(1.0, _MAX_PLACE_CORRECTION_M / norm) if norm else measured
                 place = loop.current_params(obj, "place")
                 values = {
-                    "offset_x": round(float(place["offset_x"] - error[0]), 4),
-                    "offset_y": round(float(place["offset_y"] - error[1]), 4),
+                    "offset_x": round(float(place["offset_x"] - shift[0]), 4),
+                    "offset_y": round(float(place["offset_y"] - shift[1]), 4),
                 }
+                # The retry picks the object up where it landed: where the robot remembers it
+                # (the release point, or where it was before) is stale when it rolled off or
+                # hides on a bowl's rim, so a fresh look corrects it first.
+                aim = loop.aim_error(obj)
+                redetected = {obj: [round(float(v), 4) for v in aim[0]]} if aim else {}
                 return RepairPlan(
                     strategy="retry_with_offset",
                     program=remainder,
                     params={obj: {"place": values}},
+                    redetected=redetected,
                     description=f"place the {obj} with offset {values} (measured "
-                    f"{error[0] * 100:+.1f}, {error[1] * 100:+.1f} cm off)",
+                    f"{measured[0] * 100:+.1f}, {measured[1] * 100:+.1f} cm off"
+                    + (
+                        f"; corrected by at most {_MAX_PLACE_CORRECTION_M * 100:.0f} cm"
+                        if norm > _MAX_PLACE_CORRECTION_M
+                        else ""
+                    )
+                    + ("; re-detected it" if redetected else "")
+                    + ")",
                 )
         if cls == "perception_error":
             aim = loop.aim_error(obj) if obj is not None else None
@@ -324,7 +347,10 @@ class RepairLoop:
     def aim_error(self, obj: str) -> tuple[np.ndarray, np.ndarray] | None:
         """(where a fresh look finds `obj`, minus where the robot's locator puts it (xy)), m.
 
-        None when the fresh look does not find it or agrees within 1 cm.
+        None when the fresh look does not find it, or agrees within 1 cm across and 1.5 cm
+        in height. Height counts: an object resting raised on a bowl's rim, remembered at
+        its release point, lies where the robot aims across but higher, and a grasp at table
+        height there closes on the bowls.
         """
         evidence = self.controller.capture(f"re-detect: {obj}", None)
         positions, _ = self._eyes.locate(evidence, [obj])
@@ -335,7 +361,9 @@ class RepairLoop:
         if obj not in positions or not np.all(np.isfinite(positions[obj])):
             return None
         error = positions[obj][:2] - aimed[:2]
-        return (positions[obj], error) if float(np.hypot(*error)) > 0.01 else None
+        rise = abs(float(positions[obj][2] - aimed[2]))
+        off = float(np.hypot(*error)) > _AIM_TOLERANCE_M or rise > _AIM_HEIGHT_TOLERANCE_M
+        return (positions[obj], error) if off else None
 
     def redetect(self, obj: str, position: list[float]) -> None:
         """Makes the robot's camera locator remember `obj` where the fresh look found it.

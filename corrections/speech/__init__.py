@@ -16,6 +16,7 @@ The public API (stable; the console's push-to-talk calls it):
 - `StopWordGate(transcriber, on_fire=...)`: `check(audio)` on a clip, or `feed(chunk)` /
   `end()` on a stream; fires on "stop" / "wait" / "pardon" from the first second of speech.
 - `speak_to_session(session, audio, *, transcriber) -> SpokenCorrection`.
+- `TranscriptNormaliser(scene)(text)`: the repairs `transcribe` applies (`config.normalise`).
 - `load_audio`, `speech_spans` (energy voice activity), `synthesize` (espeak-ng, for tests).
 
 The packaged model (`[speech]` extra) is joined once into the cache and SHA-256 pinned
@@ -35,6 +36,7 @@ from corrigible.corrections.speech.audio import (
 from corrigible.corrections.speech.bias import initial_prompt, vocabulary_terms
 from corrigible.corrections.speech.config_speech import DEFAULT_STOP_WORDS, SpeechConfig
 from corrigible.corrections.speech.gate import StopWordGate, StopWordHit, first_stop_word
+from corrigible.corrections.speech.normalise import Repair, TranscriptNormaliser
 from corrigible.corrections.speech.session_link import (
     SpokenCorrection,
     control_command,
@@ -55,6 +57,7 @@ __all__ = [
     "SAMPLE_RATE",
     "TRANSCRIBERS",
     "AudioInput",
+    "Repair",
     "Segment",
     "SpeechConfig",
     "SpeechError",
@@ -64,6 +67,7 @@ __all__ = [
     "StopWordHit",
     "Transcriber",
     "Transcript",
+    "TranscriptNormaliser",
     "control_command",
     "first_stop_word",
     "initial_prompt",

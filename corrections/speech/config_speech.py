@@ -35,7 +35,10 @@ class SpeechConfig(StrictConfig):
     language: str = "en"  # spoken language (ISO 639-1); fixed, so no detection pass is paid
     # voice activity gate: "silero" (faster-whisper's VAD model), "energy" (frame RMS), "none"
     vad: Literal["silero", "energy", "none"] = "energy"
-    bias: bool = True  # prompt the decoder with the object vocabulary and the scene's objects
+    bias: bool = True  # prompt the decoder with example corrections and the scene's objects
+    # repair near-miss words towards the correction vocabulary and numbers before units
+    # (`normalise.TranscriptNormaliser`); the raw transcript is kept beside the repaired one
+    normalise: bool = True
     max_audio_s: float = 30.0  # longest utterance accepted, s (a correction is one sentence)
     # -- the stop-word gate ------------------------------------------------------------------
     stop_words: tuple[str, ...] = DEFAULT_STOP_WORDS  # first words that halt before the rest

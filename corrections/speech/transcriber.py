@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import numpy as np
 
 from corrigible.corrections.speech.audio import SAMPLE_RATE, AudioInput, load_audio, trim_to_speech
+from corrigible.corrections.speech.normalise import Repair, TranscriptNormaliser
 from corrigible.errors import (
     SpeechError,  # noqa: F401 - re-exported here
 )
@@ -46,7 +47,7 @@ class Transcript:
     activity gate found no speech (then no model ran).
     """
 
-    text: str  # the whole utterance, segments joined by single spaces
+    text: str  # the whole utterance, segments joined, then repaired (`normalise.py`)
     segments: tuple[Segment, ...] = ()
     latency_s: float = 0.0  # wall time of `transcribe`, decoding the audio included, s
     audio_s: float = 0.0  # length of the audio given, s
@@ -54,6 +55,8 @@ class Transcript:
     backend: str = ""  # the transcriber's registry name
     prompt: str | None = None  # the biasing prompt the decoder was given
     extra: dict[str, Any] = field(default_factory=dict)  # backend details (e.g. timings)
+    raw_text: str | None = None  # as decoded, before the repairs; None: same as `text`
+    repairs: tuple[Repair, ...] = ()  # words the normaliser changed ("to cm" -> "2 cm")
 
     @property
     def real_time_factor(self) -> float:
@@ -75,6 +78,8 @@ class Transcript:
             "speech_s": round(self.speech_s, 3),
             "backend": self.backend,
             "prompt": self.prompt,
+            "raw_text": self.raw_text if self.raw_text is not None else self.text,
+            "repairs": [r.__dict__ for r in self.repairs],
         }
 
 
@@ -142,8 +147,9 @@ class Transcriber(abc.ABC):
         Args:
             audio: WAV/webm bytes, a path, or samples at 16 kHz (see `audio.load_audio`).
             vocabulary: words and names to bias decoding towards, e.g. the scene's objects
-                ("red block", "blue bowl"); the kinds and colours are always added
-                (`bias.vocabulary_terms`) unless `config.bias` is off.
+                ("red block", "blue bowl"), named in the prompt after example corrections
+                (`bias.initial_prompt`; the kinds' names when empty) unless `config.bias` is
+                off.
             first_s: transcribe only the first `first_s` seconds of speech (the stop-word
                 gate), greedily and without a prompt.
 
@@ -151,7 +157,7 @@ class Transcriber(abc.ABC):
             ParseError: the audio is empty, undecodable or too long.
             SpeechError: the backend failed.
         """
-        from corrigible.corrections.speech.bias import initial_prompt, vocabulary_terms
+        from corrigible.corrections.speech.bias import initial_prompt
 
         self._check_open()
         t0 = time.perf_counter()
@@ -166,14 +172,20 @@ class Transcriber(abc.ABC):
             speech = samples
         prompt = None
         if self.config.bias and first_s is None:
-            prompt = initial_prompt(vocabulary_terms(vocabulary))
+            prompt = initial_prompt(vocabulary)
         segments: tuple[Segment, ...] = ()
         extra: dict[str, Any] = {}
         if speech.size:
             segments, extra = self._decode(speech, prompt=prompt, quick=first_s is not None)
-        text = " ".join(s.text for s in segments if s.text).strip()
+        raw = " ".join(s.text for s in segments if s.text).strip()
+        text, repairs = raw, ()
+        if self.config.normalise and first_s is None and raw:
+            repaired = TranscriptNormaliser(vocabulary)(raw)
+            text, repairs = repaired.text, repaired.repairs
         return Transcript(
             text=text,
+            raw_text=raw,
+            repairs=repairs,
             segments=segments,
             latency_s=time.perf_counter() - t0,
             audio_s=samples.size / SAMPLE_RATE,

@@ -111,6 +111,10 @@ class FasterWhisperTranscriber(Transcriber):
                     speech,
                     language=cfg.language,
                     condition_on_previous_text=False,
+                    # Greedy-deterministic beam search only: the default fallback to sampling
+                    # at rising temperatures read the same clip differently run to run, and
+                    # a correction must not depend on the dice.
+                    temperature=0.0,
                     **options,
                 )
                 segments = tuple(

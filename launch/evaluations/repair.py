@@ -1,6 +1,7 @@
 """Repair evaluation (`tabletop-faults`) and running a program file with monitoring and repair.
 
 Example (offline defaults: perception monitor, grammar planner, offline repairer):
+    corrigible eval --suite tabletop-faults --sim mujoco --seeds 4 --out runs/faults.json
     python -m corrigible.launch.evaluations.repair eval --seeds 4 --engines mujoco
     python -m corrigible.launch.evaluations.repair repair prog.py \
         --instruction "put the red block in the blue bowl" --expect "in(red block, blue bowl)"
@@ -24,11 +25,13 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
+from corrigible.errors import ConfigError
 from corrigible.launch.schema import VerbConfig
 
 _CASES = (  # (instruction, expectation): subgoals a fault can strike, on every engine
@@ -58,7 +61,45 @@ class RepairEvalConfig(VerbConfig):
     monitor: str = "perception"  # perception | oracle | vlm:<model>
     faults: Path | None = None  # fault file; None: the four built-in faults in turn
     max_iterations: int = Field(3, ge=0)  # repairs per episode
-    out: Path = Path("runs/repair-eval")  # JSON, PNG and traces go here
+    planner: str = "grammar"  # grammar | openai:<model> | local:<path> | replay:<file>
+    perception: Literal["camera", "privileged"] = "camera"  # where programs see objects
+    out: Path = Path("runs/repair-eval")  # traces go here (and JSON and PNG, unless `report`)
+    report: Path | None = None  # results JSON (the PNG beside it); None: out/repair-eval.json
+
+    @field_validator("engines")
+    @classmethod
+    def _known_engines(cls, value: list[str]) -> list[str]:
+        from corrigible.sim_envs.backends.registry import BACKENDS
+
+        if not value:
+            raise ConfigError("engines is empty; give mujoco and/or pybullet")
+        return [BACKENDS.canonical(v) for v in value]
+
+    @field_validator("repair")
+    @classmethod
+    def _settings(cls, value: list[str]) -> list[str]:
+        cleaned = [v.strip().lower() for v in value]
+        if (
+            not cleaned
+            or any(v not in ("on", "off") for v in cleaned)
+            or len(set(cleaned)) < len(cleaned)
+        ):
+            raise ConfigError(
+                f"--repair must be on, off or on,off (each once), got {','.join(value)!r}"
+            )
+        return cleaned
+
+    @field_validator("monitor")
+    @classmethod
+    def _known_monitor(cls, value: str) -> str:
+        from corrigible.corrections.repair.monitors import make_monitor
+
+        make_monitor(value)  # UnknownNameError / ConfigError with the fix, before any physics
+        return value
+
+    def report_path(self) -> Path:
+        """Where the results JSON goes (the PNG has the same name, suffix .png)."""
+        return self.report if self.report is not None else self.out / "repair-eval.json"
 
 
 class RepairRunConfig(VerbConfig):
@@ -91,6 +132,8 @@ def run_episode(
     trace: Path | None = None,
     episode: str | None = None,
     wall_time_s: float = 300.0,
+    planner: str = "grammar",
+    perception: str = "camera",
 ) -> dict[str, Any]:
     """One monitored episode, with or without repair; judged by the oracle at the end.
 
@@ -98,24 +141,29 @@ def run_episode(
         A JSON-friendly dict: success (oracle), status, iterations, failures, attempts,
         injected fault and its expected class, per-checkpoint monitor-vs-oracle atoms, wall time.
     """
-    from corrigible.corrections.repair.faults import EXPECTED_CLASS, FaultInjector
-    from corrigible.corrections.repair.loop import (
-        LLMRepairer,
-        OfflineRepairer,
-        RepairLoop,
-        RepairOverrides,
-    )
-    from corrigible.corrections.repair.monitors import make_monitor, oracle_atoms
+    from corrigible.corrections.repair.faults import EXPECTED_CLASS
+    from corrigible.corrections.repair.monitors import oracle_atoms
     from corrigible.corrections.repair.remember import remember_repairs
+    from corrigible.corrections.repair.session_link import RepairSettings, attach_repair
     from corrigible.policies.middleware import SkillTracer
     from corrigible.policies.sandbox import SandboxLimits
     from corrigible.session import Session, SessionConfig
     from corrigible.sim_envs.predicates import WorldState
 
     t0 = time.perf_counter()
-    judge = make_monitor(monitor)  # a bad spec is refused before any simulator starts
+    # A bad monitor or repairer spec is refused before any simulator starts.
+    settings = RepairSettings(
+        monitor=monitor, repair=repair, repairer=repairer, max_iterations=max_iterations
+    )
     _check_expect(expect, seed, instruction)
-    config = SessionConfig(engine=engine, seed=seed, trace=trace, episode=episode)
+    config = SessionConfig(
+        engine=engine,
+        seed=seed,
+        trace=trace,
+        episode=episode,
+        planner=planner,
+        perception=perception,  # type: ignore[arg-type]
+    )
     with Session(config) as session:
         session.reset(mention=[instruction, expect])
         assert session.api is not None and session.controller is not None
@@ -131,28 +179,10 @@ def run_episode(
             from corrigible.corrections.retrieval import MemoryLookup, Retriever
 
             memory = MemoryLookup(api, Retriever(kb, "text+visual"))
-            api.use(memory, before=SkillTracer)
-        overrides = RepairOverrides()
-        api.use(overrides, before=SkillTracer)
-        injector = None
-        if fault is not None:
-            names = [o.name for o in env.scene.objects]
-            injector = FaultInjector(fault, names, env.arm, env.trace.emit)
-            api.use(injector, before=SkillTracer)
-        if repairer == "offline":
-            chosen: Any = OfflineRepairer()
-        else:
-            from corrigible.policies.llm.registry import make_llm
-
-            chosen = LLMRepairer(make_llm(repairer))
-        loop = RepairLoop(
-            session.controller,
-            judge,
-            overrides,
-            repairer=chosen,
-            max_iterations=max_iterations if repair else 0,
-        )
-        report = loop.run(instruction, expect=expect, program=program)
+            api.use(memory, before=SkillTracer)  # outside the repair's links: they win
+        link = attach_repair(session, settings, fault=fault)
+        injector = link.injector
+        report = link.run(instruction, expect=expect, program=program)
         holds, details = session.parse_expect(expect).evaluate(  # type: ignore[union-attr]
             WorldState.from_info(env.scene, env._info())
         )
@@ -184,8 +214,7 @@ def run_episode(
                     visuals=memory.visuals if memory is not None else None,
                 )
             ]
-        if injector is not None:
-            injector.close()
+        link.close()
         env.trace.flush()
     out = report.to_dict()
     out.update(
@@ -225,28 +254,71 @@ def _check_expect(expect: str, seed: int, instruction: str) -> None:
     parse_predicate(expect, scene)
 
 
+def _setting_row(eps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Success and repair iterations of a group of episodes."""
+    ok = [e for e in eps if e["success"]]
+    return {
+        "episodes": len(eps),
+        "successes": len(ok),
+        "success": round(len(ok) / len(eps), 3),
+        "mean_iterations": round(sum(e["iterations"] for e in eps) / len(eps), 3),
+        # HyCodePolicy's iterations-to-success: repairs the successful episodes needed
+        "mean_iterations_to_success": (
+            round(sum(e["iterations"] for e in ok) / len(ok), 3) if ok else None
+        ),
+        "iterations_per_episode": [e["iterations"] for e in eps],
+    }
+
+
 def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Success per setting, iterations, class histogram and accuracy, monitor agreement."""
+    """Success per setting (and engine), iterations, class histogram and accuracy, agreement.
+
+    Class accuracy is over the episodes whose injected fault acted and that recorded a
+    failure (the first record's class against the fault's expected class);
+    `faults_unnoticed` counts those whose fault acted but no failure was recorded, so the
+    accuracy cannot hide faults nobody saw.
+    """
     rows: dict[str, Any] = {}
     for setting in sorted({("on" if e["repair"] else "off") for e in episodes}):
         eps = [e for e in episodes if ("on" if e["repair"] else "off") == setting]
         by_engine = defaultdict(list)
         for e in eps:
-            by_engine[e["engine"]].append(e["success"])
-        ok = [e for e in eps if e["success"]]
-        rows[setting] = {
-            "episodes": len(eps),
-            "success": round(sum(e["success"] for e in eps) / len(eps), 3),
-            "success_by_engine": {k: round(sum(v) / len(v), 3) for k, v in by_engine.items()},
-            "mean_iterations": round(sum(e["iterations"] for e in eps) / len(eps), 3),
-            "mean_iterations_to_success": (
-                round(sum(e["iterations"] for e in ok) / len(ok), 3) if ok else None
-            ),
-            "iterations_per_episode": [e["iterations"] for e in eps],
+            by_engine[e["engine"]].append(e)
+        rows[setting] = _setting_row(eps) | {
+            "success_by_engine": {
+                k: round(sum(e["success"] for e in v) / len(v), 3) for k, v in by_engine.items()
+            },
+            "by_engine": {k: _setting_row(v) for k, v in by_engine.items()},
         }
-    struck = [e for e in episodes if e["fault_struck"] and e["failures"]]
+    gain: dict[str, Any] = {}
+    if {"on", "off"} <= rows.keys():
+        on, off = rows["on"], rows["off"]
+        gain = {
+            "all": round(100 * (on["success"] - off["success"]), 1),
+            **{
+                k: round(100 * (v["success"] - off["by_engine"][k]["success"]), 1)
+                for k, v in on["by_engine"].items()
+                if k in off["by_engine"]
+            },
+        }
+    acted = [e for e in episodes if e["fault_struck"]]
+    struck = [e for e in acted if e["failures"]]
     first = [(e["expected_class"], e["failures"][0]["failure_class"]) for e in struck]
+    by_engine_acc: dict[str, list[bool]] = defaultdict(list)
+    for e in struck:
+        by_engine_acc[e["engine"]].append(e["expected_class"] == e["failures"][0]["failure_class"])
     histogram = Counter(f["failure_class"] for e in episodes for f in e["failures"])
+    histogram_by_setting = {
+        setting: dict(
+            Counter(
+                f["failure_class"]
+                for e in episodes
+                if ("on" if e["repair"] else "off") == setting
+                for f in e["failures"]
+            )
+        )
+        for setting in rows
+    }
     agree: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])  # agree, total, abstained
     for e in episodes:
         for check in e["checkpoints"]:
@@ -263,8 +335,15 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
     total = [sum(c[i] for c in agree.values()) for i in range(3)]
     return {
         "settings": rows,
+        "success_gain_points": gain,
         "failure_classes": dict(histogram),
+        "failure_classes_by_setting": histogram_by_setting,
         "class_accuracy": round(sum(a == b for a, b in first) / len(first), 3) if first else None,
+        "class_accuracy_by_engine": {
+            k: round(sum(v) / len(v), 3) for k, v in by_engine_acc.items()
+        },
+        "faults_acted": len(acted),
+        "faults_unnoticed": len(acted) - len(struck),
         "class_confusion": [list(p) for p in first],
         "monitor_agreement": {
             k: {"agree": c[0], "checks": c[1], "abstained": c[2], "rate": round(c[0] / c[1], 3)}
@@ -276,31 +355,67 @@ def summarise(episodes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _plot(summary: dict[str, Any], path: Path) -> None:
+    """Success with repair on/off per engine, and the failure-class histogram."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.8))
     settings = summary["settings"]
-    a.bar(list(settings), [settings[s]["success"] for s in settings], color=["tab:green", "gray"])
-    a.set_ylim(0, 1)
-    a.set_title("success (oracle)")
-    a.set_xlabel("repair")
+    engines = sorted({k for row in settings.values() for k in row["by_engine"]})
+    width = 0.8 / max(len(settings), 1)
+    for n, (setting, row) in enumerate(sorted(settings.items(), reverse=True)):
+        xs = [i + n * width for i in range(len(engines))]
+        rates = [row["by_engine"].get(k, {}).get("success", 0.0) for k in engines]
+        bars = a.bar(
+            xs,
+            rates,
+            width,
+            label=f"repair {setting}",
+            color="tab:green" if setting == "on" else "gray",
+        )
+        a.bar_label(bars, labels=[f"{r:.0%}" for r in rates], fontsize=8)
+    a.set_xticks([i + width * (len(settings) - 1) / 2 for i in range(len(engines))], engines)
+    a.set_ylim(0, 1.1)
+    a.set_ylabel("success (oracle)")
+    a.set_title("tabletop-faults: success")
+    a.legend(loc="lower right", fontsize=8)
     classes = summary["failure_classes"]
-    b.barh(list(classes), list(classes.values()))
-    b.set_title("failure classes")
+    b.barh(list(classes), list(classes.values()), color="tab:red")
+    b.set_title("failure classes (every record)")
+    b.set_xlabel("records")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def evaluate(cfg: RepairEvalConfig) -> dict[str, Any]:
-    """Runs the suite; writes `repair-eval.json` and `repair-eval.png` under `cfg.out`."""
+def _episode_line(episode: dict[str, Any]) -> None:
+    """The module CLI's progress: one JSON line per episode."""
+    keep = ("engine", "seed", "repair", "fault", "success", "iterations", "status", "wall_s")
+    line = {k: episode[k] for k in keep}
+    line["classes"] = [f["failure_class"] for f in episode["failures"]]
+    print(json.dumps(line), flush=True)
+
+
+def evaluate(
+    cfg: RepairEvalConfig, on_episode: Callable[[dict[str, Any]], None] | None = _episode_line
+) -> dict[str, Any]:
+    """Runs the suite; writes the results JSON and a PNG beside it (`cfg.report_path()`).
+
+    Args:
+        cfg: what to run.
+        on_episode: called with each episode's record as it finishes (progress).
+
+    Returns:
+        The summary (`summarise`, plus monitor, engines, seeds, wall time and the file paths).
+    """
     from corrigible.corrections.repair.faults import FaultFile
 
     faults = FaultFile.load(cfg.faults) if cfg.faults else FaultFile.model_validate(_DEFAULT_FAULTS)
+    report = cfg.report_path()
     cfg.out.mkdir(parents=True, exist_ok=True)
+    report.parent.mkdir(parents=True, exist_ok=True)
     episodes = []
     t0 = time.perf_counter()
     for engine in cfg.engines:
@@ -321,39 +436,83 @@ def evaluate(cfg: RepairEvalConfig) -> dict[str, Any]:
                     max_iterations=cfg.max_iterations,
                     trace=trace,
                     episode=f"{engine}-s{seed}-{setting}",
+                    planner=cfg.planner,
+                    perception=cfg.perception,
                 )
                 episodes.append(episode)
-                print(
-                    json.dumps(
-                        {
-                            k: episode[k]
-                            for k in (
-                                "engine",
-                                "seed",
-                                "repair",
-                                "fault",
-                                "success",
-                                "iterations",
-                                "status",
-                                "wall_s",
-                            )
-                        }
-                        | {"classes": [f["failure_class"] for f in episode["failures"]]}
-                    ),
-                    flush=True,
-                )
+                if on_episode is not None:
+                    on_episode(episode)
     summary = summarise(episodes)
     summary.update(
+        suite="tabletop-faults",
         monitor=cfg.monitor,
+        planner=cfg.planner,
+        perception=cfg.perception,
         engines=cfg.engines,
         seeds=cfg.seeds,
+        first_seed=cfg.first_seed,
+        max_iterations=cfg.max_iterations,
         wall_s=round(time.perf_counter() - t0, 1),
+        json=str(report),
+        png=str(report.with_suffix(".png")),
     )
-    (cfg.out / "repair-eval.json").write_text(
-        json.dumps({"summary": summary, "episodes": episodes}, indent=1, default=str)
-    )
-    _plot(summary, cfg.out / "repair-eval.png")
+    report.write_text(json.dumps({"summary": summary, "episodes": episodes}, indent=1, default=str))
+    _plot(summary, report.with_suffix(".png"))
     return summary
+
+
+def print_summary(summary: dict[str, Any], console: Any) -> None:
+    """Prints success, repair iterations per episode and the failure-class histogram."""
+    from rich.table import Table
+
+    from corrigible.launch.progress import plain
+
+    table = Table(
+        title=plain(
+            f"tabletop-faults: success with repair on/off ({summary.get('monitor')} monitor, "
+            f"{summary.get('seeds')} seeds, oracle judges)"
+        )
+    )
+    for col in ("engine", "repair", "success", "mean iter.", "iter. to success", "iter./episode"):
+        table.add_column(col)
+    for setting, row in sorted(summary["settings"].items(), reverse=True):
+        for engine, cell in sorted(row["by_engine"].items()):
+            to_success = cell["mean_iterations_to_success"]
+            table.add_row(
+                engine,
+                setting,
+                f"{cell['successes']}/{cell['episodes']} ({cell['success']:.0%})",
+                f"{cell['mean_iterations']:.2f}",
+                "-" if to_success is None else f"{to_success:.2f}",
+                " ".join(str(n) for n in cell["iterations_per_episode"]),
+            )
+    console.print(table)
+    gain = summary.get("success_gain_points") or {}
+    if gain:
+        console.print(
+            "repair on - off: " + ", ".join(f"{k} {v:+.1f} points" for k, v in gain.items())
+        )
+    classes = summary["failure_classes"]
+    console.print("failure classes (every record, both settings):")
+    widest = max((len(k) for k in classes), default=0)
+    top = max(classes.values(), default=1)
+    for name, count in sorted(classes.items(), key=lambda kv: (-kv[1], kv[0])):
+        bar = "#" * max(1, round(30 * count / top))
+        console.print(plain(f"  {name:<{widest}} {count:>4} {bar}"))
+    accuracy = summary["class_accuracy"]
+    console.print(
+        "failure class right for injected faults: "
+        + ("-" if accuracy is None else f"{accuracy:.1%}")
+        + f" ({summary['faults_acted'] - summary['faults_unnoticed']} localised, "
+        f"{summary['faults_unnoticed']} unnoticed)"
+    )
+    agreement = summary["monitor_agreement"]
+    if agreement:
+        console.print(
+            "monitor agrees with oracle: "
+            + ", ".join(f"{k} {v['agree']}/{v['checks']}" for k, v in sorted(agreement.items()))
+        )
+    console.print(plain(f"wrote {summary['json']} and {summary['png']}"))
 
 
 _AGREEMENT_CASES = (  # families whose checkpoints cover every predicate kind the grammar writes
@@ -505,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
     agr = sub.add_parser("agreement")
     agr.add_argument("--engine", default="mujoco")
     agr.add_argument("--seeds", type=int, default=2)
+    agr.add_argument("--first-seed", type=int, default=0)
     agr.add_argument("--out", type=Path, default=Path("runs/repair-agreement"))
     mem = sub.add_parser("memory")
     mem.add_argument("--engine", default="mujoco")
@@ -540,7 +700,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.verb == "agreement":
             args.out.mkdir(parents=True, exist_ok=True)
-            summary = evaluate_agreement(engine=args.engine, seeds=args.seeds, out=args.out)
+            summary = evaluate_agreement(
+                engine=args.engine, seeds=args.seeds, out=args.out, first_seed=args.first_seed
+            )
             print(json.dumps(summary, indent=1))
             return 0
         if args.verb == "memory":

@@ -66,11 +66,21 @@ def test_run_exit_codes(tmp_path):
 def test_bench_sim_prints_ratio_for_both_backends():
     out = corrigible("bench", "sim", "--quick")
     assert out.returncode == 0, out.stderr
-    rows = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["backend"] for r in rows] == ["mujoco", "pybullet"]
+    lines = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    rows = [r for r in lines if "backend" in r]
+    # Each engine as the machine is, then with a busy process per spare core; a goals row each.
+    assert [(r["backend"], r["load"]) for r in rows] == [
+        ("mujoco", "quiet"),
+        ("pybullet", "quiet"),
+        ("mujoco", "busy"),
+        ("pybullet", "busy"),
+    ]
     for row in rows:
         assert {"raw_steps_per_s", "env_steps_per_s", "ratio", "render_fps"} <= row.keys()
         assert row["ratio"] > 0 and row["render_fps"] > 0
+    goals = [r for r in lines if "goals" in r]
+    assert [g["goals"] for g in goals] == ["quiet", "busy"]
+    assert all(isinstance(g["all_met"], bool) and g["ratio_goal"] == 1.15 for g in goals)
 
 
 _TINY_SCENARIO = """\

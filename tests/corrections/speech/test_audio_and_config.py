@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import io
+import json
 import wave
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from corrigible.corrections.router import normalise
 from corrigible.corrections.speech import SAMPLE_RATE, SpeechConfig, load_audio, speech_spans
 from corrigible.corrections.speech.audio import to_wav_bytes, trim_to_speech
-from corrigible.corrections.speech.bias import initial_prompt, vocabulary_terms
+from corrigible.corrections.speech.bias import STYLE_SENTENCES, initial_prompt, vocabulary_terms
 from corrigible.corrections.speech.gate import first_stop_word
 from corrigible.corrections.speech.synth import add_noise, pad_silence
 from corrigible.errors import ConfigError, ParseError, UnknownNameError
@@ -115,9 +118,30 @@ def test_bias_names_the_scene_first_then_kinds_and_colours():
     assert terms[:2] == ["purple cylinder", "drawer"]
     assert {"block", "cube", "bowl", "cylinder", "red", "gray"} <= set(terms)
     assert len(terms) == len(set(terms))
-    prompt = initial_prompt(terms)
-    assert prompt.startswith("Corrections to a robot arm about the purple cylinder, drawer")
-    assert len(initial_prompt([f"word{i}" for i in range(200)])) <= 400
+
+
+def test_prompt_is_example_corrections_then_the_scene_objects():
+    prompt = initial_prompt(["Purple  Cylinder", "red bowl", "drawer"])
+    assert prompt.startswith(STYLE_SENTENCES[0])
+    assert prompt.endswith("On the table are the purple cylinder, red bowl and the drawer.")
+    # Without a scene: every kind, so "drawer" and "bowl" are still primed.
+    assert "blocks, cylinders, bowls and the drawers" in initial_prompt()
+    assert len(initial_prompt([f"word{i}" for i in range(200)])) <= 600
+
+
+def test_prompt_sentences_are_not_phrasings_the_benchmark_speaks():
+    """The prompt must not hand Whisper the evaluation sentences (a word list is fine)."""
+    data = Path(__file__).resolve().parents[3] / "corrections" / "data"
+    spoken = {
+        normalise(json.loads(line)["text"])
+        for name in ("labelled_corrections.jsonl", "labelled_corrections_others.jsonl")
+        for line in (data / name).read_text().splitlines()
+        if line.strip()
+    }
+    clauses = {
+        normalise(c) for sentence in STYLE_SENTENCES for c in sentence.replace(";", ",").split(",")
+    }
+    assert not clauses & spoken
 
 
 @pytest.mark.parametrize(
