@@ -27,6 +27,10 @@ from corrigible.sim_envs.vocabulary import noun_of_shape, object_name, shape_of_
 
 _NAMES = list(COLORS)
 _BOWL_WALL_RADIUS = 0.071  # m, from sim_envs.objects.BOWL_RADIUS minus the wall half-thickness
+# A detection with fewer than this share of the pixels an earlier one had at the same place
+# (within `_SAME_PLACE_M`, m) is partly hidden, and the earlier pose is kept.
+_PARTLY_HIDDEN = 0.8
+_SAME_PLACE_M = 0.02
 # Where a remembered object's top was, the camera sees nothing higher than this much (m) below
 # that top: it is gone (a block is 4 cm tall; the gripper hides it from above, never lowers it).
 _SEEN_LOWER_M = 0.015
@@ -339,6 +343,7 @@ class CameraLocator(ObjectLocator):
         self._remembered: dict[str, Detection] = {}
         self._last_seen: dict[str, Detection] = {}  # never forgotten: shape and size for `placed`
         self._held: set[str] = set()  # in the hand: its old place is empty, yet it is here
+        self._full_view: dict[str, Detection] = {}  # the most complete view at its place
         self.frames = 0
 
     def detections(self) -> dict[str, Detection]:
@@ -363,11 +368,29 @@ class CameraLocator(ObjectLocator):
                 rgb, depth, self.camera.intrinsics(), self.camera.pose(), self.config
             )
             self._remembered.update(self._cache)
-            self._cache = {d.name: d for d in dets}
+            self._cache = {d.name: self._fuller_view(d) for d in dets}
             self._last_seen.update(self._cache)
             self._cache_time = now
             self.frames += 1
             self._forget_seen_through(depth)
+
+    def _fuller_view(self, det: Detection) -> Detection:
+        """`det`, or the fuller view of it seen before when the arm now hides part of it.
+
+        A region the arm partly covers has its centroid pulled towards the visible part (a
+        block on a block, with the carrying arm over it, read 1 cm off: the next block was
+        set on its edge and fell). An object seen at the same place (within
+        `_SAME_PLACE_M`) with clearly more pixels before keeps that earlier pose.
+        """
+        full = self._full_view.get(det.name)
+        if (
+            full is not None
+            and float(np.linalg.norm(full.position[:2] - det.position[:2])) < _SAME_PLACE_M
+            and det.pixels < _PARTLY_HIDDEN * full.pixels
+        ):
+            return full
+        self._full_view[det.name] = det
+        return det
 
     def placed(self, name: str, position: np.ndarray) -> None:
         """Remembers `name` where the hand released it, until the camera sees it again.
@@ -389,6 +412,9 @@ class CameraLocator(ObjectLocator):
             position=np.asarray(position, dtype=np.float64),
             bbox=old.bbox + np.concatenate([shift, shift]),
         )
+        # Until the camera sees it whole again, a partial view of it there is not trusted over
+        # where the hand set it (`_fuller_view`).
+        self._full_view[name] = self._remembered[name]
 
     def picked(self, name: str) -> None:
         """Keeps `name` known while the hand carries it (its old place is seen empty).
