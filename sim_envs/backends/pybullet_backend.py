@@ -43,7 +43,6 @@ def _servo_position_gain(timestep: float, kp: float, kv: float) -> float:
     return timestep * kp / kv
 
 
-_CAUGHT_UP_RAD = 0.002  # every arm joint within this of its target: the stiff gain may return
 _OPEN_HAND_POSITION_GAIN = 0.3  # positionGain while the fingers are open (see above)
 _SERVO_VELOCITY_GAIN = 1.0  # the motor's velocity term: full (targets are positions only)
 # A slide's viscous damping acts at a low-passed speed (this fraction of the gap closed per
@@ -169,10 +168,6 @@ class PybulletBackend(Backend):
         self._owner = {body: name for name, body in self._bodies.items()}
         self._state = None
         self._fingers_closed = False  # sets the arm servo's rate (see _servo_position_gain)
-        # After a release the smooth rate stays until the arm has caught up with its command:
-        # a hand set down on something stops short of its target, and switching to the stiff
-        # gain there jabbed the released object (a stacked block knocked off its base).
-        self._catching_up = False
 
     def _shape_arrays(self, geoms: tuple[GeomSpec, ...]) -> tuple[int, int]:
         c = self._cid
@@ -339,13 +334,9 @@ class PybulletBackend(Backend):
 
     def set_arm_targets(self, q: np.ndarray) -> None:
         robot = self.scene.robot
-        if self._catching_up:
-            states = pb.getJointStates(self._robot, self._arm_j, physicsClientId=self._cid)
-            lag = max(abs(float(t) - st[0]) for t, st in zip(q, states, strict=True))
-            self._catching_up = lag > _CAUGHT_UP_RAD
         gain = (
             _servo_position_gain(self.scene.physics.timestep, robot.arm_kp, robot.arm_kv)
-            if self._fingers_closed or self._catching_up
+            if self._fingers_closed
             else _OPEN_HAND_POSITION_GAIN
         )
         pb.setJointMotorControlArray(
@@ -361,8 +352,7 @@ class PybulletBackend(Backend):
 
     def set_finger_target(self, opening: float) -> None:
         # A grasp commands 0 (closed); any opening releases. The arm's servo rate follows.
-        was_closed, self._fingers_closed = self._fingers_closed, opening <= 0.0
-        self._catching_up = self._catching_up or (was_closed and not self._fingers_closed)
+        self._fingers_closed = opening <= 0.0
         force = self.scene.robot.grip_force
         pb.setJointMotorControlArray(
             self._robot,
