@@ -11,6 +11,13 @@ from its seed:
       - kind: wrong_target        # the first placing call goes to another container
       - kind: placement_offset    # every placement of the first placed object lands `offset`
         offset: [0.07, 0.0]       #   (m, world x/y) off: a miscalibrated place
+      - kind: perception_offset   # the camera reads every position `offset` off (a camera
+        offset: [0.03, 0.0]       #   moved after calibration); the camera cannot see it itself
+      - kind: pose_noise          # every perceived position gets Gaussian noise of `noise`
+        noise: 0.012              #   (m, per axis in the table plane), drawn per look
+      - kind: knocked_over        # once the first placed object is placed, it is knocked over
+        offset: [0.0, 0.09]       #   |offset| (m) beside its target, on the clearest side,
+                                  #   lying on its side
     pick: cycle                   # cycle: episode i gets fault i mod n; random: drawn by seed
 
 Buggy programs (wrong object names, API misuse, missing steps, wrong loop bounds, wrong place
@@ -34,7 +41,15 @@ from corrigible.errors import ConfigError
 from corrigible.policies.middleware import Proceed, SkillCall
 from corrigible.sim_envs.vocabulary import kind_names, kind_of_name
 
-FaultKind = Literal["grasp_slip", "wrong_object", "wrong_target", "placement_offset"]
+FaultKind = Literal[
+    "grasp_slip",
+    "wrong_object",
+    "wrong_target",
+    "placement_offset",
+    "perception_offset",
+    "pose_noise",
+    "knocked_over",
+]
 
 # The failure class each injected fault should be localised as (class accuracy is measured
 # against this).
@@ -43,6 +58,9 @@ EXPECTED_CLASS: dict[str, str] = {
     "wrong_object": "wrong_object",
     "wrong_target": "wrong_target",
     "placement_offset": "placement_inaccuracy",
+    "perception_offset": "perception_error",
+    "pose_noise": "perception_error",
+    "knocked_over": "placement_inaccuracy",
 }
 _PLACING = ("put_first_on_second", "place")
 
@@ -55,7 +73,17 @@ class Fault(BaseModel):
     kind: FaultKind
     probability: float = Field(default=1.0, ge=0.0, le=1.0)  # of striking in its episode
     slip_speed: float = Field(default=0.15, gt=0.0, le=1.0)  # m/s, grasp_slip only
-    offset: tuple[float, float] = (0.07, 0.0)  # m, world x/y, placement_offset only
+    # m, world x/y: placement_offset (default 7 cm), perception_offset, knocked_over
+    offset: tuple[float, float] | None = None
+    noise: float = Field(default=0.012, gt=0.0, le=0.05)  # m, pose_noise only
+
+    def shift(self) -> tuple[float, float]:
+        """`offset`, or this kind's default one."""
+        if self.offset is not None:
+            return self.offset
+        return {"perception_offset": (0.03, 0.0), "knocked_over": (0.0, 0.09)}.get(
+            self.kind, (0.07, 0.0)
+        )
 
 
 class FaultFile(BaseModel):
@@ -102,11 +130,24 @@ class FaultInjector:
     Args:
         fault: what to inject.
         scene_names: the objects in the scene (for swaps).
-        arm: the episode's arm (grasp_slip hooks into its control loop).
+        arm: the episode's arm (grasp_slip hooks into its control loop; knocked_over moves
+            objects through its backend).
         trace: where "fault.injected" events go (a callable taking kind and fields).
+        locator: where programs and skills see objects (perception_offset and pose_noise
+            act on it); None: those two faults cannot act.
+        seed: the episode's seed (pose_noise draws from it).
     """
 
-    def __init__(self, fault: Fault, scene_names: list[str], arm: Any, trace: Any) -> None:
+    def __init__(
+        self,
+        fault: Fault,
+        scene_names: list[str],
+        arm: Any,
+        trace: Any,
+        *,
+        locator: Any = None,
+        seed: int = 0,
+    ) -> None:
         self.fault = fault
         self.names = list(scene_names)
         self.arm = arm
@@ -116,8 +157,12 @@ class FaultInjector:
         self._swapped = False
         self._last_z: float | None = None
         self._slipping = False
+        self._locator = locator
+        self._knocked = False
         if fault.kind == "grasp_slip":
             arm.add_tick_hook(self._slip_hook)
+        if fault.kind in ("perception_offset", "pose_noise") and locator is not None:
+            self._perturb(locator, np.random.default_rng(seed))
 
     def close(self) -> None:
         """Removes the arm hook (twice: fine)."""
@@ -146,9 +191,15 @@ class FaultInjector:
                     self._swapped = True
                     self._emit(skill=call.name, asked=call.target, used=other)
                     call.target = other
+        elif kind == "knocked_over" and call.name in _PLACING and call.obj == self.subject:
+            done = proceed(call)
+            if done and not self._knocked:
+                self._knocked = True
+                self._knock_over(call.obj)
+            return done
         elif kind == "placement_offset" and call.name in _PLACING and call.obj == self.subject:
             base = {**call.recalled.get("place", {}), **call.corrected.get("place", {})}
-            dx, dy = self.fault.offset
+            dx, dy = self.fault.shift()
             shifted = {
                 "offset_x": base.get("offset_x", 0.0) + dx,
                 "offset_y": base.get("offset_y", 0.0) + dy,
@@ -171,6 +222,46 @@ class FaultInjector:
         ]
         same = [n for n in pool if kind_of_name(n) == kind_of_name(name)]
         return (same or pool or [None])[0]
+
+    # -- perception and the world ----------------------------------------------------------------
+    def _perturb(self, locator: Any, rng: np.random.Generator) -> None:
+        """Shifts (perception_offset) or jitters (pose_noise) what the locator reports."""
+        read = locator.pose
+        dx, dy = self.fault.shift()
+
+        def pose(name: str) -> tuple[np.ndarray, float]:
+            pos, yaw = read(name)
+            if self.fault.kind == "perception_offset":
+                moved = pos + np.array([dx, dy, 0.0])
+            else:
+                moved = pos + np.append(rng.normal(0.0, self.fault.noise, 2), 0.0)
+            if not self.struck:
+                self._emit(
+                    obj=name, seen=np.round(pos, 4).tolist(), reported=np.round(moved, 4).tolist()
+                )
+            return moved, yaw
+
+        locator.pose = pose  # this episode's locator only
+
+    def _knock_over(self, obj: str) -> None:
+        """Lays `obj` on its side beside where it was placed (a bump of the table)."""
+        backend = self.arm.backend
+        poses = backend.object_poses()
+        pos = poses[obj][0]
+        # `offset`'s length, towards whichever side of the four is clearest of other objects.
+        reach = float(np.hypot(*self.fault.shift()))
+        others = [p[:2] for n, (p, _) in poses.items() if n != obj]
+        sides = [np.array(d) * reach for d in ((0, 1), (0, -1), (1, 0), (-1, 0))]
+        dx, dy = max(
+            sides,
+            key=lambda s: min(
+                (float(np.linalg.norm(pos[:2] + s - o)) for o in others), default=1.0
+            ),
+        )
+        lying = np.array([np.cos(np.pi / 4), np.sin(np.pi / 4), 0.0, 0.0])  # 90 deg about x
+        target = np.array([pos[0] + dx, pos[1] + dy, max(float(pos[2]), 0.025) + 0.01])
+        backend.set_object_pose(obj, target, lying)
+        self._emit(obj=obj, moved_to=np.round(target, 4).tolist())
 
     # -- the slip --------------------------------------------------------------------------------
     def _slip_hook(self, arm: Any) -> None:

@@ -30,6 +30,7 @@ class SessionLike(Protocol):
     api: Any  # the robot API with its around-skill chain (None before reset)
     controller: Any  # the hierarchical controller (None before reset)
     env: Any  # the tabletop env (None before reset)
+    config: Any  # its SessionConfig (the seed draws pose noise)
 
 
 class RepairSettings(StrictConfig):
@@ -128,7 +129,14 @@ def attach_repair(
     injector = None
     if fault is not None:
         names = [o.name for o in env.scene.objects]
-        injector = FaultInjector(fault, names, env.arm, env.trace.emit)
+        injector = FaultInjector(
+            fault,
+            names,
+            env.arm,
+            env.trace.emit,
+            locator=api.locator,
+            seed=int(session.config.seed),
+        )
         api.use(injector, before=SkillTracer)
     loop = RepairLoop(
         session.controller,

@@ -52,6 +52,14 @@ class Backend(abc.ABC):
         """Returns name -> (position [3] m, quaternion (w, x, y, z)) of every free object."""
 
     @abc.abstractmethod
+    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        """Puts a free object at `pos` (m) with quaternion (w, x, y, z), at rest.
+
+        For evaluation only (fault injection: an object knocked over mid-program); skills
+        never teleport anything.
+        """
+
+    @abc.abstractmethod
     def articulation_positions(self) -> dict[str, float]:
         """Returns name -> joint position (m) of every articulated object (drawers)."""
 

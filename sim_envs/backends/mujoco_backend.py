@@ -272,6 +272,13 @@ class MujocoBackend(Backend):
             for name, (a, _) in self._free.items()
         }
 
+    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        a, d = self._free[name]
+        self.data.qpos[a : a + 3] = pos
+        self.data.qpos[a + 3 : a + 7] = quat
+        self.data.qvel[d : d + 6] = 0.0
+        mujoco.mj_forward(self.model, self.data)
+
     def articulation_positions(self) -> dict[str, float]:
         return {name: float(self.data.qpos[a]) for name, a in self._slides.items()}
 

@@ -326,6 +326,11 @@ class PybulletBackend(Backend):
             out[obj.name] = (np.array(pos), np.array([w, x, y, z]))
         return out
 
+    def set_object_pose(self, name: str, pos: np.ndarray, quat: np.ndarray) -> None:
+        body = self._bodies[name]
+        pb.resetBasePositionAndOrientation(body, list(pos), _xyzw(quat), physicsClientId=self._cid)
+        pb.resetBaseVelocity(body, [0, 0, 0], [0, 0, 0], physicsClientId=self._cid)
+
     def articulation_positions(self) -> dict[str, float]:
         return {
             name: float(pb.getJointState(body, 0, physicsClientId=self._cid)[0])
