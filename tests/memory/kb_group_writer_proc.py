@@ -42,7 +42,8 @@ def main() -> None:
         ]
         for worker in workers:
             worker.start()
-        print("ready", flush=True)
+        with print_lock:  # one line at a time: an unlocked print interleaved with an id
+            print("ready", flush=True)
         for worker in workers:
             worker.join()
 

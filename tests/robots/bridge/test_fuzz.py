@@ -179,7 +179,7 @@ async def _client(
                         counts["frames"] += 1
                         if big:  # the frames before it are processed first, then it closes
                             assert drain is not None
-                            await _sync(ws, answered)
+                            await _sync(ws, answered, drain)
                             counts["big"] += 1
                             await ws.send(frame)
                             await asyncio.wait_for(drain, 60)  # ends when the server closes
@@ -188,11 +188,11 @@ async def _client(
                         await asyncio.sleep(0)  # let the other clients and this reader run
                         if drain is None and made % 2000 == 0:  # the slow reader catches up
                             catch_up = asyncio.create_task(_drain(ws, counts, answered))
-                            await _sync(ws, answered)  # (and answers the server's pings)
+                            await _sync(ws, answered, catch_up)  # (and answers the pings)
                             catch_up.cancel()
                     if drain is None:  # the slow reader starts reading at last
                         drain = asyncio.create_task(_drain(ws, counts, answered))
-                    await _sync(ws, answered)
+                    await _sync(ws, answered, drain)
                 finally:
                     if drain is not None:
                         drain.cancel()
@@ -200,11 +200,22 @@ async def _client(
             counts["reconnects"] += 1
 
 
-async def _sync(ws: Any, answered: asyncio.Event) -> None:
-    """A call whose answer comes after every frame sent before it has been processed."""
+async def _sync(ws: Any, answered: asyncio.Event, reader: asyncio.Task) -> None:
+    """A call whose answer comes after every frame sent before it has been processed.
+
+    Raises ConnectionClosed when the reader ends first: the server closed this connection
+    (a slow reader past the ping timeout on a loaded machine), and the client reconnects.
+    """
     answered.clear()
     await ws.send(json.dumps({"op": "call_service", "id": "sync", "service": "/rosapi/get_time"}))
-    await asyncio.wait_for(answered.wait(), 60)
+    waiter = asyncio.create_task(answered.wait())
+    done, _ = await asyncio.wait({waiter, reader}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    if answered.is_set():
+        return
+    if reader in done:
+        raise ConnectionClosed(None, None)
+    raise TimeoutError("no answer to the sync call within 60 s")
 
 
 async def _drain(ws: Any, counts: dict[str, int], answered: asyncio.Event) -> None:
