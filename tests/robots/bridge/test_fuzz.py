@@ -203,18 +203,25 @@ async def _client(
 async def _sync(ws: Any, answered: asyncio.Event, reader: asyncio.Task) -> None:
     """A call whose answer comes after every frame sent before it has been processed.
 
-    Raises ConnectionClosed when the reader ends first: the server closed this connection
-    (a slow reader past the ping timeout on a loaded machine), and the client reconnects.
+    The server's per-connection rate limit drops ops past its burst (counted, connection
+    kept), and after a flood that can be the call itself, so it is sent again every 2 s until
+    answered. Raises ConnectionClosed when the reader ends first: the server closed this
+    connection (a slow reader past the ping timeout), and the client reconnects.
     """
     answered.clear()
-    await ws.send(json.dumps({"op": "call_service", "id": "sync", "service": "/rosapi/get_time"}))
-    waiter = asyncio.create_task(answered.wait())
-    done, _ = await asyncio.wait({waiter, reader}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
-    waiter.cancel()
-    if answered.is_set():
-        return
-    if reader in done:
-        raise ConnectionClosed(None, None)
+    call = json.dumps({"op": "call_service", "id": "sync", "service": "/rosapi/get_time"})
+    deadline = asyncio.get_running_loop().time() + 60
+    while asyncio.get_running_loop().time() < deadline:
+        await ws.send(call)
+        waiter = asyncio.create_task(answered.wait())
+        done, _ = await asyncio.wait(
+            {waiter, reader}, timeout=2.0, return_when=asyncio.FIRST_COMPLETED
+        )
+        waiter.cancel()
+        if answered.is_set():
+            return
+        if reader in done:
+            raise ConnectionClosed(None, None)
     raise TimeoutError("no answer to the sync call within 60 s")
 
 
