@@ -850,10 +850,7 @@ class GrammarPlanner(Planner):
                 key=lambda c: float(np.linalg.norm(np.asarray(ctx.positions[c][:2]) - centre)),
             )
             for name in movers:
-                lines.append(f"put_first_on_second({_q(name)}, {_q(bowl)})")
-                lines.append(
-                    f"checkpoint({_q(name + ' grouped')}, expect={_q(f'in({name}, {bowl})')})"
-                )
+                lines += _placed_step(name, bowl, "in", done="grouped")
         else:
             centre = np.mean([np.asarray(ctx.positions[n][:2]) for n in movers], axis=0)
             anchor = min(
@@ -906,10 +903,7 @@ class GrammarPlanner(Planner):
             here = np.asarray(ctx.positions[name][:2])
             corner = min(free, key=lambda c: float(np.linalg.norm(location_xy(c) - here)))
             free.remove(corner)
-            lines.append(f"put_first_on_second({_q(name)}, {_q(corner)})")
-            lines.append(
-                f"checkpoint({_q(name + ' placed')}, expect={_q(f'at({name}, {corner})')})"
-            )
+            lines += _placed_step(name, corner, "at")
         return Program(source="\n".join(lines) + "\n", planner=self.name, family="location")
 
     def _question(self, text: str, ctx: PlanContext) -> Program | None:
@@ -1067,10 +1061,7 @@ class GrammarPlanner(Planner):
             )
             if bowl in free:
                 free.remove(bowl)
-            lines.append(f"put_first_on_second({_q(block)}, {_q(bowl)})")
-            lines.append(
-                f"checkpoint({_q(block + ' placed')}, expect={_q(f'in({block}, {bowl})')})"
-            )
+            lines += _placed_step(block, bowl, "in")
         return Program(source="\n".join(lines) + "\n", planner=self.name, family="matching")
 
     def _line(self, text: str, ctx: PlanContext) -> Program | None:
@@ -1416,10 +1407,7 @@ class GrammarPlanner(Planner):
             raise ParseError(f"several objects can go into a bowl or the drawer, not onto {dest!r}")
         lines = ["open_drawer('drawer')"] if target == "drawer" else []
         for name in names:  # a checkpoint after every subgoal, then the whole
-            lines.append(f"put_first_on_second({_q(name)}, {_q(target)})")
-            lines.append(
-                f"checkpoint({_q(name + ' placed')}, expect={_q(f'in({name}, {target})')})"
-            )
+            lines += _placed_step(name, target, "in")
         expect = " and ".join(f"in({n}, {target})" for n in names)
         lines.append(f"checkpoint('all placed', expect={_q(expect)})")
         return Program(
@@ -1584,6 +1572,14 @@ class GrammarPlanner(Planner):
         return Program(
             source="\n".join(lines) + "\n", planner=self.name, family="skill", subject=subject
         )
+
+
+def _placed_step(obj: str, target: str, relation: str, done: str = "placed") -> list[str]:
+    """One subgoal's program lines: the placement, then its checkpoint (`relation(obj, target)`)."""
+    return [
+        f"put_first_on_second({_q(obj)}, {_q(target)})",
+        f"checkpoint({_q(obj + ' ' + done)}, expect={_q(f'{relation}({obj}, {target})')})",
+    ]
 
 
 def _q_list(names: list[str]) -> str:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from corrigible.policies.suites.cap_make import Objects, _objects, _scene, _xy
+from corrigible.policies.suites.cap_make import Objects, _objects, _xy, build_episodes
 from corrigible.sim_envs.locations import location_xy
 from corrigible.sim_envs.scene_spec import SceneSpec
 
@@ -143,25 +143,6 @@ ENTRIES: list[tuple[str, str, str | list[str], Objects, Callable[[SceneSpec], st
 
 def build() -> dict:
     """The suite as a mapping, each entry at the first seed whose layout answers clearly."""
-    episodes = []
-    for i, (entry_id, family, instruction, objects, expect_of) in enumerate(ENTRIES):
-        for seed in range(_FIRST_SEED + 100 * i, _FIRST_SEED + 100 * i + 100):
-            expect = expect_of(_scene(seed, objects))
-            if expect is not None:
-                break
-        else:
-            raise RuntimeError(f"{entry_id}: no seed gives a clear answer")
-        episodes.append(
-            {
-                "id": entry_id,
-                "family": family,
-                "split": "heldout",
-                "instruction": instruction,
-                "expect": expect,
-                "seed": seed,
-                "objects": [{"kind": k, "color": c} for k, c in objects],
-            }
-        )
     return {
         "name": "cap_classes",
         "version": 1,
@@ -170,7 +151,7 @@ def build() -> dict:
             "shapes, one block per corner, non-matching bowls; predicates written from each "
             "layout (policies/suites/cap_classes_make.py)."
         ),
-        "episodes": episodes,
+        "episodes": build_episodes(ENTRIES, _FIRST_SEED),
     }
 
 

@@ -343,11 +343,18 @@ ENTRIES: list[tuple[str, str, str, str | list[str], Objects, Callable[[SceneSpec
 _FIRST_SEED = 1500
 
 
-def build() -> dict:
-    """The suite as a mapping, each entry at the first seed whose layout answers clearly."""
+def build_episodes(
+    entries: list[tuple[str, str, str | list[str], Objects, Callable[[SceneSpec], str | None]]],
+    first_seed: int,
+) -> list[dict]:
+    """Suite episodes, each entry at the first seed of its block of 100 that answers clearly.
+
+    An entry is (id, family, instruction, objects, expect_of); `expect_of` returns None for a
+    layout whose answer is not clear.
+    """
     episodes = []
-    for i, (entry_id, family, _source, instruction, objects, expect_of) in enumerate(ENTRIES):
-        for seed in range(_FIRST_SEED + 100 * i, _FIRST_SEED + 100 * i + 100):
+    for i, (entry_id, family, instruction, objects, expect_of) in enumerate(entries):
+        for seed in range(first_seed + 100 * i, first_seed + 100 * i + 100):
             expect = expect_of(_scene(seed, objects))
             if expect is not None:
                 break
@@ -364,6 +371,12 @@ def build() -> dict:
                 "objects": [{"kind": k, "color": c} for k, c in objects],
             }
         )
+    return episodes
+
+
+def build() -> dict:
+    """The suite as a mapping, each entry at the first seed whose layout answers clearly."""
+    entries = [(e_id, fam, ins, objs, exp) for e_id, fam, _source, ins, objs, exp in ENTRIES]
     return {
         "name": "cap_verbatim",
         "version": 1,
@@ -372,7 +385,7 @@ def build() -> dict:
             "(and the SayCan prompt it builds on) that the scene can express; predicates "
             "written from each layout (policies/suites/cap_make.py)."
         ),
-        "episodes": episodes,
+        "episodes": build_episodes(entries, _FIRST_SEED),
     }
 
 
