@@ -37,6 +37,8 @@ for _name in (
     "launch_file",
     "llm",
     "evaluations.repair",
+    "dataset",
+    "train",
 ):
     VERBS.register(_name, f"corrigible.launch.{_name}:register")
 

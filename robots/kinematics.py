@@ -6,6 +6,8 @@ bridge) follow exactly the same joint trajectories for the same Cartesian comman
 
 from __future__ import annotations
 
+import math
+import threading
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from corrigible.errors import ConfigError
+
+_MEMO_SIZE = 6  # joint vectors whose tip pose is remembered (see `ArmKinematics._forward`)
 
 
 def _rpy_matrix(rpy: np.ndarray) -> np.ndarray:
@@ -27,23 +31,32 @@ def _rpy_matrix(rpy: np.ndarray) -> np.ndarray:
     )
 
 
+_NEXT = np.array([1, 2, 0])  # (y, z, x): the cross product's first factors, by permutation
+_PREV = np.array([2, 0, 1])
+
+
 def _cross_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise cross product of (n, 3) arrays (`np.cross` spends ~10 us on its arguments)."""
-    return np.stack(
-        [
-            a[:, 1] * b[:, 2] - a[:, 2] * b[:, 1],
-            a[:, 2] * b[:, 0] - a[:, 0] * b[:, 2],
-            a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0],
-        ],
-        axis=1,
-    )
+    out = a[:, _NEXT] * b[:, _PREV]
+    out -= a[:, _PREV] * b[:, _NEXT]
+    return out
+
+
+def _orientation_error(r: np.ndarray, rot: np.ndarray) -> np.ndarray:
+    """Half the sum of the column-wise crosses r[:, i] x rot[:, i]: the IK's rotation error.
+
+    Sum_i a_i x b_i is the axis (vee) of the skew matrix rot r^T - r rot^T, read off from one
+    3x3 product instead of three cross products.
+    """
+    m = rot @ r.T
+    return 0.5 * np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
 
 
 def top_down_rotation(yaw: float) -> np.ndarray:
     """End-effector orientation pointing straight down, fingers closing along the yawed y."""
-    c, s = np.cos(yaw), np.sin(yaw)
-    rz = np.array([[c, -s, 0.0], [s, c, 0.0], [0.0, 0.0, 1.0]])
-    return rz @ np.diag([1.0, -1.0, -1.0])
+    c, s = math.cos(yaw), math.sin(yaw)
+    # Rot_z(yaw) @ diag(1, -1, -1), written out: it is built on every control tick.
+    return np.array([[c, s, 0.0], [s, -c, 0.0], [0.0, 0.0, -1.0]])
 
 
 @dataclass(frozen=True)
@@ -136,22 +149,30 @@ class ArmKinematics:
         self._g = np.zeros((self.n, 4, 4))
         self._g[:, 3, 3] = 1.0
         self._g[:, :3, 3] = self._po
-        self._last: tuple[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self._memo: dict[bytes, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._memo_lock = threading.Lock()
 
     def forward(self, q: np.ndarray) -> np.ndarray:
         """4x4 world pose of the tip for joint angles `q` (rad)."""
         return self._forward(q)[0]
 
     def _forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        # A one-entry memo: every control tick measures the joints the last tick ended on, the
-        # env's observation measures them again, and IK starts from the last target, so half
-        # the calls repeat the previous joints. Copies go out: callers may write into them.
+        # A small memo of the last few joint vectors: a control tick evaluates the tip at the
+        # IK seed (the last tick's target), the IK solution, the joints measured at the start
+        # of the tick (where the last tick ended) and at its end; all but the new solution and
+        # the new measurement were computed one tick earlier (5 evaluations, 2 new). Copies go
+        # out: callers may write into them.
         q = np.asarray(q, dtype=np.float64)
         key = q.tobytes()
-        last = self._last
-        if last is None or last[0] != key:
-            last = self._last = (key, self._compute_forward(q))
-        tf, axes, origins = last[1]
+        memo = self._memo
+        hit = memo.get(key)
+        if hit is None:
+            hit = self._compute_forward(q)
+            with self._memo_lock:  # a bridge or console thread may ask at the same time
+                memo[key] = hit
+                if len(memo) > _MEMO_SIZE:
+                    del memo[next(iter(memo))]  # the oldest entry
+        tf, axes, origins = hit
         return tf.copy(), axes.copy(), origins.copy()
 
     def _compute_forward(self, q: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -203,17 +224,22 @@ class ArmKinematics:
         for _ in range(iterations):
             tf, jac = self.jacobian(q)
             e_p = pos - tf[:3, 3]
-            r = tf[:3, :3]
-            e_o = 0.5 * _cross_rows(r.T, rot.T).sum(axis=0)  # sum of column-wise crosses
-            err_pos = float(np.linalg.norm(e_p))
-            if err_pos < tol and np.linalg.norm(e_o) < 10 * tol:
+            e_o = _orientation_error(tf[:3, :3], rot)
+            err_pos = math.sqrt(float(e_p @ e_p))
+            if err_pos < tol and math.sqrt(float(e_o @ e_o)) < 10 * tol:
                 break
             err = np.concatenate([e_p, e_o])
-            j_pinv = jac.T @ np.linalg.inv(jac @ jac.T + lam2 * self._eye6)
-            dq = j_pinv @ err
+            # dq = J+ err with the damped pseudo-inverse J+ = J^T (J J^T + lam^2 I)^-1, one
+            # linear solve. A small null-space pull z towards `q_rest` steers the approach:
+            # dq = J+ err + z - J+ J z = J^T (J J^T + lam^2 I)^-1 (err - J z) + z. The damped
+            # pseudo-inverse is not an exact projector, so the pull would leak into the task
+            # near convergence; it only acts while the error is above 2 mm.
+            pull = None
             if q_rest is not None and err_pos > 2e-3:
-                # The damped pseudo-inverse is not an exact projector, so the posture pull
-                # would leak into the task near convergence; it only steers the approach.
-                dq += 0.1 * (q_rest - q) - j_pinv @ (jac @ (0.1 * (q_rest - q)))
-            q = np.clip(q + dq, self.lower, self.upper)
+                pull = 0.1 * (q_rest - q)
+                err = err - jac @ pull
+            dq = jac.T @ np.linalg.solve(jac @ jac.T + lam2 * self._eye6, err)
+            if pull is not None:
+                dq += pull
+            q = np.minimum(np.maximum(q + dq, self.lower), self.upper)
         return q, err_pos

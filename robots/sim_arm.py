@@ -14,6 +14,7 @@ envelope".
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -38,6 +39,11 @@ _CHECK_CHUNKS = (1, 1, 2, 3, 5, 5, 8)
 _BRAKING_S = 0.02
 # Ticks starting faster than this fraction of the limit are supervised even with a near target.
 _SUPERVISE_ABOVE = 0.8
+
+
+def _norm(v: np.ndarray) -> float:
+    """Length of a 3-vector, cheaply: every control tick takes several of them."""
+    return math.sqrt(float(v @ v))
 
 
 def _chunks(substeps: int) -> tuple[int, ...]:
@@ -203,12 +209,12 @@ class SimArm(Arm):
             q_target = self._q_sent + (joint_step / swing) * (q_target - self._q_sent)
             aim = self.kin.forward(q_target)[:3, 3]
             action, ramp_from = "step_capped", self._q_sent
-        jump = float(np.linalg.norm(aim - self._aim))
+        jump = _norm(aim - self._aim)
         if jump > budget:
             q_target = self._q_sent + (budget / jump) * (q_target - self._q_sent)
             aim = self.kin.forward(q_target)[:3, 3]
             action, ramp_from = "step_capped", self._q_sent
-        lead = float(np.linalg.norm(aim - p0))
+        lead = _norm(aim - p0)
         if lead > config.max_lead:
             q_target = q0 + (config.max_lead / lead) * (q_target - q0)
             aim = self.kin.forward(q_target)[:3, 3]
@@ -219,7 +225,7 @@ class SimArm(Arm):
         if (
             ramp_from is None
             and self._governed is None
-            and float(np.linalg.norm(aim - p0)) + braking <= budget
+            and lead + braking <= budget
             and self.measured_speed <= _SUPERVISE_ABOVE * config.max_speed
         ):
             # A target within one tick's travel, overshoot included, the arm not near the limit:
@@ -229,7 +235,7 @@ class SimArm(Arm):
         else:
             action = self._step_supervised(q_target, aim, p0, ramp_from) or action
         _, p1 = self._measured_tip()
-        self.measured_speed = float(np.linalg.norm(p1 - p0)) / self._dt
+        self.measured_speed = _norm(p1 - p0) / self._dt
         self._peak_speed = max(self._peak_speed, self.measured_speed)
         self._governed = action
         if action is not None:
@@ -276,11 +282,11 @@ class SimArm(Arm):
             q, p = self._measured_tip()
             step, to_aim = p - prev, aim - p
             prev = p
-            speed = float(np.linalg.norm(step)) / (n * h)
-            moved = float(np.linalg.norm(p - p0))
+            speed = _norm(step) / (n * h)
+            moved = _norm(p - p0)
             ahead = speed * (self._substeps - done) * h
-            near = float(np.linalg.norm(to_aim))
-            if step @ to_aim > 0.5 * np.linalg.norm(step) * near:
+            near = _norm(to_aim)
+            if step @ to_aim > 0.5 * _norm(step) * near:
                 # Heading for its target, a position servo stops there, or just past it.
                 ahead = min(ahead, near + braking)
             if moved + ahead <= budget:
