@@ -425,14 +425,14 @@ class Session:
 
     def _placed(self, obj: str, target: Any) -> bool:
         """Whether `obj` already lies in the container `target` (a re-plan skips that step)."""
-        from corrigible.sim_envs.predicates import WorldState, parse_predicate
+        from corrigible.sim_envs.predicates import parse_predicate
         from corrigible.sim_envs.vocabulary import kind_names, kind_of_name
 
         assert self.env is not None
         if not isinstance(target, str) or kind_of_name(target) not in kind_names(container=True):
             return False
         predicate = parse_predicate(f"in({obj}, {target})", self.env.scene)
-        holds, _ = predicate.evaluate(WorldState.from_info(self.env.scene, self.env._info()))
+        holds, _ = predicate.evaluate(self.env.world_state())
         return bool(holds)
 
     def close(self) -> None:
@@ -523,7 +523,6 @@ class Session:
             ConfigError: the session was stopped or closed.
         """
         from corrigible.errors import SandboxInterrupted
-        from corrigible.sim_envs.predicates import WorldState
 
         if self._closed:
             raise ConfigError("the session is closed; make a new Session")
@@ -572,9 +571,7 @@ class Session:
             trace_path=str(self.config.trace) if self.config.trace else None,
         )
         if predicate is not None:
-            holds, details = predicate.evaluate(
-                WorldState.from_info(self.env.scene, self.env._info())
-            )
+            holds, details = predicate.evaluate(self.env.world_state())
             result.expect_holds, result.expect_details = holds, details
         self.env.trace.emit(
             "episode.end", **{k: v for k, v in result.to_dict().items() if k != "steps"}

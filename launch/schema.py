@@ -86,6 +86,9 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
         "a `corrigible launch` file (kind: console|bridge|sim_robot|real_arm)",
         "launch.launch_file:launch_file_schema",
     ),
+    ("dataset-record", "`corrigible dataset record` options", "launch.dataset:DatasetRecordConfig"),
+    ("dataset-export", "`corrigible dataset export` options", "launch.dataset:DatasetExportConfig"),
+    ("dataset-info", "`corrigible dataset info` options", "launch.dataset:DatasetInfoConfig"),
 )
 
 # name -> what the schema describes: a model class, a dataclass, or a function giving the

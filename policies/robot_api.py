@@ -271,12 +271,8 @@ class RobotAPI:
         """Records a subgoal; with `expect`, judges it on the simulator's state (the monitor)."""
         holds, details = None, []
         if expect is not None:
-            from corrigible.sim_envs.predicates import WorldState
-
             predicate = parse_predicate(str(expect), self.env.scene)
-            holds, details = predicate.evaluate(
-                WorldState.from_info(self.env.scene, self.env._info())
-            )
+            holds, details = predicate.evaluate(self.env.world_state())
         record = {
             "name": str(name)[:200],
             "expect": expect,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -145,9 +146,29 @@ class SimArm(Arm):
         """The end-effector position currently commanded (before tracking error), m."""
         return self._cmd_pos.copy()
 
-    def add_tick_hook(self, hook: TickHook) -> None:
-        """Calls `hook(arm)` after every control step; a hook may raise to interrupt a motion."""
-        self._hooks.append(hook)
+    def add_tick_hook(self, hook: TickHook, *, first: bool = False) -> None:
+        """Calls `hook(arm)` after every control step; a hook may raise to interrupt a motion.
+
+        `first`: run it before the hooks added earlier (an observer, such as a dataset
+        recorder, that must see every tick even when a later hook preempts the motion).
+        """
+        if first:
+            self._hooks.insert(0, hook)
+        else:
+            self._hooks.append(hook)
+
+    def command(self) -> dict[str, Any]:
+        """The command in force now, after the safety envelope and the speed governor.
+
+        What a recorder logs as the action actually applied: the end-effector target, its yaw,
+        the gripper command and the joint targets sent to the servos.
+        """
+        return {
+            "ee.target_pos_m": self._cmd_pos.copy(),
+            "ee.target_yaw_rad": float(self._cmd_yaw),
+            "gripper.closed": bool(self._gripper_closed),
+            "joint.target_rad": self._q_sent.copy(),
+        }
 
     def remove_tick_hook(self, hook: TickHook) -> None:
         """Removes a hook added with `add_tick_hook`."""

@@ -11,6 +11,7 @@ Written form (for `--expect` and suite files), combinable with `and`:
                                                   or named locations)
     shape(all blocks, circle|triangle|square)
     not_in(red block, red bowl)
+    pointing_at(red block)              (the gripper held over it, within 3 cm across)
 Object arguments are scene names ("red block", or any noun of its kind: "red cube");
 `all <plural>` ("all blocks", "all dishes") expands to every object of that kind. `in(x, y)`
 takes any container kind: a loose one (a bowl) holds x within its footprint radius, the
@@ -49,14 +50,17 @@ class WorldState:
     scene: SceneSpec
     positions: dict[str, np.ndarray]  # free object name -> position, m
     articulations: dict[str, float]  # drawer name -> opening, m
+    ee_pos: np.ndarray | None = None  # the gripper's tip, m (None: not known to this snapshot)
 
     @classmethod
     def from_info(cls, scene: SceneSpec, info: dict) -> WorldState:
-        """Builds a snapshot from a TabletopEnv `info` dict."""
+        """Builds a snapshot from a TabletopEnv `info` dict (`ee_pos` when it carries one)."""
+        ee = info.get("ee_pos")
         return cls(
             scene=scene,
             positions={n: np.asarray(v["pos"]) for n, v in info["objects"].items()},
             articulations=dict(info.get("articulations", {})),
+            ee_pos=None if ee is None else np.asarray(ee, dtype=float),
         )
 
     def half_height(self, name: str) -> float:
@@ -257,6 +261,17 @@ def _shape(state: WorldState, *args: str) -> tuple[bool, str]:
     return ok, f"the outline has {len(corners)} corners; every object on it: {on_outline}"
 
 
+def _pointing_at(state: WorldState, obj: str) -> tuple[bool, str]:
+    """The gripper's tip is over `obj`: within 3 cm of its centre across, 3-40 cm above its top."""
+    if state.ee_pos is None:
+        return False, "the gripper's position is not in this snapshot"
+    pos = state.positions[obj]
+    across = float(np.linalg.norm(state.ee_pos[:2] - pos[:2]))
+    above = float(state.ee_pos[2] - (pos[2] + state.scene.object(obj).top_above_origin()))
+    ok = across <= 0.03 and 0.03 <= above <= 0.40
+    return ok, f"gripper {across * 100:.1f} cm off its centre, {above * 100:.1f} cm above its top"
+
+
 # name -> (function, arity or None for variadic)
 PREDICATES: Registry[tuple[Callable[..., tuple[bool, str]], int | None]] = Registry(
     "predicate", unknown="unknown {noun} {name!r}; known: {choices}."
@@ -271,6 +286,7 @@ PREDICATES.register("line", (_line, None))
 PREDICATES.register("between", (_between, 3))
 PREDICATES.register("not_in", (_not_in, 2))
 PREDICATES.register("shape", (_shape, None))
+PREDICATES.register("pointing_at", (_pointing_at, 1))
 PREDICATES.register("open", (_open, 1))
 PREDICATES.register("closed", (_closed, 1))
 _ATOM = re.compile(r"^\s*([a-z_]+)\s*\((.*)\)\s*$")

@@ -100,6 +100,20 @@ class ObjectSpec:
         """True for objects with a moving link (drawers)."""
         return self.joint is not None
 
+    def top_above_origin(self) -> float:
+        """Height of the object's highest point above its body origin, m (its free shapes).
+
+        A geom turned away from upright counts its largest half extent: an upper bound, which
+        is what hovering over the object needs.
+        """
+
+        def half_up(g: GeomSpec) -> float:
+            if tuple(g.quat) != IDENTITY_QUAT:
+                return max(g.size)
+            return {"box": g.size[2], "cylinder": g.size[1], "sphere": g.size[0]}[g.type]
+
+        return max(g.pos[2] + half_up(g) for g in self.geoms)
+
 
 @dataclass(frozen=True, kw_only=True)
 class CameraSpec:

@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import gymnasium as gym
 import numpy as np
@@ -64,6 +64,9 @@ from corrigible.sim_envs.backends.registry import BACKENDS, make_backend
 from corrigible.sim_envs.layout import LayoutConfig, sample_layout
 from corrigible.sim_envs.scene_spec import CameraSpec, SceneSpec
 from corrigible.tracing import EpisodeTrace
+
+if TYPE_CHECKING:
+    from corrigible.sim_envs.predicates import WorldState
 
 ObsType = dict[str, np.ndarray]
 
@@ -234,6 +237,20 @@ class TabletopEnv(gym.Env[ObsType, np.ndarray]):
         width = float(fingers[0] + fingers[1]) if len(fingers) == 2 else float(fingers.sum())
         obs["gripper.width_m"] = np.array([min(max(width, 0.0), 0.1)])
         return obs
+
+    def world_state(self) -> WorldState:
+        """Privileged snapshot for judging predicates: objects, drawers and the gripper's tip."""
+        from corrigible.sim_envs.predicates import WorldState
+
+        if self.backend is None or self.arm is None:
+            raise ConfigError("call reset() before world_state()")
+        poses = self.backend.object_poses()
+        return WorldState(
+            scene=self.scene,
+            positions={n: p for n, (p, _) in poses.items()},
+            articulations=self.backend.articulation_positions(),
+            ee_pos=self.arm.ee_pose().pos,
+        )
 
     def _info(self) -> StepInfo:
         poses = self.backend.object_poses()

@@ -148,7 +148,6 @@ def run_episode(
     from corrigible.policies.middleware import SkillTracer
     from corrigible.policies.sandbox import SandboxLimits
     from corrigible.session import Session, SessionConfig
-    from corrigible.sim_envs.predicates import WorldState
 
     t0 = time.perf_counter()
     # A bad monitor or repairer spec is refused before any simulator starts.
@@ -184,7 +183,7 @@ def run_episode(
         injector = link.injector
         report = link.run(instruction, expect=expect, program=program)
         holds, details = session.parse_expect(expect).evaluate(  # type: ignore[union-attr]
-            WorldState.from_info(env.scene, env._info())
+            env.world_state()
         )
         checks = []
         for verdict in session.controller.verdicts:

@@ -41,11 +41,12 @@ many blocks are there?", "what colour is the leftmost block?", "where is the red
 "which block is closest to the bowl?", "is there a purple bowl?"); shapes ("arrange the blocks
 in a circle / triangle / square", a diagonal line); "in between" two things (their midpoint);
 distances from an object ("10 cm to the left of the pink bowl"); every block moved relative to
-where it is; one block per corner; bowls of non-matching colours.
+where it is; one block per corner; bowls of non-matching colours; "all blocks except ...";
+ordinals ("the second block from the left"); pointing the gripper at an object ("point the
+gripper at the red block": `point_at`, which holds the arm over it).
 
 Not covered (it says so with a ParseError naming the families): other questions ("how heavy
-is ..."), conditionals ("if ... then ..."), negations ("all blocks except ..."), ordinals
-("the second block from the left"), bowls moved onto bowls and pointing the gripper.
+is ..."), conditionals ("if ... then ...") and bowls moved onto bowls.
 
 English only: an instruction with letters, digits or symbols outside ASCII ("把红色方块...",
 "положи красный блок", "the 🔴 block") gets a ParseError saying so, rather than being read
@@ -1569,6 +1570,9 @@ class GrammarPlanner(Planner):
                 args = ", ".join(_literal(v) for v in call.args.values())
                 lines.append(f"{call.skill}({args})")
                 subject = call.args.get("obj", subject)
+                if call.skill == "point_at":  # the pose is the result: check it
+                    expect = f"pointing_at({call.args['obj']})"
+                    lines.append(f"checkpoint('pointing', expect={_q(expect)})")
         return Program(
             source="\n".join(lines) + "\n", planner=self.name, family="skill", subject=subject
         )

@@ -222,6 +222,23 @@ _OPEN_DRAWER = SkillSpec(
 _CLOSE_DRAWER = SkillSpec(
     name="close_drawer", doc="close the drawer", args=(_DRAWER,), params=_DRAWER_PARAMS
 )
+_POINT_AT = SkillSpec(
+    name="point_at",
+    doc="hold the gripper above an object, pointing down at it (the arm stays there)",
+    args=(_OBJ,),
+    params=(
+        _param("hover_height", 0.10, (0.03, 0.30), "above the object's top", "hover_height"),
+        _speed(0.25, "while moving over the object"),
+    ),
+    command_verbs=tuple(
+        f"{verb} {tool}{prep}"
+        for verb in ("point", "aim")
+        for tool in ("the gripper ", "your gripper ", "the arm ", "the hand ", "")
+        for prep in ("at", "to", "towards")
+    )
+    + ("hover over", "hover above", "hold the gripper over", "hold the gripper above"),
+    keeps_pose=True,
+)
 _GO_HOME = SkillSpec(
     name="go_home",
     doc="move the arm to its home pose",
@@ -732,6 +749,28 @@ class SkillLibrary:
             return opening < 0.01, msg
 
         return self.execute("close_drawer", {"drawer": drawer}, p, (), body)
+
+    @skill(_POINT_AT)
+    def point_at(self, obj: str, **overrides: float) -> SkillResult:
+        """Moves the gripper over `obj`, `hover_height` above its top, fingers pointing down.
+
+        Code as Policies' "point the gripper at the red block": the top-down gripper points at
+        what lies below it, so pointing is hovering over it. The arm stays there (the skill
+        `keeps_pose`); the next motion starts from it.
+        """
+        self.check_object(obj, kinds=(*kind_names(graspable=True), "bowl", "other"))
+        p = self.params_for("point_at", overrides)
+
+        def body() -> tuple[bool, str]:
+            if self.arm.holding() is not None:
+                return False, f"holding {self.arm.holding()!r}; place it before pointing"
+            pos, _ = self.locator.pose(obj)
+            top = pos[2] + self.env.scene.object(obj).top_above_origin()
+            z = self._safe_z(top + p.hover_height)
+            r = self.arm.move_to(Pose([pos[0], pos[1], z], 0.0), speed=p.speed)
+            return r.reached, f"pointing at {obj!r} from {(z - top) * 100:.0f} cm above it"
+
+        return self.execute("point_at", {"obj": obj}, p, (obj,), body)
 
     @skill(_GO_HOME)
     def go_home(self, **overrides: float) -> SkillResult:

@@ -127,6 +127,8 @@ class SkillSpec:
         verb_rank: when a correction's words name several skills, the lowest rank wins.
         command_verbs: imperative verbs that call it on one object ("tap the red block"); the
             built-in skills' richer phrasings live in `policies.language` instead.
+        keeps_pose: the arm's end pose is the skill's result (pointing at an object): a
+            program that ends with it leaves the arm there instead of sending it home.
         run: the implementation, `run(library, *args, **param_overrides) -> SkillResult`.
     """
 
@@ -138,6 +140,7 @@ class SkillSpec:
     verbs: str = ""
     verb_rank: int = 100
     command_verbs: tuple[str, ...] = ()
+    keeps_pose: bool = False
     run: Callable[..., Any] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,7 @@
 Code as Policies' instruction classes beyond the tabletop suite's families, in the wording of
 its demo where it has one: targets "in between" two things, shapes (circle, triangle,
 square), one block per corner, bowls of non-matching colours, moves of every block relative to
-where it starts. Questions ("how many blocks are there?") are answered with `say()` and have
+where it starts, pointing the gripper at an object. Questions ("how many blocks are there?") are answered with `say()` and have
 no predicate on the world, so they are tested in tests/policies, not scored here.
 
 Predicates are written from the layout and the geometry the instruction asks for, never from
@@ -11,7 +11,8 @@ a planner: `between` is the midpoint of the two named things as laid out; a shap
 on the final centres (`sim_envs.predicates._shape`); "different corners" is `at` for every
 block at the corner nearest to it when those corners are all different (a seed is kept only
 then, so "different corners" has one clear answer); "non-matching" is `in` some bowl and not
-its own colour's: `apart` (each in a bowl, all different) and `not_in` per block.
+its own colour's: `apart` (each in a bowl, all different) and `not_in` per block; pointing
+is `pointing_at` (the gripper's tip over the object, judged where the arm stays).
 """
 
 from __future__ import annotations
@@ -138,6 +139,20 @@ ENTRIES: list[tuple[str, str, str | list[str], Objects, Callable[[SceneSpec], st
         _objects(["red", "blue", "green"], ["red", "blue", "green"]),
         _not_own_bowl,
     ),
+    (
+        "point-at-block",
+        "pointing",
+        "point the gripper at the green block",
+        _objects(["red", "green", "blue"], ["yellow"]),
+        _fixed("pointing_at(green block)"),
+    ),
+    (
+        "point-at-bowl",
+        "pointing",
+        "aim your gripper at the pink bowl",
+        _objects(["orange", "cyan"], ["pink", "gray"]),
+        _fixed("pointing_at(pink bowl)"),
+    ),
 ]
 
 
@@ -148,7 +163,7 @@ def build() -> dict:
         "version": 1,
         "description": (
             "Code as Policies' instruction classes beyond the tabletop families: in between, "
-            "shapes, one block per corner, non-matching bowls; predicates written from each "
+            "shapes, one block per corner, non-matching bowls, pointing; predicates written from each "
             "layout (policies/suites/cap_classes_make.py)."
         ),
         "episodes": build_episodes(ENTRIES, _FIRST_SEED),

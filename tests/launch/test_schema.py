@@ -218,6 +218,9 @@ _REQUIRED = {
     "RouteConfig": {"text": "a bit more to the left"},
     "RunConfig": {"instruction": "put the red block in the blue bowl"},
     "LaunchConfig": {"file": "launch/files/bridge_sim.launch.yaml"},
+    "DatasetRecordConfig": {"out": "runs/ds", "instructions": ["put the red block in the bowl"]},
+    "DatasetExportConfig": {"source": "runs/ds", "out": "runs/ds-5hz"},
+    "DatasetInfoConfig": {"root": "runs/ds"},
     "RepairRunConfig": {
         "file": __file__,
         "instruction": "put the red block in the blue bowl",
