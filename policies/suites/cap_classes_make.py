@@ -3,8 +3,9 @@
 Code as Policies' instruction classes beyond the tabletop suite's families, in the wording of
 its demo where it has one: targets "in between" two things, shapes (circle, triangle,
 square), one block per corner, bowls of non-matching colours, moves of every block relative to
-where it starts, pointing the gripper at an object. Questions ("how many blocks are there?") are answered with `say()` and have
-no predicate on the world, so they are tested in tests/policies, not scored here.
+where it starts, pointing the gripper at an object. Questions ("how many blocks are there?")
+are answered with `say()` and have no predicate on the world, so they are tested in
+tests/policies, not scored here.
 
 Predicates are written from the layout and the geometry the instruction asks for, never from
 a planner: `between` is the midpoint of the two named things as laid out; a shape is checked
@@ -163,8 +164,8 @@ def build() -> dict:
         "version": 1,
         "description": (
             "Code as Policies' instruction classes beyond the tabletop families: in between, "
-            "shapes, one block per corner, non-matching bowls, pointing; predicates written from each "
-            "layout (policies/suites/cap_classes_make.py)."
+            "shapes, one block per corner, non-matching bowls, pointing; predicates written "
+            "from each layout (policies/suites/cap_classes_make.py)."
         ),
         "episodes": build_episodes(ENTRIES, _FIRST_SEED),
     }
