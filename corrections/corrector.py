@@ -66,6 +66,9 @@ _DROPPED_FROM_TARGET = 0.07  # the object lies this far from where it was taken:
 _FULL_PULL_SLACK = 0.005  # m: a pull this close to the slide's travel went the whole way out
 _TOO_SLOW = 0.02  # m/s: crawling; only a person who speaks up about slowness says so
 _BARELY = 0.35  # it followed less of the lift than this: "it barely came up" (much slower)
+# Still between the fingers but it followed less of the lift than this: it slid down in the
+# grip, a slip a bystander sees as plainly as a drop (the pick skill fails at the same share).
+_SAGGED = 0.5
 _LOOK_EVERY = 5  # control ticks between looks at a lifted or carried object
 _CAME_AWAY = 0.06  # m between the hand and the object it carried: it fell out
 _EARLY = 0.5  # it fell before this share of the carry: "it fell straight away" (much slower)
@@ -499,6 +502,8 @@ class SimulatedCorrector:
                 seen.outcome = "missed"
             elif obj is not None and api.env.arm.holding() != obj:
                 seen.outcome = "slipped"
+            elif seen.followed is not None and seen.followed < _SAGGED:
+                seen.outcome = "slipped"  # held, but it slid down in the fingers
             else:
                 seen.outcome = "held"
         elif skill == "place" and obj is not None and _dropped(obj, target, api):

@@ -246,6 +246,13 @@ _GO_HOME = SkillSpec(
 )
 
 
+_SLIP_LAG = 0.02  # m an object trails the rising hand before the pick lets go (`_lift`)
+
+
+class _Sliding(Exception):
+    """Raised from a control tick: the lifted object trails the hand (caught in `_lift`)."""
+
+
 class SkillLibrary:
     """Skills bound to one environment; `params` holds the current (correctable) parameters.
 
@@ -413,7 +420,13 @@ class SkillLibrary:
             self.locator.picked(obj)
             obj_z0 = float(self.env.backend.object_poses()[obj][0][2])
             self._grasp_dz[obj] = float(self.arm.ee_pose().pos[2] - obj_z0)
-            self.arm.move_by([0, 0, p.lift_height], speed=p.speed)
+            lag = self._lift(obj, obj_z0, p)
+            if lag is not None:
+                return (
+                    False,
+                    f"{obj!r} slipped down in the gripper while lifting ({lag * 100:.1f} cm behind "
+                    "the hand); set it down",
+                )
             self.arm.wait(0.2)
             lifted = float(self.env.backend.object_poses()[obj][0][2]) - obj_z0
             if self.arm.holding() != obj or lifted < 0.5 * p.lift_height:
@@ -425,6 +438,39 @@ class SkillLibrary:
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
         return self.execute("pick", {"obj": obj}, p, (obj,), body)
+
+    def _lift(self, obj: str, obj_z0: float, p: SkillParams) -> float | None:
+        """Lifts the grasped object by `lift_height`; on a slip, lets go: the lag, else None.
+
+        A slippery object that slides down between the fingers as the hand rises is dragged by
+        the fingertips at its top edge and tipped over (PyBullet: on its side or off the table),
+        after which no correction can bring it back. Watching how far it trails the hand, as a
+        wrist force or a fingertip sensor would tell, the skill stops as soon as it trails by
+        `_SLIP_LAG` and opens the gripper: the object settles back upright where it stood, and a
+        slower lift can be tried.
+        """
+        hand_z0 = float(self.arm.ee_pose().pos[2])
+        lag = [0.0]
+
+        def watch(arm: Any) -> None:
+            rise = float(arm.ee_pose().pos[2]) - hand_z0
+            obj_rise = float(self.env.backend.object_poses()[obj][0][2]) - obj_z0
+            lag[0] = rise - obj_rise
+            if lag[0] > _SLIP_LAG:
+                raise _Sliding
+
+        self.arm.add_tick_hook(watch)
+        try:
+            self.arm.move_by([0, 0, p.lift_height], speed=p.speed)
+            return None
+        except _Sliding:
+            pass
+        finally:
+            self.arm.remove_tick_hook(watch)
+        self.env.trace.emit("skill.slip_detected", obj=obj, lag_m=lag[0])
+        self.arm.release()
+        self.arm.move_by([0, 0, p.approach_height], speed=p.speed)
+        return lag[0]
 
     def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
         """Of the two top-down grasps of a square footprint, the one with the most clearance.
