@@ -237,10 +237,8 @@ class EpisodeRecorder:
             raise ConfigError("the recorder is already attached")
         self._attached = True
         self._pending = self._observe()
-        try:  # before the run gate's hook, which raises to halt a preempted motion
-            self._arm.add_tick_hook(self._on_tick, first=True)
-        except TypeError:  # a SimArm without the proposed `first` option: sampled on the clock
-            self._arm.add_tick_hook(self._on_tick)
+        # before the run gate's hook, which raises to halt a preempted motion
+        self._arm.add_tick_hook(self._on_tick, first=True)
         self._unsubscribe = self.session.subscribe(self._on_event)
         return self
 
@@ -306,20 +304,12 @@ class EpisodeRecorder:
     def _command(self) -> np.ndarray:
         """The command the arm is sending now, after the safety envelope and speed governor.
 
-        Reads `SimArm`'s command state: the end-effector target of this tick (`commanded_pos`,
-        and the yaw), the gripper command and the joint targets last sent to the servos.
+        `SimArm.command()`: the end-effector target of this tick and its yaw, the gripper
+        command and the joint targets last sent to the servos.
         """
-        arm = self._arm
-        public = getattr(arm, "command", None)
-        if callable(public):  # the accessor proposed for SimArm (see README): no private reads
-            cmd = public()
-            pos, yaw = cmd["ee.target_pos_m"], cmd["ee.target_yaw_rad"]
-            closed, q_sent = cmd["gripper.closed"], cmd["joint.target_rad"]
-        else:
-            pos, yaw = arm.commanded_pos, getattr(arm, "_cmd_yaw", 0.0)
-            closed, q_sent = getattr(arm, "_gripper_closed", False), getattr(arm, "_q_sent", None)
-        if q_sent is None:
-            raise ConfigError(f"{type(arm).__name__} does not expose its joint targets")
+        cmd = self._arm.command()
+        pos, yaw = cmd["ee.target_pos_m"], cmd["ee.target_yaw_rad"]
+        closed, q_sent = cmd["gripper.closed"], cmd["joint.target_rad"]
         return np.concatenate(
             [np.asarray(pos, dtype=np.float64), [float(yaw), 1.0 if closed else 0.0], q_sent]
         ).astype(np.float32)
