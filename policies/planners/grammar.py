@@ -89,12 +89,14 @@ from corrigible.sim_envs.vocabulary import (
     kind_of_name,
     kind_of_noun,
     normalise_color_phrases,
+    noun_words,
     object_kind,
     parse_object_name,
 )
 
 _FILLERS = re.compile(
-    r"\b(please|kindly|now|can you|could you|would you|will you|i want you to|i'd like you to|"
+    r"\b(please|pls|plz|kindly|now|can you|could you|would you|will you|i want you to|"
+    r"i'd like you to|"
     r"i would like you to|go ahead and|robot|okay|ok|then|just)\b"
 )
 _OBJ = r"(?:the\s+)?([a-z]+(?:\s+[a-z]+)?)"
@@ -212,14 +214,73 @@ def _drawer_state(match: re.Match[str]) -> str:
     return f"{'open' if match.group(2) else 'close'} {match.group(1)}"
 
 
+# "i need the red block in the blue bowl", "the red block should go in the blue bowl": a wish
+# for where something ends up, said without a placing verb, is a placement.
+_WISH = re.compile(
+    r"^(?:i\s+(?:need|want|would like)|i'd like|i d like|let's have|let s have)\s+(.+?)\s+"
+    r"((?:in|into|inside|on|onto|on top of|at|to)\s+.+)$"
+)
+_SHOULD = re.compile(
+    r"^(.+?)\s+(?:should|must|needs to|has to|ought to)\s+(?:go|be|end up|be put)\s+"
+    r"((?:in|into|inside|on|onto|on top of|at|to)\s+.+)$"
+)
+
+
+def _wish_as_placement(text: str) -> str:
+    for pattern in (_WISH, _SHOULD):
+        m = pattern.match(text)
+        if m:
+            return f"put {m.group(1)} {m.group(2)}"
+    return text
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one), for short words."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _fix_noun_typos(words: list[str]) -> list[str]:
+    """A misspelt object noun right after a colour ("the orange cylindr") becomes the noun.
+
+    Only there, where a noun must follow, and only when one noun of the vocabulary is nearer
+    than every other, within one edit (two for words of seven letters or more): anything else
+    is left for the parser to refuse by name.
+    """
+    nouns = set(noun_words())
+    out = list(words)
+    for i in range(1, len(out)):
+        word = out[i]
+        if word in nouns or len(word) < 4 or not canonical_color(out[i - 1]):
+            continue
+        limit = 2 if len(word) >= 7 else 1
+        close = [n for n in nouns if abs(len(n) - len(word)) <= limit]
+        scored = [(_edit_distance(word, n), n) for n in close]
+        scored = [(d, n) for d, n in scored if d <= limit]
+        best = min((d for d, _ in scored), default=None)
+        nearest = [n for d, n in scored if d == best]
+        if len(nearest) == 1:
+            out[i] = nearest[0]
+    return out
+
+
 def _normalise(text: str) -> str:
     text = _ANSI.sub(" ", text)
     text = text.lower().replace("-", " ").replace("colored", "coloured")
     text = re.sub(r"[^a-z0-9.\s']", " ", text)
     text = _FILLERS.sub(" ", text)
     text = merge_superlatives(normalise_color_phrases(" ".join(text.split())))
-    words = [canonical_color(w) or w for w in text.split()]
-    return _DRAWER_STATE.sub(_drawer_state, " ".join(words)).strip(" .")
+    words = _fix_noun_typos([canonical_color(w) or w for w in text.split()])
+    text = _wish_as_placement(" ".join(words))
+    return _DRAWER_STATE.sub(_drawer_state, text).strip(" .")
 
 
 def _literal(value: Any) -> str:

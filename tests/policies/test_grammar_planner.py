@@ -297,3 +297,26 @@ def test_putting_away_verbs_place_the_object(verb: str) -> None:
     assert "put_first_on_second('red block', 'drawer')" in program.source
     program = GrammarPlanner().plan(f"{verb} the red block in the blue bowl", ctx)
     assert "put_first_on_second('red block', 'blue bowl')" in program.source
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("I need the red block in the blue bowl", "put_first_on_second('red block', 'blue bowl')"),
+        ("i want the green cube on the red block", "'green block', 'red block'"),
+        ("I'd like the blue block in the yellow bowl", "'blue block', 'yellow bowl'"),
+        ("the red block should go in the blue bowl", "'red block', 'blue bowl'"),
+        ("the green block needs to be in the red bowl", "'green block', 'red bowl'"),
+        ("pls put the red blok in the blue bowl", "'red block', 'blue bowl'"),
+        ("put the green blok in the red bwol", "'green block', 'red bowl'"),
+    ],
+)
+def test_wishes_and_misspelt_nouns_are_placements(text, fragment):
+    """A wish for where something ends up is a placement; a noun one edit off after a colour
+    is read as the nearest noun (written by others: "pls put the orange cylindr in ...")."""
+    assert fragment in GrammarPlanner().plan(text, ctx()).source
+
+
+def test_a_word_near_two_nouns_is_not_guessed():
+    with pytest.raises((ParseError, UnknownObjectError)):
+        GrammarPlanner().plan("put the red bax in the blue bowl", ctx())
