@@ -298,6 +298,11 @@ def run_corrections(cfg: DemoConfig) -> dict[str, Any]:
     )
 
     console = Console()
+    from corrigible.corrections.scenarios.feasibility import scenario_warnings
+
+    for scenario in scenarios:  # hidden properties no correction can overcome: said up front
+        for line in scenario_warnings(scenario):
+            console.print(f"[yellow]warning:[/yellow] {plain(line)}", highlight=False)
     if cfg.quick and cfg.scenarios is None:
         console.print("--quick: the default demo is now the short tour; running it (--full: all)")
     scenarios, plan, kind = _plan(cfg, scenarios)
