@@ -84,6 +84,16 @@ class SessionConfig(Model):
     # a real arm behind its rosbridge server (client mode): the skills drive it and the scene,
     # laid out from `seed` alone, becomes its twin; None: the simulated arm
     robot: RosbridgeArmConfig | None = None
+    # who runs pick and place: "scripted" or "learned:<checkpoint>" (policies/learned/low_level)
+    low_level: str = "scripted"
+
+    @field_validator("low_level")
+    @classmethod
+    def _low_level_spec(cls, value: str) -> str:
+        from corrigible.policies.learned.low_level.skills import parse_low_level
+
+        parse_low_level(value)  # ConfigError naming the forms
+        return value.strip()
 
     @field_validator("engine")
     @classmethod
@@ -349,6 +359,10 @@ class Session:
             perception=self.config.perception,
             camera_bias=None if bias is None else _vector(bias),
         )
+        if self.config.low_level != "scripted":
+            from corrigible.policies.learned.low_level import install_low_level
+
+            install_low_level(self.api, self.config.low_level)  # a bad file: CheckpointError
         self.controller = HierarchicalController(self.api, self.planner)
         self.gate = RunGate()
         # stop / pause / a correction act within one control tick of a motion (the gate's hook)

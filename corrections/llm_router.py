@@ -41,8 +41,8 @@ from corrigible.corrections.router import (
     routing_text,
 )
 from corrigible.errors import ConfigError, InvalidLabelError, LLMError, LLMOutputError, ParseError
-from corrigible.memory.text_embedder import TextEmbedder
 from corrigible.policies.llm import ChatMessage, LLMBackend, make_llm
+from corrigible.text_embedding import TextEmbedder
 
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 _ANSWER_CHARS = 500  # characters of the model's raw answer kept on a decision (for debugging)

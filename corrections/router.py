@@ -42,9 +42,9 @@ import numpy as np
 from corrigible.boundary import load_yaml
 from corrigible.corrections.correction import Correction
 from corrigible.errors import ConfigError, ParseError, did_you_mean
-from corrigible.memory.text_embedder import TextEmbedder
 from corrigible.registry import Registry
 from corrigible.sim_envs.vocabulary import color_words, noun_words
+from corrigible.text_embedding import TextEmbedder
 
 Label = Literal["plan", "skill", "preference", "control", "undo"]
 # The documented label order: confusion-matrix rows/columns and score dicts follow it.
@@ -776,7 +776,7 @@ class GrammarEmbeddingRouter(CorrectionRouter):
 
     def _get_embedder(self) -> TextEmbedder:
         if self._embedder is None:
-            from corrigible.memory.text_embedder import get_text_embedder
+            from corrigible.text_embedding import get_text_embedder
 
             self._embedder = get_text_embedder()
         return self._embedder

@@ -62,6 +62,7 @@ class EvalConfig(VerbConfig):
     engines: list[str] = Field(default_factory=lambda: ["mujoco"])  # physics engines, in order
     planner: str = "grammar"  # grammar | openai:<model> | local:<path> | replay:<file>
     perception: str = "camera"  # camera | privileged
+    low_level: str = "scripted"  # scripted | learned:<checkpoint> (who runs pick and place)
     out: Path | None = Path("runs/eval.json")  # results JSON (rows also go to .partial.jsonl)
     limit: int | None = None  # run only the first N episodes (>= 1; smoke runs)
     family: str | None = None  # run only one family
@@ -80,6 +81,12 @@ class EvalConfig(VerbConfig):
             raise ConfigError(
                 "--planner is empty; use 'grammar' or an LLM spec like openai:<model>"
             )
+        if self.low_level.strip() != "scripted":
+            from corrigible.policies.learned.low_level.skills import parse_low_level
+
+            _, checkpoint = parse_low_level(self.low_level)  # ConfigError naming the forms
+            if checkpoint is not None and not checkpoint.is_file():
+                raise ConfigError(f"--low-level: no checkpoint file at {checkpoint}")
         if self.suite == FAULTS_SUITE:
             self._faults_usable()
             return self
@@ -221,6 +228,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
             engines=cfg.engines,
             planner=cfg.planner,
             perception=cfg.perception,
+            low_level=cfg.low_level,
             partial=partial,
             on_row=done,
             runner=runner,
@@ -279,6 +287,9 @@ def register(app: typer.Typer) -> None:
             "grammar", help="grammar | openai:<model> | local:<path> | replay:<file>"
         ),
         perception: str = typer.Option("camera", help="camera | privileged"),
+        low_level: str = typer.Option(
+            "scripted", "--low-level", help="scripted | learned:<checkpoint> (pick and place)"
+        ),
         out: Path = typer.Option(Path("runs/eval.json"), help="results JSON"),
         limit: int | None = typer.Option(None, help="only the first N episodes"),
         family: str | None = typer.Option(None, help="only this family"),
@@ -323,6 +334,7 @@ def register(app: typer.Typer) -> None:
                 engines=list(sim),
                 planner=planner,
                 perception=perception,
+                low_level=low_level,
                 out=out,
                 limit=limit,
                 family=family,

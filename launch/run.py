@@ -50,6 +50,7 @@ class RunConfig(VerbConfig):
     expect: str | None = None  # predicate that defines success, e.g. "in(red block, blue bowl)"
     planner: str = "grammar"  # grammar | openai:<model> | local:<path> | local:bundled | replay:
     perception: str = "camera"  # camera | privileged
+    low_level: str = "scripted"  # scripted | learned:<checkpoint> (who runs pick and place)
     out: Path | None = None  # results JSON (schema: launch/README.md#run)
     trace: Path | None = None  # JSONL trace; default runs/run-<time>/trace.jsonl
     corrections: tuple[str, ...] = ()  # typed corrections, one per correction point, in order
@@ -72,6 +73,15 @@ def _check_options(cfg: RunConfig) -> str | None:
         return "--expect is empty; write e.g. 'in(red block, blue bowl)'"
     if cfg.seed < 0:
         return f"--seed must be >= 0, got {cfg.seed}"
+    if cfg.low_level.strip() != "scripted":
+        from corrigible.policies.learned.low_level.skills import parse_low_level
+
+        try:
+            _, checkpoint = parse_low_level(cfg.low_level)
+        except ConfigError as exc:
+            return str(exc)
+        if checkpoint is not None and not checkpoint.is_file():
+            return f"--low-level: no checkpoint file at {checkpoint}"
     if cfg.memory is not None:
         if cfg.kb is None:
             return "--memory needs --kb DIR (the knowledge base to retrieve from)"
@@ -170,6 +180,7 @@ def run(cfg: RunConfig) -> int:
                 seed=cfg.seed,
                 planner=cfg.planner,
                 perception=cfg.perception,  # type: ignore[arg-type]  # checked by the CLI
+                low_level=cfg.low_level,
                 trace=trace,
                 episode=f"run-{stamp}-seed{cfg.seed}",
                 kb=cfg.kb,
@@ -270,6 +281,9 @@ def register(app: typer.Typer) -> None:
             help="grammar | openai:<model> | local:<path> | local:bundled | replay:<file>",
         ),
         perception: str = typer.Option("camera", help="camera | privileged"),
+        low_level: str = typer.Option(
+            "scripted", "--low-level", help="scripted | learned:<checkpoint> (pick and place)"
+        ),
         correct: list[str] | None = typer.Option(
             None,
             "--correct",
@@ -310,6 +324,7 @@ def register(app: typer.Typer) -> None:
             trace=trace,
             planner=planner,
             perception=perception,
+            low_level=low_level,
             corrections=tuple(correct or ()),
             interactive=interactive,
             correction_timeout_s=correction_timeout,

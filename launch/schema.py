@@ -86,6 +86,8 @@ _TABLE: tuple[tuple[str, str, str], ...] = (
         "a `corrigible launch` file (kind: console|bridge|sim_robot|real_arm)",
         "launch.launch_file:launch_file_schema",
     ),
+    ("train-ll", "`corrigible train ll` options", "launch.train_ll:TrainLowLevelConfig"),
+    ("train-hl", "`corrigible train hl` options", "launch.train_hl:TrainHLConfig"),
     ("dataset-record", "`corrigible dataset record` options", "launch.dataset:DatasetRecordConfig"),
     ("dataset-export", "`corrigible dataset export` options", "launch.dataset:DatasetExportConfig"),
     ("dataset-info", "`corrigible dataset info` options", "launch.dataset:DatasetInfoConfig"),

@@ -28,7 +28,7 @@ _EXPORTS: dict[str, str] = {
     "ControlCommand": "effects",
     "SCHEMA_VERSION": "schema",
     "embed_crop": "visual_embedder",
-    "get_text_embedder": "text_embedder",
+    "get_text_embedder": "corrigible.text_embedding",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -38,4 +38,5 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'corrigible.memory' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"corrigible.memory.{module}"), name)
+    full = module if module.startswith("corrigible.") else f"corrigible.memory.{module}"
+    return getattr(importlib.import_module(full), name)

@@ -58,8 +58,8 @@ from corrigible.memory.store import (
     checksummed_json,
     encode_record,
 )
-from corrigible.memory.text_embedder import get_text_embedder
 from corrigible.memory.visual_embedder import DESCRIPTOR_DIM
+from corrigible.text_embedding import get_text_embedder
 
 _BLANK = b" \t\r\n\x0b\x0c"
 # Files other than the log, by the name the ops use.

@@ -60,8 +60,8 @@ from corrigible.memory.store import (
     ReplayReport,
     atomic_write,
 )
-from corrigible.memory.text_embedder import TextEmbedder, get_text_embedder
 from corrigible.memory.visual_embedder import DESCRIPTOR_DIM, DESCRIPTOR_NAME, compare
+from corrigible.text_embedding import TextEmbedder, get_text_embedder
 
 _LOG = logging.getLogger(__name__)
 

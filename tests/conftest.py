@@ -50,7 +50,7 @@ def state_env(engine: str):
 @pytest.fixture(scope="session")
 def embedder():
     """The real MiniLM, loaded and warmed once for the whole session (not timed by tests)."""
-    from corrigible.memory.text_embedder import get_text_embedder
+    from corrigible.text_embedding import get_text_embedder
 
     model = get_text_embedder()
     model.embed(["warm up"])

@@ -8,7 +8,7 @@ count too, since they are imports made later.
 
 Layers, lowest first (a module may import its own layer's packages and those below):
 
-    0  root modules: errors, tracing, registry, config, boundary
+    0  root modules: errors, tracing, registry, config, boundary, text_embedding (MiniLM)
     1  robots
     2  sim_envs
     3  policies
@@ -39,6 +39,7 @@ _LAYERS: dict[str, int] = {
     "registry": 0,
     "config": 0,
     "boundary": 0,
+    "text_embedding": 0,
     "robots": 1,
     "sim_envs": 2,
     "policies": 3,

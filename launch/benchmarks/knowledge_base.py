@@ -212,7 +212,7 @@ def minilm_row(n: int, *, queries: int) -> dict[str, Any]:
     """A knowledge base of real MiniLM vectors: end-to-end search latency and a top-1 check."""
     from corrigible.memory.knowledge_base import KnowledgeBase, KnowledgeBaseConfig
     from corrigible.memory.schema import KnowledgeEntry
-    from corrigible.memory.text_embedder import get_text_embedder
+    from corrigible.text_embedding import get_text_embedder
 
     embedder = get_text_embedder()
     start = time.perf_counter()
@@ -289,8 +289,8 @@ def appearance_row(*, poses: int) -> dict[str, Any]:
     """
     from corrigible.memory.knowledge_base import KnowledgeBase
     from corrigible.memory.schema import KnowledgeEntry, ObjectScope
-    from corrigible.memory.text_embedder import get_text_embedder
     from corrigible.memory.visual_embedder import embed_crop, render_crop
+    from corrigible.text_embedding import get_text_embedder
 
     colours = {"red": (200, 30, 30), "green": (30, 170, 50), "blue": (30, 40, 200)}
     shapes = {"cube": "block", "cylinder": "cylinder"}
@@ -356,7 +356,7 @@ def inserts_row(n: int, *, batch: int = 50) -> dict[str, Any]:
     """Durable insert throughput (fsync per add, and per add_many batch), embedding apart."""
     from corrigible.memory.knowledge_base import KnowledgeBase
     from corrigible.memory.schema import KnowledgeEntry, Provenance
-    from corrigible.memory.text_embedder import get_text_embedder
+    from corrigible.text_embedding import get_text_embedder
 
     embedder = get_text_embedder()
     texts = _corpus(2 * n)

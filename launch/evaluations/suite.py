@@ -17,7 +17,9 @@ from corrigible.policies.suites.schema import SuiteEpisode
 from corrigible.session import Session, SessionConfig
 
 
-def run_episode(ep: SuiteEpisode, *, engine: str, planner: str, perception: str) -> dict[str, Any]:
+def run_episode(
+    ep: SuiteEpisode, *, engine: str, planner: str, perception: str, low_level: str = "scripted"
+) -> dict[str, Any]:
     """One suite episode on one engine, as a results row."""
     row: dict[str, Any] = {
         "id": ep.id,
@@ -34,6 +36,7 @@ def run_episode(ep: SuiteEpisode, *, engine: str, planner: str, perception: str)
             planner=planner,
             perception=perception,  # type: ignore[arg-type]  # checked by the verb
             episode=ep.id,
+            low_level=low_level,
         )
         with Session(config, layout=ep.layout()) as session:
             result = session.run(ep.instruction, expect=ep.expect)
@@ -62,13 +65,19 @@ def run_episode(ep: SuiteEpisode, *, engine: str, planner: str, perception: str)
 class SuiteWorker(Worker):
     """A worker process of `run_suite`: runs episodes with one planner and perception."""
 
-    def __init__(self, *, planner: str, perception: str) -> None:
-        self.planner, self.perception = planner, perception
+    def __init__(self, *, planner: str, perception: str, low_level: str = "scripted") -> None:
+        self.planner, self.perception, self.low_level = planner, perception, low_level
 
     def run(self, job: tuple[SuiteEpisode, str]) -> Iterator[dict[str, Any]]:
         """One (episode, engine) job: its one row."""
         ep, engine = job
-        yield run_episode(ep, engine=engine, planner=self.planner, perception=self.perception)
+        yield run_episode(
+            ep,
+            engine=engine,
+            planner=self.planner,
+            perception=self.perception,
+            low_level=self.low_level,
+        )
 
 
 def lost_row(ep: SuiteEpisode, engine: str, error: str) -> dict[str, Any]:
@@ -95,6 +104,7 @@ def run_suite(
     engines: list[str],
     planner: str,
     perception: str,
+    low_level: str = "scripted",
     partial: Path | None = None,
     on_row: Callable[[dict[str, Any]], None] | None = None,
     runner: RunnerConfig | None = None,
@@ -111,6 +121,7 @@ def run_suite(
         engines: physics engines, in order.
         planner: planner spec.
         perception: "camera" or "privileged".
+        low_level: who runs pick and place: "scripted" or "learned:<checkpoint>".
         partial: the JSONL file rows stream to (rewritten).
         on_row: called with each row as it finishes.
         runner: serial (default) or Ray (`distributed.RunnerConfig`).
@@ -132,7 +143,7 @@ def run_suite(
         f"{__name__}:SuiteWorker",
         [Job(key, payload) for key, payload in by_key.items()],
         runner=runner,
-        worker_kwargs={"planner": planner, "perception": perception},
+        worker_kwargs={"planner": planner, "perception": perception, "low_level": low_level},
         on_item=row_done,
     )
     lost = {a.key: a.error for a in result.failed}

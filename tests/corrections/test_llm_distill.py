@@ -26,10 +26,10 @@ from corrigible.corrections.llm_distill import (
 )
 from corrigible.errors import ConfigError
 from corrigible.memory import KnowledgeBase, KnowledgeEntry
-from corrigible.memory.text_embedder import MiniLMEmbedder
 from corrigible.memory.visual_embedder import embed_crop, render_crop
 from corrigible.policies.llm import LLMBackend, make_llm
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
+from corrigible.text_embedding import MiniLMEmbedder
 from loopback_llm import (
     LoopbackServer,
     free_loopback_port,

@@ -36,8 +36,8 @@ from corrigible.corrections.router import (
     router_names,
 )
 from corrigible.errors import ConfigError, InvalidLabelError, LLMOutputError, ParseError
-from corrigible.memory.text_embedder import MiniLMEmbedder
 from corrigible.policies.llm.openai_backend import OpenAIBackend, OpenAIBackendConfig
+from corrigible.text_embedding import MiniLMEmbedder
 from loopback_llm import (
     LoopbackServer,
     free_loopback_port,

@@ -189,9 +189,13 @@ def test_kb_entry_schema_matches_an_exported_entry():
 # ------------------------------------------------------------------------------- verb configs
 def _verb_config_classes() -> list[type]:
     """Every `*Config` model or dataclass defined in a verb module of the CLI."""
+    from corrigible.launch.train import _SUBCOMMANDS
+
     found = []
-    for verb in VERBS:
-        module = importlib.import_module(f"corrigible.launch.{verb}")
+    modules = [importlib.import_module(f"corrigible.launch.{verb}") for verb in VERBS]
+    for sub in _SUBCOMMANDS:  # `train ll|hl` live in modules of their own
+        modules.append(importlib.import_module(f"corrigible.launch.{sub}"))
+    for module in modules:
         for value in vars(module).values():
             if (
                 isinstance(value, type)

@@ -5,9 +5,9 @@ import sys
 import numpy as np
 import pytest
 
+from corrigible import text_embedding as text_embedder
 from corrigible.errors import DependencyNotInstalled
-from corrigible.memory import text_embedder
-from corrigible.memory.text_embedder import MINILM_DIM, TextEmbedder, get_text_embedder
+from corrigible.text_embedding import MINILM_DIM, TextEmbedder, get_text_embedder
 
 
 def test_batches_are_unit_float32_rows_and_paraphrases_are_close(embedder):
