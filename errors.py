@@ -22,6 +22,13 @@ class ConfigError(CorrigibleError, ValueError):
     """A configuration field holds an invalid value."""
 
 
+class CheckpointError(ConfigError):
+    """A learned policy's checkpoint cannot be used (missing, unreadable, corrupt, another format).
+
+    The message says which, and what to do (train one, or point at the right file).
+    """
+
+
 class UnknownObjectError(CorrigibleError, KeyError):
     """A name refers to no object in the scene."""
 

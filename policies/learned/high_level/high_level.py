@@ -17,16 +17,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from corrigible.errors import CorrigibleError
+from corrigible.errors import CheckpointError, CorrigibleError
 from corrigible.policies.learned.high_level.config_high_level import InstructorConfig
 
 CHECKPOINT_FORMAT = "corrigible-high-level"
 CHECKPOINT_VERSION = 1
 NO_INSTRUCTION = "nothing done yet"  # what a history slot before the first instruction says
-
-
-class HighLevelCheckpointError(CorrigibleError, ValueError):
-    """A high-level checkpoint is missing, unreadable or not one (says which and what to do)."""
 
 
 @dataclass(frozen=True)
@@ -129,7 +125,7 @@ def encode(
     frames = np.stack([o.frames for o in observations]).astype(np.float32) / 255.0
     b, n, h, w, _ = frames.shape
     if (n, h, w) != (cfg.n_frames, cfg.frame_height, cfg.frame_width):
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"observations hold {n} frames of {h} x {w} px; the model was built for "
             f"{cfg.n_frames} of {cfg.frame_height} x {cfg.frame_width}: record the data with "
             "the checkpoint's frame settings"
@@ -218,29 +214,29 @@ def load_checkpoint(path: Path) -> tuple[InstructorNet, list[str], dict[str, Any
         (network, candidates, meta).
 
     Raises:
-        HighLevelCheckpointError: the file is missing, not a torch file, not a high-level
+        CheckpointError: the file is missing, not a torch file, not a high-level
             checkpoint, of another version, or its weights do not fit its config.
     """
     path = Path(path)
     if not path.is_file():
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"no high-level checkpoint at {path}; train one with `corrigible train hl --stage base`"
         )
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises pickle, zip and runtime errors alike
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"{path} is not a readable torch checkpoint ({type(exc).__name__}: {exc}); "
             "retrain with `corrigible train hl`"
         ) from exc
     if not isinstance(blob, dict) or blob.get("format") != CHECKPOINT_FORMAT:
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"{path} is not a high-level checkpoint (format "
             f"{blob.get('format') if isinstance(blob, dict) else type(blob).__name__!r}, "
             f"expected {CHECKPOINT_FORMAT!r}); a low-level checkpoint goes to --low-level"
         )
     if blob.get("version") != CHECKPOINT_VERSION:
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"{path} is version {blob.get('version')!r}, this corrigible reads version "
             f"{CHECKPOINT_VERSION}; retrain with `corrigible train hl`"
         )
@@ -250,10 +246,10 @@ def load_checkpoint(path: Path) -> tuple[InstructorNet, list[str], dict[str, Any
         net.load_state_dict(blob["state_dict"])
         candidates = [str(c) for c in blob["candidates"]]
     except (KeyError, TypeError, RuntimeError, CorrigibleError) as exc:
-        raise HighLevelCheckpointError(
+        raise CheckpointError(
             f"{path} is a damaged high-level checkpoint ({type(exc).__name__}: {exc}); "
             "retrain with `corrigible train hl`"
         ) from exc
     if not candidates:
-        raise HighLevelCheckpointError(f"{path} lists no candidate instructions; retrain it")
+        raise CheckpointError(f"{path} lists no candidate instructions; retrain it")
     return net, candidates, dict(blob.get("meta") or {})

@@ -4,7 +4,8 @@
 `place` run the policy; `corrigible train ll` trains and evaluates it. See README.md.
 """
 
-from corrigible.policies.learned.low_level.low_level import CheckpointError, LowLevelPolicy
+from corrigible.errors import CheckpointError
+from corrigible.policies.learned.low_level.low_level import LowLevelPolicy
 from corrigible.policies.learned.low_level.skills import (
     LearnedSkillLibrary,
     install_low_level,

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from corrigible.errors import ConfigError
+from corrigible.errors import CheckpointError, ConfigError
 from corrigible.policies.learned.low_level.config_low_level import LowLevelModelConfig
 
 CHECKPOINT_FORMAT = "corrigible-low-level-v1"
@@ -34,10 +34,6 @@ POS_SCALE = 10.0  # labels in decimetres: unit-scale regression targets
 # per primitive: dx, dy, dz (dm), cos(4 dyaw), sin(4 dyaw), gripper closed
 PRIMITIVE_DIM = 6
 TABLE_POINT_Z = 0.02  # m, height at which a keypoint's ray is cut: the objects' centres
-
-
-class CheckpointError(ConfigError):
-    """A low-level checkpoint that cannot be used (missing, corrupt, another format)."""
 
 
 def camera_image(rgb: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from corrigible.errors import ConfigError, MotionError, SkillError
+from corrigible.errors import CheckpointError, ConfigError, MotionError, SkillError
 from corrigible.policies.learned.low_level.demos import (
     observe,
     pick_instruction,
@@ -29,7 +29,6 @@ from corrigible.policies.learned.low_level.demos import (
 )
 from corrigible.policies.learned.low_level.low_level import (
     CAMERA_SIZE,
-    CheckpointError,
     LowLevelPolicy,
 )
 from corrigible.policies.skills import SkillLibrary, SkillResult

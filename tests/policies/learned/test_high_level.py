@@ -14,7 +14,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from corrigible.errors import ConfigError, UnknownNameError
+from corrigible.errors import CheckpointError, ConfigError, UnknownNameError
 from corrigible.policies.learned.high_level.config_high_level import InstructorConfig, TrainConfig
 from corrigible.policies.learned.high_level.episodes import (
     HLDataset,
@@ -23,7 +23,6 @@ from corrigible.policies.learned.high_level.episodes import (
 )
 from corrigible.policies.learned.high_level.evaluation import record_demos
 from corrigible.policies.learned.high_level.high_level import (
-    HighLevelCheckpointError,
     HighLevelPolicy,
     TextCache,
     load_checkpoint,
@@ -187,7 +186,7 @@ def test_bad_checkpoint_gives_a_clear_error(
         path.write_bytes(content)
     elif content is not None:
         torch.save(content, path)
-    with pytest.raises(HighLevelCheckpointError, match=match):
+    with pytest.raises(CheckpointError, match=match):
         HighLevelPolicy.load(path, text)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from corrigible.errors import ConfigError, SafetyError
+from corrigible.errors import CheckpointError, ConfigError, SafetyError
 from corrigible.policies.learned.low_level.config_low_level import (
     HELD_OUT_SEED_BASE,
     CollectConfig,
@@ -22,7 +22,6 @@ from corrigible.policies.learned.low_level.config_low_level import (
 )
 from corrigible.policies.learned.low_level.demos import Demonstrations, collect
 from corrigible.policies.learned.low_level.low_level import (
-    CheckpointError,
     LowLevelPolicy,
 )
 from corrigible.policies.learned.low_level.skills import (
