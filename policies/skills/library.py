@@ -394,11 +394,9 @@ class SkillLibrary:
         p = self.params_for("pick", overrides)
 
         def body() -> tuple[bool, str]:
-            held = self.arm.holding()
-            if held is not None and held != obj:
-                return False, f"already holding {held!r}; place it first"
-            if held == obj:
-                return True, f"already holding {obj!r}"
+            already = self._already_held(obj)
+            if already is not None:
+                return already
             pos, obj_yaw = self.locator.pose(obj)
             spec = self.env.scene.object(obj)
             world = self.world()
@@ -438,6 +436,15 @@ class SkillLibrary:
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
         return self.execute("pick", {"obj": obj}, p, (obj,), body)
+
+    def _already_held(self, obj: str) -> tuple[bool, str] | None:
+        """A pick's outcome decided by what the hand holds already (None: go and pick)."""
+        held = self.arm.holding()
+        if held is not None and held != obj:
+            return False, f"already holding {held!r}; place it first"
+        if held == obj:
+            return True, f"already holding {obj!r}"
+        return None
 
     def _lift(self, obj: str, obj_z0: float, p: SkillParams) -> float | None:
         """Lifts the grasped object by `lift_height`; on a slip, lets go: the lag, else None.

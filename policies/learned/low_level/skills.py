@@ -100,11 +100,9 @@ class LearnedSkillLibrary(SkillLibrary):
         p = self.params_for("pick", overrides)
 
         def body() -> tuple[bool, str]:
-            held = self.arm.holding()
-            if held is not None and held != obj:
-                return False, f"already holding {held!r}; place it first"
-            if held == obj:
-                return True, f"already holding {obj!r}"
+            already = self._already_held(obj)
+            if already is not None:
+                return already
             obj_z0 = float(self.env.backend.object_poses()[obj][0][2])
             steps = self._run_policy(pick_instruction(obj), p, obj)
             self.arm.wait(0.2)
