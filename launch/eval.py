@@ -6,16 +6,23 @@ Example:
     corrigible eval --suite tabletop --ray HEAD:6379    # a Ray cluster (launch/README.md#ray)
     corrigible eval --suite tabletop-faults --sim mujoco --seeds 2 --out runs/faults.json
 
+`--family`, `--split`, `--per-family N` and `--limit N` select episodes (in that order), e.g.
+`--split heldout --per-family 3` for a comparison of slow planners on every family.
+
 `--suite` takes a built-in name (`tabletop`, `smoke`) or a YAML path (schema in
 policies/suites/schema.py). Success is the suite's predicate on the final state. Perception is
 the camera unless `--perception privileged`.
 
 Results JSON: {suite, planner, perception, engines, episodes: [{id, family, split, engine,
-instruction, expect, success, status, error_class, message, details, wall_s}], summary:
-{engine: {family: {split: {n, successes, rate}}}}, runner: {backend, workers, wall_s, retries,
-failed}}. With `--ray` the episodes are the same and so are their rows (`launch/distributed.py`);
-an episode whose worker died is retried, and one that failed every retry is a row with status
-"lost", listed under `runner.failed`.
+instruction, expect, success, status, error_class, message, details, wall_s, programs, plans:
+[{planner, plan_s, llm_calls, plan_error_type}]}], summary: {engine: {family: {split: {n,
+successes, rate}}}}, planning: {engine: {plans, written_by_llm, refusals, invalid,
+invalid_per_100_plans, error_types, llm_calls, fgen_calls, plan_s_p50, plan_s_p95,
+episode_wall_s}}, runner: {backend, workers, wall_s, retries, failed}}. A refusal (the planner
+said it cannot do that) is not an invalid program; an invalid one is LLM output the sandbox
+refused or that held no program. With `--ray` the episodes are the same and so are their
+rows (`launch/distributed.py`); an episode whose worker died is retried, and one that failed
+every retry is a row with status "lost", listed under `runner.failed`.
 
 `--suite tabletop-faults` is the repair evaluation (`launch/evaluations/repair.py`,
 `corrections/repair/README.md`): per engine and seed one episode with an injected fault (the
@@ -66,6 +73,8 @@ class EvalConfig(VerbConfig):
     out: Path | None = Path("runs/eval.json")  # results JSON (rows also go to .partial.jsonl)
     limit: int | None = None  # run only the first N episodes (>= 1; smoke runs)
     family: str | None = None  # run only one family
+    split: str | None = None  # run only one split ("train" | "heldout")
+    per_family: int | None = None  # run only the first N episodes of each family (>= 1)
     ray: str | None = None  # None: serial; "local": a local Ray instance; "auto" / HOST:PORT
     workers: int | None = None  # Ray actors (None: one per CPU of the cluster)
     # The repair suite's own options (`--suite tabletop-faults` only):
@@ -106,6 +115,8 @@ class EvalConfig(VerbConfig):
             )
         if self.limit is not None and self.limit < 1:
             raise ConfigError(f"--limit must be >= 1 episode, got {self.limit}")
+        if self.per_family is not None and self.per_family < 1:
+            raise ConfigError(f"--per-family must be >= 1 episode, got {self.per_family}")
         if self.out is not None:
             check_output_path(self.out, option="--out")
         if self.workers is not None and self.ray is None:
@@ -124,6 +135,8 @@ class EvalConfig(VerbConfig):
             "--workers": self.workers,
             "--limit": self.limit,
             "--family": self.family,
+            "--split": self.split,
+            "--per-family": self.per_family,
         }
         given = [k for k, v in alien.items() if v is not None]
         if given:
@@ -197,7 +210,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         return run_faults(cfg)
 
     from corrigible.launch.distributed import RunReport
-    from corrigible.launch.evaluations.suite import run_suite, summarise
+    from corrigible.launch.evaluations.suite import run_suite, summarise, summarise_planning
     from corrigible.policies.suites.schema import load_suite
 
     suite = load_suite(cfg.suite)
@@ -207,9 +220,27 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
             f"--family {escape(repr(cfg.family))} is no family of suite {suite.name!r}; its "
             f"families are {families}." + did_you_mean(cfg.family, families)
         )
-    episodes = [e for e in suite.episodes if cfg.family is None or e.family == cfg.family][
-        : cfg.limit
+    splits = sorted({e.split for e in suite.episodes})
+    if cfg.split is not None and cfg.split not in splits:
+        raise ConfigError(
+            f"--split {escape(repr(cfg.split))} is no split of suite {suite.name!r}; its "
+            f"splits are {splits}." + did_you_mean(cfg.split, splits)
+        )
+    episodes = [
+        e
+        for e in suite.episodes
+        if (cfg.family is None or e.family == cfg.family)
+        and (cfg.split is None or e.split == cfg.split)
     ]
+    if cfg.per_family is not None:  # the first N of each family, in file order
+        taken: dict[str, int] = {}
+        kept = []
+        for e in episodes:
+            taken[e.family] = taken.get(e.family, 0) + 1
+            if taken[e.family] <= cfg.per_family:
+                kept.append(e)
+        episodes = kept
+    episodes = episodes[: cfg.limit]
     runner = cfg.runner().check()  # Ray installed, the head node answers: before any work
     console = Console(stderr=True)
     partial = cfg.out.with_suffix(".partial.jsonl") if cfg.out is not None else None
@@ -259,6 +290,17 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
             ]
             table.add_row(engine, plain(fam), *cells)
     Console().print(table)
+    planning = summarise_planning(rows)
+    for engine, stats in planning.items():
+        Console().print(
+            plain(
+                f"{engine} planning: {stats['plans']} plans ({stats['written_by_llm']} by an "
+                f"LLM), {stats['refusals']} refused, {stats['invalid']} invalid "
+                f"({stats['invalid_per_100_plans']} per 100), {stats['fgen_calls']} fgen calls, "
+                f"plan p50 {stats['plan_s_p50']} s / p95 {stats['plan_s_p95']} s, "
+                f"episodes {stats['episode_wall_s']} s"
+            )
+        )
     results = {
         "suite": suite.name,
         "planner": cfg.planner,
@@ -266,6 +308,7 @@ def run(cfg: EvalConfig) -> dict[str, Any]:
         "engines": cfg.engines,
         "episodes": rows,
         "summary": summary,
+        "planning": planning,
         "runner": runner,
     }
     if cfg.out is not None:
@@ -293,6 +336,10 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(Path("runs/eval.json"), help="results JSON"),
         limit: int | None = typer.Option(None, help="only the first N episodes"),
         family: str | None = typer.Option(None, help="only this family"),
+        split: str | None = typer.Option(None, help="only this split (train | heldout)"),
+        per_family: int | None = typer.Option(
+            None, "--per-family", help="only the first N episodes of each family"
+        ),
         ray: str | None = typer.Option(None, "--ray", help=RAY_HELP),
         workers: int | None = typer.Option(
             None, help="with --ray: worker processes (default: one per CPU of the cluster)"
@@ -338,6 +385,8 @@ def register(app: typer.Typer) -> None:
                 out=out,
                 limit=limit,
                 family=family,
+                split=split,
+                per_family=per_family,
                 ray=ray,
                 workers=workers,
                 repair=None if repair is None else repair.split(","),

@@ -119,6 +119,12 @@ class StepOutcome:
     said: list[str] = field(default_factory=list)  # the program's say() lines (answers)
     plan_s: float = 0.0
     exec_s: float = 0.0
+    planner: str | None = None  # who wrote the program ("grammar", "llm:...")
+    llm_calls: int = 0  # LLM requests the plan took (program + fgen)
+    # why planning failed, by error type: a refusal (ParseError, UnknownObjectError), a
+    # program the sandbox refused or output that was no program (LLMOutputError), an
+    # unreachable server (LLMConnectionError); None when a program was written
+    plan_error_type: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly form."""
@@ -193,8 +199,8 @@ class HierarchicalController:
         if not self._hook_installed:
             self.api.env.arm.add_tick_hook(self._arm_hook)
             self._hook_installed = True
+        ctx = self.context()  # perception: not counted in the planner's latency
         t0 = time.perf_counter()
-        ctx = self.context()
         try:
             program = self.planner.plan(instruction, ctx)
         except (CorrigibleError, ValueError, KeyError) as exc:
@@ -209,6 +215,8 @@ class HierarchicalController:
                 error_class="plan",
                 message=str(exc),
                 plan_s=time.perf_counter() - t0,
+                planner=self.planner.name,
+                plan_error_type=type(exc).__name__,
             )
         plan_s = time.perf_counter() - t0
         self.trace.emit(
@@ -245,6 +253,8 @@ class HierarchicalController:
             ],
             plan_s=plan_s,
             exec_s=result.duration_s,
+            planner=program.planner,
+            llm_calls=program.llm_calls,
         )
         if result.status == "ok":
             self.history.append(record_history(program, instruction, before))

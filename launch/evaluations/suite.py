@@ -49,6 +49,10 @@ def run_episode(
             details=result.expect_details,
             wall_s=round(result.wall_s, 2),
             programs=[s.get("program") for s in result.steps],
+            plans=[
+                {k: s.get(k) for k in ("planner", "plan_s", "llm_calls", "plan_error_type")}
+                for s in result.steps
+            ],
         )
     except Exception as exc:  # a suite entry the scene cannot satisfy is a failure, not a crash
         row.update(
@@ -158,6 +162,50 @@ def run_suite(
     if report is not None:
         report.append(result)
     return rows
+
+
+# Planning errors that mean the planner understood nothing it could do (a valid answer to an
+# impossible request), as opposed to output the sandbox refused or a server that did not answer.
+REFUSALS = frozenset({"ParseError", "UnknownObjectError"})
+
+
+def summarise_planning(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """{engine: plan counts, refusals, invalid programs per 100 plans, LLM calls, latency}.
+
+    Every planning attempt of every episode counts once (a session may plan several times);
+    an invalid program is one the sandbox refused or LLM output that held no program
+    (`LLMOutputError`), never a refusal. Latency is the planner's wall time per attempt.
+    """
+    out: dict[str, Any] = {}
+    for engine in sorted({r["engine"] for r in rows}):
+        plans = [p for r in rows if r["engine"] == engine for p in r.get("plans") or []]
+        times = sorted(float(p.get("plan_s") or 0.0) for p in plans)
+        errors = [p.get("plan_error_type") for p in plans]
+        invalid = sum(e is not None and e not in REFUSALS for e in errors)
+        by_llm = sum(str(p.get("planner") or "").startswith("llm") for p in plans)
+        out[engine] = {
+            "plans": len(plans),
+            "written_by_llm": by_llm,
+            "refusals": sum(e in REFUSALS for e in errors),
+            "invalid": invalid,
+            "invalid_per_100_plans": round(100 * invalid / len(plans), 1) if plans else None,
+            "error_types": {e: errors.count(e) for e in sorted({e for e in errors if e})},
+            "llm_calls": sum(int(p.get("llm_calls") or 0) for p in plans),
+            "fgen_calls": sum(max(0, int(p.get("llm_calls") or 0) - 1) for p in plans),
+            "plan_s_p50": round(_percentile(times, 50), 3) if times else None,
+            "plan_s_p95": round(_percentile(times, 95), 3) if times else None,
+            "episode_wall_s": round(
+                sum(float(r.get("wall_s") or 0) for r in rows if r["engine"] == engine), 1
+            ),
+        }
+    return out
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated percentile of an ascending list (numpy's default method)."""
+    import numpy as np
+
+    return float(np.percentile(sorted_values, q))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:

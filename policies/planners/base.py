@@ -40,6 +40,9 @@ class Program:
     target: Any = None
     notes: list[str] = field(default_factory=list)
     raw_llm_output: str | None = None
+    # LLM requests this plan took: 1 for the program, plus one per function fgen defined
+    # (0 for the grammar); evaluations report them per plan
+    llm_calls: int = 0
 
 
 class Planner(abc.ABC):

@@ -91,6 +91,7 @@ class LLMPlanner(Planner):
         self.fgen_depth = fgen_depth
         self.max_tokens = max_tokens
         self._fgen_cache: dict[str, str] = {}
+        self._calls = 0  # LLM requests of the plan being written (program + fgen)
         self.name = f"llm:{llm.name}"
 
     def _messages(self, instruction: str, ctx: PlanContext) -> list[ChatMessage]:
@@ -128,6 +129,7 @@ class LLMPlanner(Planner):
 
     def plan(self, instruction: str, context: PlanContext) -> Program:
         """Prompts the LLM for a program, defines its undefined calls (fgen) and validates it."""
+        self._calls = 1
         source, raw = self._code(self._messages(instruction, context))
         definitions = self._resolve_undefined(source, depth=0, defined=set())
         full = "\n\n".join([*definitions, source]) + "\n"
@@ -143,7 +145,12 @@ class LLMPlanner(Planner):
         # Runnable, but a program without checkpoints cannot be monitored: say so, run it.
         notes = checkpoint_warnings(full)
         return Program(
-            source=full, planner=self.name, family="llm", raw_llm_output=raw, notes=notes
+            source=full,
+            planner=self.name,
+            family="llm",
+            raw_llm_output=raw,
+            notes=notes,
+            llm_calls=self._calls,
         )
 
     def _resolve_undefined(self, source: str, depth: int, defined: set[str]) -> list[str]:
@@ -168,6 +175,7 @@ class LLMPlanner(Planner):
                     )
                 ]
                 messages.append(ChatMessage.user(_prompt("fgen.txt").format(signature=signature)))
+                self._calls += 1
                 code, _ = self._code(messages)
                 tree = ast.parse(code)
                 if not any(isinstance(n, ast.FunctionDef) and n.name == name for n in tree.body):

@@ -116,3 +116,34 @@ def test_eval_rejects_invalid_suite(tmp_path):
     )
     out = corrigible("eval", "--suite", str(bad))
     assert out.returncode == 2 and "expect" in out.stderr
+
+
+_SELECTION_SUITE = """name: selection
+version: 1
+episodes:
+- {id: a-train, family: a, split: train, instruction: fly to the moon, expect: "in(red block, blue bowl)", seed: 1, objects: [{kind: block, color: red}, {kind: bowl, color: blue}]}
+- {id: a-held-1, family: a, split: heldout, instruction: fly to the moon, expect: "in(red block, blue bowl)", seed: 2, objects: [{kind: block, color: red}, {kind: bowl, color: blue}]}
+- {id: a-held-2, family: a, split: heldout, instruction: fly to the moon, expect: "in(red block, blue bowl)", seed: 3, objects: [{kind: block, color: red}, {kind: bowl, color: blue}]}
+- {id: b-held-1, family: b, split: heldout, instruction: juggle the bowls, expect: "in(red block, blue bowl)", seed: 4, objects: [{kind: block, color: red}, {kind: bowl, color: blue}]}
+"""  # noqa: E501
+
+
+def test_eval_selects_per_family_and_split_and_counts_refusals_apart(tmp_path):
+    """--split heldout --per-family 1 keeps a-held-1 and b-held-1; a refusal is no invalid plan."""
+    suite = tmp_path / "selection.yaml"
+    suite.write_text(_SELECTION_SUITE)
+    out = tmp_path / "e.json"
+    res = corrigible(
+        "eval", "--suite", str(suite), "--split", "heldout", "--per-family", "1", "--out", str(out)
+    )
+    assert res.returncode == 0, res.stderr
+    results = json.loads(out.read_text())
+    assert [e["id"] for e in results["episodes"]] == ["a-held-1", "b-held-1"]
+    stats = results["planning"]["mujoco"]
+    assert stats["plans"] == 2 and stats["refusals"] == 2, stats
+    assert stats["invalid"] == 0 and stats["invalid_per_100_plans"] == 0.0
+    assert stats["written_by_llm"] == 0 and stats["fgen_calls"] == 0
+    assert set(stats["error_types"]) <= {"ParseError", "UnknownObjectError"}
+    assert stats["plan_s_p50"] is not None and stats["plan_s_p50"] < stats["plan_s_p95"] + 1e-9
+    bad = corrigible("eval", "--suite", str(suite), "--split", "held-out", "--out", str(out))
+    assert bad.returncode == 2 and "heldout" in bad.stderr  # names the suite's splits

@@ -88,6 +88,7 @@ def test_fgen_writes_missing_functions_recursively():
     )
     assert program.source.index("def closest_block") < program.source.index("def get_block_left_of")
     assert "define function: get_block_left_of(arg0)" in llm.prompts[1]
+    assert program.llm_calls == 3  # the program and two fgen definitions, as evals count them
 
 
 def test_invalid_llm_output_is_a_validation_error():
