@@ -32,6 +32,10 @@ class SpeechConfig(StrictConfig):
     device: Literal["cpu", "cuda", "auto"] = "cpu"  # where CTranslate2 runs
     cpu_threads: int = 2  # CPU threads of one transcription (the target machine has 2 cores)
     beam_size: int = 5  # beam width of the full transcription; 1 is greedy
+    # readings kept from each beam search (with and without the biasing prompt), best first;
+    # the session takes the best one its router and interpreter understand
+    # (`Transcript.alternatives`, measured in `corrigible bench speech`); 1: the top one only
+    hypotheses: int = 5
     language: str = "en"  # spoken language (ISO 639-1); fixed, so no detection pass is paid
     # voice activity gate: "silero" (faster-whisper's VAD model), "energy" (frame RMS), "none"
     vad: Literal["silero", "energy", "none"] = "energy"
@@ -49,11 +53,13 @@ class SpeechConfig(StrictConfig):
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the key (may be unset)
     timeout_s: float = 30.0  # request deadline, s
 
-    @field_validator("cpu_threads", "beam_size")
+    @field_validator("cpu_threads", "beam_size", "hypotheses")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
-            raise ConfigError(f"SpeechConfig: threads and beam_size must be >= 1, got {value}")
+            raise ConfigError(
+                f"SpeechConfig: threads, beam_size and hypotheses must be >= 1, got {value}"
+            )
         return value
 
     @field_validator("max_audio_s", "stop_window_s", "timeout_s")

@@ -13,7 +13,7 @@ the session (the arm holds at its next control tick) before the full transcripti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -30,6 +30,7 @@ class Session(Protocol):
     """
 
     env: Any  # the scene, None before reset()
+    loop: Any  # the correction loop (its `router`), None before reset()
 
     def correct(self, text: str, source: str = "typed") -> None: ...  # noqa: D102
     def pause(self) -> None: ...  # noqa: D102
@@ -92,6 +93,17 @@ def control_command(text: str) -> str | None:
     return next((e.command for e in effects if isinstance(e, ControlCommand)), None)
 
 
+def _understanding(session: Session) -> Callable[[str], bool] | None:
+    """The session's router and scene as a test of which reading to take; None before reset."""
+    from corrigible.corrections.interpret import InterpretContext
+    from corrigible.corrections.speech.understanding import understood_in
+
+    router = getattr(getattr(session, "loop", None), "router", None)
+    if router is None:
+        return None
+    return understood_in(router, InterpretContext(visible_objects=tuple(scene_vocabulary(session))))
+
+
 def speak_to_session(
     session: Session,
     audio: AudioInput,
@@ -128,7 +140,9 @@ def speak_to_session(
             session.pause()
             paused = True
     words = scene_vocabulary(session) if vocabulary is None else list(vocabulary)
-    transcript = transcriber.transcribe(samples, vocabulary=words)
+    transcript = transcriber.transcribe(
+        samples, vocabulary=words, understands=_understanding(session)
+    )
     early: Literal["pause", "none"] = "pause" if paused else "none"
     if not transcript.has_speech:
         if paused:  # the window heard a stop word, the full pass nothing: stay safe, paused

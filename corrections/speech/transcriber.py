@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import abc
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,6 +57,10 @@ class Transcript:
     extra: dict[str, Any] = field(default_factory=dict)  # backend details (e.g. timings)
     raw_text: str | None = None  # as decoded, before the repairs; None: same as `text`
     repairs: tuple[Repair, ...] = ()  # words the normaliser changed ("to cm" -> "2 cm")
+    # every distinct repaired reading, best decoder score first (one unless the backend keeps
+    # several, `SpeechConfig.hypotheses`); `text` is alternatives[chosen]
+    alternatives: tuple[str, ...] = ()
+    chosen: int = 0  # which reading was taken: 0 is the decoder's best
 
     @property
     def real_time_factor(self) -> float:
@@ -80,6 +84,8 @@ class Transcript:
             "prompt": self.prompt,
             "raw_text": self.raw_text if self.raw_text is not None else self.text,
             "repairs": [r.__dict__ for r in self.repairs],
+            "alternatives": list(self.alternatives),
+            "chosen": self.chosen,
         }
 
 
@@ -141,6 +147,7 @@ class Transcriber(abc.ABC):
         *,
         vocabulary: Sequence[str] = (),
         first_s: float | None = None,
+        understands: Callable[[str], bool] | None = None,
     ) -> Transcript:
         """What was said in `audio`.
 
@@ -152,6 +159,12 @@ class Transcriber(abc.ABC):
                 off.
             first_s: transcribe only the first `first_s` seconds of speech (the stop-word
                 gate), greedily and without a prompt.
+            understands: whether the caller can act on a text (the correction router and
+                interpreter, `understanding.understood_in`); given, the transcript is the best
+                scored reading it understands, or the best scored one if it understands none.
+                A person corrects a robot with a small language; picking among the decoder's
+                readings the one in that language is how the transcript uses it (measured in
+                `corrigible bench speech`).
 
         Raises:
             ParseError: the audio is empty, undecodable or too long.
@@ -178,14 +191,26 @@ class Transcriber(abc.ABC):
         if speech.size:
             segments, extra = self._decode(speech, prompt=prompt, quick=first_s is not None)
         raw = " ".join(s.text for s in segments if s.text).strip()
-        text, repairs = raw, ()
-        if self.config.normalise and first_s is None and raw:
-            repaired = TranscriptNormaliser(vocabulary)(raw)
-            text, repairs = repaired.text, repaired.repairs
+        # Several readings (`SpeechConfig.hypotheses`), best decoder score first; one otherwise.
+        raws = [r[0] for r in extra.get("readings", ()) if r[0]] or ([raw] if raw else [])
+        readings: list[tuple[str, str, tuple[Repair, ...]]] = []  # (text, raw, repairs)
+        normaliser = TranscriptNormaliser(vocabulary) if self.config.normalise else None
+        for heard in dict.fromkeys(raws):
+            if normaliser is not None and first_s is None:
+                repaired = normaliser(heard)
+                readings.append((repaired.text, heard, repaired.repairs))
+            else:
+                readings.append((heard, heard, ()))
+        chosen = 0
+        if understands is not None and first_s is None:
+            chosen = next((i for i, r in enumerate(readings) if understands(r[0])), 0)
+        text, raw, repairs = readings[chosen] if readings else ("", raw, ())
         return Transcript(
             text=text,
             raw_text=raw,
             repairs=repairs,
+            alternatives=tuple(dict.fromkeys(r[0] for r in readings)),
+            chosen=chosen,
             segments=segments,
             latency_s=time.perf_counter() - t0,
             audio_s=samples.size / SAMPLE_RATE,

@@ -26,6 +26,8 @@ from corrigible.errors import DependencyNotInstalled
 # green, green, ...") and misread whole sentences.
 _QUICK_MAX_TOKENS = 6
 _QUICK_CONTEXT_S = 4.0
+_MAX_LENGTH = 448  # Whisper's decoder context, tokens
+_TOKENS_PER_SPEECH_S = 8  # the decoding cap per second of speech (twice a fast talker's rate)
 
 
 class FasterWhisperTranscriber(Transcriber):
@@ -97,6 +99,8 @@ class FasterWhisperTranscriber(Transcriber):
     ) -> tuple[tuple[Segment, ...], dict[str, Any]]:
         if quick:
             return self._decode_window(speech)
+        if self.config.hypotheses > 1 and self.config.vad != "silero":
+            return self._decode_readings(speech, prompt)
         cfg = self.config
         options = {
             "beam_size": cfg.beam_size,
@@ -132,6 +136,76 @@ class FasterWhisperTranscriber(Transcriber):
                     f"faster-whisper failed on {speech.size} samples ({exc})"
                 ) from exc
         return segments, {"duration_after_vad_s": float(info.duration_after_vad)}
+
+    def _decode_readings(
+        self, speech: np.ndarray, prompt: str | None
+    ) -> tuple[tuple[Segment, ...], dict[str, Any]]:
+        """The n best readings of beam searches with and without the prompt, one encoding.
+
+        Why both: the prompt makes Whisper hear the correction words ("grip it lower"), but
+        on a short or unclear clip it also makes it continue the prompt ("Rotate the ...",
+        "Pull the drawer handle harder.") where the unprompted search heard the words; and
+        the right reading is often in a beam's n best, not on top. The readings come back in
+        `extra["readings"]` as (text, score, prompted), best score first (CTranslate2's
+        length-normalised log-probability); `Transcriber.transcribe` repairs them and lets the
+        caller take the best one it understands.
+        """
+        import ctranslate2
+        from faster_whisper.tokenizer import Tokenizer
+
+        cfg = self.config
+        with self._lock:
+            self._check_open()
+            model = self._get_model()
+            frames = model.feature_extractor.nb_max_frames  # Whisper's 30 s window
+            features = model.feature_extractor(speech)[:, :frames]
+            if features.shape[-1] < frames:
+                features = np.pad(features, ((0, 0), (0, frames - features.shape[-1])))
+            tokenizer = Tokenizer(
+                model.hf_tokenizer,
+                model.model.is_multilingual,
+                task="transcribe",
+                language=cfg.language,
+            )
+            start = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            prompts = [(False, start)]
+            if prompt:  # at most half of the 448-token context, as faster-whisper does
+                words = tokenizer.encode(" " + prompt.strip())[-(_MAX_LENGTH // 2 - 1) :]
+                prompts.insert(0, (True, [tokenizer.sot_prev, *words, *start]))
+            # A correction is a sentence: ~4 tokens per second of speech; the cap ends the
+            # loops Whisper falls into on unclear audio ("red bowl, red bowl, ...") early.
+            new_tokens = int(_TOKENS_PER_SPEECH_S * speech.size / SAMPLE_RATE) + 16
+            readings: list[tuple[str, float, bool]] = []
+            try:
+                encoded = model.model.encode(
+                    ctranslate2.StorageView.from_array(
+                        np.ascontiguousarray(features[None], dtype=np.float32)
+                    ),
+                    to_cpu=False,
+                )
+                for prompted, tokens in prompts:
+                    result = model.model.generate(
+                        encoded,
+                        [tokens],
+                        beam_size=max(cfg.beam_size, cfg.hypotheses),
+                        num_hypotheses=cfg.hypotheses,
+                        return_scores=True,
+                        max_length=min(_MAX_LENGTH, len(tokens) + new_tokens),
+                        suppress_blank=True,
+                        suppress_tokens=[-1],
+                    )[0]
+                    for ids, score in zip(result.sequences_ids, result.scores, strict=False):
+                        text = tokenizer.decode([t for t in ids if t < tokenizer.eot]).strip()
+                        readings.append((text, float(score), prompted))
+            except (RuntimeError, ValueError) as exc:
+                raise SpeechError(
+                    f"faster-whisper failed on {speech.size} samples ({exc})"
+                ) from exc
+        readings.sort(key=lambda r: -r[1])
+        best = readings[0] if readings else ("", 0.0, False)
+        end_s = speech.size / SAMPLE_RATE
+        segment = Segment(start_s=0.0, end_s=end_s, text=best[0], avg_logprob=best[1])
+        return (segment,) if best[0] else (), {"readings": readings}
 
     def _decode_window(self, speech: np.ndarray) -> tuple[tuple[Segment, ...], dict[str, Any]]:
         """The gate's pass: greedy, a few tokens, a `_QUICK_CONTEXT_S` encoder window."""

@@ -6,7 +6,9 @@ Example:
 Every correction phrasing of the labelled sets whose typed text routes to `skill` or `plan` and
 interprets into at least one effect is spoken with espeak-ng (3 voices x 2 speaking rates,
 assigned in turn), transcribed offline by faster-whisper running Whisper base on CPU (2
-threads), repaired by the transcript normaliser, then routed and interpreted exactly as the
+threads; the n best readings with and without the biasing prompt), repaired by the transcript
+normaliser, the best reading the router and interpreter understand taken (as a session takes
+it, `speech/understanding.py`), then routed and interpreted exactly as the
 typed text was, in the same scene. Each utterance is run clean and with white noise at 10 dB
 SNR. Distinct texts, never the same text twice in one condition.
 
@@ -22,9 +24,12 @@ Rows (one JSON object each):
 - `speech_env`: machine, model, settings;
 - `speech_utterance`: per utterance: split, text, transcript (raw and repaired), voice, rate,
   noise, word errors, typed and spoken route labels, `same_route`, `same_effect` (and
-  `same_effect_raw`, without the normaliser), latency and real-time factor;
+  `same_effect_raw`, without the normaliser; `same_effect_top`, the decoder's best reading
+  rather than the best understood one), how many readings and which was taken, latency and
+  real-time factor;
 - `speech_summary`: per split and condition (clean, noisy, all), and per voice and rate on the
-  held-out split: `same_effect_rate` (and `same_effect_rate_raw`), `route_accuracy` (spoken
+  held-out split: `same_effect_rate` (and `same_effect_rate_raw`, `same_effect_rate_top`,
+  `took_other_reading`), `route_accuracy` (spoken
   label = typed label), `wer` (word errors / reference words, on the repaired text), `wer_raw`,
   transcription latency p50 / p90 and the real-time factor (latency / audio length);
 - `speech_stop_gate`: the stop words ("stop", "wait", "pardon", alone and with a reason) in
@@ -65,6 +70,7 @@ from corrigible.corrections.speech.synth import (
     add_noise,
     pad_silence,
 )
+from corrigible.corrections.speech.understanding import understood_in
 from corrigible.errors import CorrigibleError
 from corrigible.policies.language import mentioned_objects
 from corrigible.sim_envs.vocabulary import object_name
@@ -196,6 +202,10 @@ def _summary(split: str, condition: str, rows: list[dict[str, Any]]) -> dict[str
         "same_effect_rate_raw": round(sum(r["same_effect_raw"] for r in rows) / len(rows), 4)
         if rows
         else None,
+        "same_effect_rate_top": round(sum(r["same_effect_top"] for r in rows) / len(rows), 4)
+        if rows
+        else None,
+        "took_other_reading": sum(r["chosen"] > 0 for r in rows),
         "route_accuracy": round(sum(r["same_route"] for r in rows) / len(rows), 4)
         if rows
         else None,
@@ -225,6 +235,7 @@ def run_bench(
     quick: bool = False,
     config: SpeechConfig | None = None,
     splits: Sequence[str] | None = None,
+    choose: bool = True,
 ) -> Iterator[dict[str, Any]]:
     """Yields the rows described in the module docstring.
 
@@ -232,6 +243,8 @@ def run_bench(
         quick: 12 held-out phrasings, clean only, and 6 stop phrases.
         config: the speech config (default: offline faster-whisper).
         splits: keys of `SPLITS` to speak; None: the held-out one if `quick`, else both.
+        choose: take the best reading the router and interpreter understand, as a session
+            does (`speech.understanding`); False: the decoder's best reading.
     """
     config = config or SpeechConfig()
     router = GrammarEmbeddingRouter()
@@ -251,6 +264,8 @@ def run_bench(
             "compute_type": config.compute_type,
             "cpu_threads": config.cpu_threads,
             "beam_size": config.beam_size,
+            "hypotheses": config.hypotheses,
+            "choose_understood": choose,
             "vad": config.vad,
             "bias": config.bias,
             "normalise": config.normalise,
@@ -274,7 +289,11 @@ def run_bench(
             for noisy in (False,) if quick else (False, True):
                 for index, item in enumerate(items):
                     samples, voice, rate = _utterance(item, index, noisy)
-                    transcript = stt.transcribe(samples, vocabulary=item.scene)
+                    transcript = stt.transcribe(
+                        samples,
+                        vocabulary=item.scene,
+                        understands=understood_in(router, _context(item.scene)) if choose else None,
+                    )
                     if not noisy and split == "heldout":
                         gate.reset()
                         false_hits += gate.check(samples) is not None
@@ -282,6 +301,8 @@ def run_bench(
                     raw = transcript.raw_text if transcript.raw_text is not None else ""
                     label, effects = effect_of(router, transcript.text or "-", item.scene)
                     raw_effect = effect_of(router, raw or "-", item.scene)
+                    top = transcript.alternatives[0] if transcript.alternatives else ""
+                    top_effect = effect_of(router, top or "-", item.scene)
                     errors, ref = word_errors(item.text, transcript.text)
                     rows.append(
                         {
@@ -302,6 +323,9 @@ def run_bench(
                             "same_route": label == item.label,
                             "same_effect": label == item.label and effects == item.effects,
                             "same_effect_raw": raw_effect == (item.label, item.effects),
+                            "same_effect_top": top_effect == (item.label, item.effects),
+                            "readings": len(transcript.alternatives),
+                            "chosen": transcript.chosen,
                             "latency_s": round(transcript.latency_s, 3),
                             "audio_s": round(transcript.audio_s, 3),
                             "rtf": round(transcript.real_time_factor, 3),

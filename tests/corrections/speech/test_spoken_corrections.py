@@ -97,3 +97,26 @@ def test_silero_gate_cuts_the_silence_around_the_words(say):
     assert transcript.text.lower().strip(".!") == "open the drawer first"
     assert transcript.speech_s == transcript.audio_s  # the energy gate did not run
     assert transcript.extra["duration_after_vad_s"] < transcript.audio_s - 2.0
+
+
+def test_the_transcript_is_the_best_reading_the_pipeline_understands(stt, say):
+    """Several readings come back best first; the caller's test picks among them."""
+    audio = say("go a tad lower before closing", voice="en-gb-scotland+m3")
+    top = stt.transcribe(audio, vocabulary=SCENE)
+    assert len(top.alternatives) >= 2 and top.chosen == 0 and top.text == top.alternatives[0]
+    last = top.alternatives[-1]
+    picked = stt.transcribe(audio, vocabulary=SCENE, understands=lambda text: text == last)
+    assert picked.text == last and picked.chosen == len(top.alternatives) - 1
+    assert picked.alternatives == top.alternatives  # the same readings, another choice
+    none = stt.transcribe(audio, vocabulary=SCENE, understands=lambda text: False)
+    assert none.text == top.text and none.chosen == 0  # nothing understood: the best stays
+
+
+def test_understanding_means_a_route_and_an_effect(router):
+    from corrigible.corrections.speech.understanding import understood_in
+
+    understands = understood_in(router, CTX)
+    assert understands("a bit more to the left") and understands("not the red block, the blue one")
+    assert understands("undo that")
+    assert not understands("") and not understands("purple monkey dishwasher")
+    assert not understands("put it in the golden bowl")  # no such object: refused, not guessed
