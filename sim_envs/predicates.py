@@ -3,6 +3,7 @@
 Written form (for `--expect` and suite files), combinable with `and`:
     in(red block, blue bowl)        in(red block, drawer)
     on(red block, blue block)       stacked(all blocks)   stacked(red block, blue block, ...)
+    on(blue bowl, red bowl)         (a bowl resting on or in another: centres within 3 cm)
     at(red block, top left corner)  line(all blocks, horizontal|vertical)
     open(drawer)                    closed(drawer)
     together(red block, orange block)   (all in the same bowl)
@@ -112,7 +113,43 @@ def _in(state: WorldState, obj: str, container: str) -> tuple[bool, str]:
     )
 
 
+# A bowl on a bowl: the upper one's centre within this fraction of the lower one's footprint
+# radius across (3 cm for the 7.5 cm bowls: its base disc then rests on the rim all round, its
+# weight well inside the ring it stands on), its base above the lower base's floor by more than
+# `_NEST_MIN_RISE_M` and at most `_NEST_SLACK_M` above the lower rim (resting, not held above).
+_NEST_ACROSS = 0.4
+_NEST_MIN_RISE_M = 0.01
+_NEST_SLACK_M = 0.015
+
+
+def _on_container(state: WorldState, top: str, bottom: str) -> tuple[bool, str]:
+    """`top` (a loose container: a bowl) rests on or in `bottom` (another one).
+
+    Both bowls' origins are on their bases' undersides, so the rise is base over base: about
+    the rim's height when same-size bowls stack rim on base, less when a smaller one nests.
+    """
+    a, b = state.positions[top], state.positions[bottom]
+    lower = state.scene.object(bottom)
+    kind = _kind(lower)
+    assert kind is not None  # a loose container has a declared kind
+    limit = _NEST_ACROSS * kind.footprint_radius_m
+    dxy = float(np.linalg.norm(a[:2] - b[:2]))
+    dz = float(a[2] - b[2])
+    rim = lower.top_above_origin()
+    ok = dxy < limit and _NEST_MIN_RISE_M < dz < rim + _NEST_SLACK_M
+    return (
+        ok,
+        f"{top} is {dxy * 100:.1f} cm off the {bottom}'s centre (limit {limit * 100:.1f}), its "
+        f"base {dz * 100:.1f} cm above the {bottom}'s (expect {_NEST_MIN_RISE_M * 100:.1f} to "
+        f"{(rim + _NEST_SLACK_M) * 100:.1f})",
+    )
+
+
 def _on(state: WorldState, top: str, bottom: str) -> tuple[bool, str]:
+    if _is_loose_container(state.scene.object(top)) and _is_loose_container(
+        state.scene.object(bottom)
+    ):
+        return _on_container(state, top, bottom)
     a, b = state.positions[top], state.positions[bottom]
     dxy = float(np.linalg.norm(a[:2] - b[:2]))
     dz = float(a[2] - b[2])

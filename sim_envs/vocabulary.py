@@ -51,7 +51,12 @@ class ObjectKind:
         nouns: singular words for it, the kind's own name first ("block", "cube", "brick").
         plurals: irregular plurals; regular ones ("cubes", "boxes") are derived.
         shape: the shape attribute perception reports and knowledge is scoped by ("cube").
-        graspable: pick, place and put_first_on_second may take it.
+        graspable: an item the robot moves about: pick, place and put_first_on_second take it
+            by its body, and the planners' families that move "the objects" (towers, lines,
+            sorting, groups) and the corrections' rules move it.
+        rim_grasp: pick, place and put_first_on_second take it by its wall at the rim (too
+            wide for the open fingers: a bowl, which may then be set on another bowl). It
+            stays out of `graspable`'s families: moving every bowl is no one's "the objects".
         pushable: push may take it.
         container: things can go *in* it (`in(x, y)`, "put it in the ...").
         furniture: fixed to the table, one per scene, named by its kind alone ("drawer").
@@ -68,6 +73,7 @@ class ObjectKind:
     plurals: tuple[str, ...] = ()
     shape: str
     graspable: bool = False
+    rim_grasp: bool = False
     pushable: bool = False
     container: bool = False
     furniture: bool = False
@@ -89,6 +95,11 @@ class ObjectKind:
                 f"ObjectKind {self.name!r} is requestable but has no factory; give "
                 "factory=make_<kind> or set requestable=False"
             )
+
+    @property
+    def pickable(self) -> bool:
+        """Whether pick, place and put_first_on_second take it (by its body or by its rim)."""
+        return self.graspable or self.rim_grasp
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -167,6 +178,7 @@ def _register_builtin() -> None:
             name="bowl",
             nouns=("bowl", "dish"),
             shape="bowl",
+            rim_grasp=True,
             pushable=True,
             container=True,
             footprint_radius_m=objects.BOWL_RADIUS,
@@ -245,7 +257,11 @@ def object_kind(name: str) -> ObjectKind:
 
 
 def kind_names(**flags: bool) -> tuple[str, ...]:
-    """Names of the kinds whose flags match, e.g. `kind_names(graspable=True)`."""
+    """Names of the kinds whose flags match, e.g. `kind_names(graspable=True)`.
+
+    A flag may be a property of `ObjectKind` too: `kind_names(pickable=True)` are the kinds
+    pick takes (by the body or by the rim).
+    """
     return tuple(k.name for k in kinds() if all(getattr(k, f) == v for f, v in flags.items()))
 
 

@@ -43,10 +43,13 @@ in a circle / triangle / square", a diagonal line); "in between" two things (the
 distances from an object ("10 cm to the left of the pink bowl"); every block moved relative to
 where it is; one block per corner; bowls of non-matching colours; "all blocks except ...";
 ordinals ("the second block from the left"); pointing the gripper at an object ("point the
-gripper at the red block": `point_at`, which holds the arm over it).
+gripper at the red block": `point_at`, which holds the arm over it); a bowl stacked on another
+("put the blue bowl on the red bowl", "stack the green bowl on top of the yellow bowl", "place
+the red bowl in the blue bowl": pick holds it by its rim; checked by `on(blue bowl, red bowl)`).
 
 Not covered (it says so with a ParseError naming the families): other questions ("how heavy
-is ..."), conditionals ("if ... then ...") and bowls moved onto bowls.
+is ..."), conditionals ("if ... then ...") and a bowl set on or in anything but another bowl
+or a spot on the table (the drawer, a block).
 
 English only: an instruction with letters, digits or symbols outside ASCII ("把红色方块...",
 "положи красный блок", "the 🔴 block") gets a ParseError saying so, rather than being read
@@ -613,11 +616,22 @@ class GrammarPlanner(Planner):
         if not isinstance(target, str):
             return None
         if target in ctx.object_names:
-            relation = "in" if _is_kind(target, container=True) else "on"
+            stacked = _is_kind(obj, rim_grasp=True) and _is_kind(target, rim_grasp=True)
+            relation = "in" if _is_kind(target, container=True) and not stacked else "on"
             return f"{relation}({obj}, {target})"
         return f"at({obj}, {target})"
 
     def _put(self, obj: str, target: Any, ctx: PlanContext, family: str) -> Program:
+        if _is_kind(obj, rim_grasp=True) and isinstance(target, str):
+            if kind_of_name(target) is not None and not _is_kind(target, rim_grasp=True):
+                # pick holds a bowl by its rim; it sets one down only on another bowl or the
+                # table (`SkillLibrary.place`), so say so before anything moves.
+                kind = kind_of_name(obj)
+                raise ParseError(
+                    f"a {kind} can go on another {kind} or a spot on the table, not on or in the "
+                    f"{target}; try 'put the {obj} on the <colour> {kind}' or '... in the top "
+                    "left corner'"
+                )
         expect = self._expect(obj, target, ctx)
         lines = []
         if target == "drawer":

@@ -102,7 +102,7 @@ def _speed(default: float, doc: str, name: str = "speed") -> ParamSpec:
 
 _PICK = SkillSpec(
     name="pick",
-    doc="pick an object up",
+    doc="pick an object up (a bowl is held by its rim)",
     args=(_OBJ,),
     params=(
         _param(
@@ -131,7 +131,10 @@ _PICK = SkillSpec(
 )
 _PLACE = SkillSpec(
     name="place",
-    doc="place the held object in/on a bowl, object, 'drawer', named spot or [x, y]",
+    doc=(
+        "place the held object in/on a bowl, object, 'drawer', named spot or [x, y]; "
+        "a held bowl goes on another bowl or a spot"
+    ),
     args=(_OBJ, _TARGET),
     params=(
         _param(
@@ -159,7 +162,7 @@ _PLACE = SkillSpec(
 )
 _PUT = SkillSpec(
     name="put_first_on_second",
-    doc="pick obj and place it in/on target",
+    doc="pick obj and place it in/on target (a bowl may go on another bowl)",
     args=(_OBJ, _TARGET),
     subskills=("pick", "place"),
 )
@@ -247,6 +250,15 @@ _GO_HOME = SkillSpec(
 
 
 _SLIP_LAG = 0.02  # m an object trails the rising hand before the pick lets go (`_lift`)
+# Rim grasp (bowls, `_rim_grasp`): the fingers straddle the wall this fraction of its height up.
+# Measured lifting a bowl (0.4 kg, 4.5 cm wall) 15 cm in MuJoCo: gripped 3.5 cm up (the pads
+# mostly above the rim) it swings down in the fingers to 26 deg and keeps turning (29 deg after
+# 1 s); at 2.8 cm 12-13 deg; at 2.0 cm 5 deg; at 1.6 and 1.2 cm 4 deg, steady. The pads' height
+# along the wall is the lever that holds its weight off-centre. PyBullet holds it level (0.5 deg)
+# at every height. 0.4 x 4.5 cm = 1.8 cm keeps the fingertips well above the base disc (0.8 cm).
+_RIM_GRASP_FRACTION = 0.4
+_FINGER_REACH = 0.045  # m, the open fingertip's outer face from the grasp point
+_RIM_CLEARANCE = 0.01  # m an outer fingertip keeps from a neighbour's footprint at a rim grasp
 
 
 class _Sliding(Exception):
@@ -274,6 +286,9 @@ class SkillLibrary:
         # state, as a monitor would; aiming uses this locator (the camera in programs).
         self.locator: ObjectLocator = locator or PrivilegedLocator(env.backend)
         self._grasp_dz: dict[str, float] = {}
+        # Rim-grasped object -> its grasp point less its centre (xy, m) when it was picked: the
+        # hand holds a bowl off-centre, so a place moves the hand by this past the target.
+        self._in_hand: dict[str, np.ndarray] = {}
 
     # -- helpers ---------------------------------------------------------------------------
     @property
@@ -390,7 +405,7 @@ class SkillLibrary:
     @skill(_PICK)
     def pick(self, obj: str, **overrides: float) -> SkillResult:
         """Picks `obj` up from above and lifts it."""
-        self.check_object(obj, kinds=(*kind_names(graspable=True), "other"))
+        self.check_object(obj, kinds=(*kind_names(pickable=True), "other"))
         p = self.params_for("pick", overrides)
 
         def body() -> tuple[bool, str]:
@@ -399,16 +414,24 @@ class SkillLibrary:
                 return already
             pos, obj_yaw = self.locator.pose(obj)
             spec = self.env.scene.object(obj)
-            world = self.world()
-            half_h = world.half_height(obj)
-            xy = pos[:2] + np.array([p.grasp_offset_x, p.grasp_offset_y])
-            base_yaw = obj_yaw if spec.shape == "cube" else 0.0
-            yaw = self._clearest_yaw(obj, xy, base_yaw) + p.grasp_yaw
+            offset = np.array([p.grasp_offset_x, p.grasp_offset_y])
+            if self._rim_grasped(obj):
+                rim_xy, yaw, grasp_z, top = self._rim_grasp(obj, pos, obj_yaw)
+                xy = rim_xy + offset
+                self._in_hand[obj] = xy - pos[:2]
+            else:
+                world = self.world()
+                xy = pos[:2] + offset
+                base_yaw = obj_yaw if spec.shape == "cube" else 0.0
+                yaw = self._clearest_yaw(obj, xy, base_yaw)
+                grasp_z, top = pos[2], pos[2] + world.half_height(obj)
+                self._in_hand.pop(obj, None)
+            yaw += p.grasp_yaw
             if self.arm._gripper_closed:
                 self.arm.release()
-            above = self._safe_z(pos[2] + half_h + p.approach_height)
+            above = self._safe_z(top + p.approach_height)
             self.arm.move_to(Pose([xy[0], xy[1], above], yaw), speed=p.speed)
-            grasp_z = self._safe_z(pos[2] + p.grasp_height)
+            grasp_z = self._safe_z(grasp_z + p.grasp_height)
             self.arm.move_to(Pose([xy[0], xy[1], grasp_z], yaw), speed=p.descend_speed)
             grip = self.arm.grasp()
             if grip.holding != obj:
@@ -433,6 +456,12 @@ class SkillLibrary:
                     f"{obj!r} slipped out of the gripper while lifting "
                     f"(rose {lifted * 100:.1f} cm)",
                 )
+            if self._rim_grasped(obj):
+                # Held off-centre, a bowl hangs a little lower on its far side than where it
+                # stood (MuJoCo: 4-5 deg): the hand's height over its base is measured as it
+                # hangs, so a place lets go `release_height` above the surface, not pressed on it.
+                hung = float(self.env.backend.object_poses()[obj][0][2])
+                self._grasp_dz[obj] = float(self.arm.ee_pose().pos[2]) - hung
             return True, f"picked {obj!r} and lifted it {lifted * 100:.1f} cm"
 
         return self.execute("pick", {"obj": obj}, p, (obj,), body)
@@ -479,12 +508,8 @@ class SkillLibrary:
         self.arm.move_by([0, 0, p.approach_height], speed=p.speed)
         return lag[0]
 
-    def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
-        """Of the two top-down grasps of a square footprint, the one with the most clearance.
-
-        That is the one whose fingers land farthest from neighbouring objects (the open fingers
-        reach ~5 cm either side).
-        """
+    def _neighbours(self, obj: str) -> list[tuple[np.ndarray, float]]:
+        """(xy, footprint radius) of every other object the locator sees, m."""
         world = self.world()
         others = []
         for n in self.locator.names():
@@ -492,6 +517,15 @@ class SkillLibrary:
                 continue
             radius = 0.075 if self.env.scene.object_kind(n) == "bowl" else world.half_width(n)
             others.append((self.locator.pose(n)[0][:2], radius))
+        return others
+
+    def _clearest_yaw(self, obj: str, xy: np.ndarray, base_yaw: float) -> float:
+        """Of the two top-down grasps of a square footprint, the one with the most clearance.
+
+        That is the one whose fingers land farthest from neighbouring objects (the open fingers
+        reach ~5 cm either side).
+        """
+        others = self._neighbours(obj)
         best, best_clearance = 0.0, -np.inf
         for candidate in (base_yaw, base_yaw + np.pi / 2):
             yaw = (candidate + np.pi / 2) % np.pi - np.pi / 2  # the gripper is symmetric
@@ -503,6 +537,70 @@ class SkillLibrary:
             if clearance > best_clearance + 1e-6:
                 best, best_clearance = yaw, clearance
         return float(best)
+
+    def _rim_grasped(self, obj: str) -> bool:
+        """Whether pick holds `obj` by its wall at the rim (its kind's `rim_grasp`)."""
+        kind = self.env.scene.object_kind(obj)
+        return kind in kind_names(rim_grasp=True)
+
+    def _rim_grasp(
+        self, obj: str, pos: np.ndarray, obj_yaw: float
+    ) -> tuple[np.ndarray, float, float, float]:
+        """Where the fingers straddle the wall of a rim-grasped object (a bowl).
+
+        The wall is the object's box geoms (`sim_envs.objects.make_bowl`: a ring of upright
+        segments on a base disc, its origin on the base's underside). The grasp is at the
+        middle of one segment, the gripper turned so the fingers close across it (one inside
+        the bowl, one outside), at `_RIM_GRASP_FRACTION` of the wall's height. Of the segments
+        whose outer finger lands clear of the neighbours, the one nearest the robot's base is
+        taken (the shortest reach); with none clear, the clearest.
+
+        Returns:
+            (grasp xy m, gripper yaw rad, grasp height m, the object's top m), in the world.
+        """
+        spec = self.env.scene.object(obj)
+        walls = [g for g in spec.geoms if g.type == "box"]
+        if not walls:
+            raise SkillError(f"{obj!r} has no wall to hold it by (no box geoms)")
+        rot = np.array([[np.cos(obj_yaw), -np.sin(obj_yaw)], [np.sin(obj_yaw), np.cos(obj_yaw)]])
+        base = np.asarray(self.env.scene.robot.base_pos[:2], dtype=np.float64)
+        others = self._neighbours(obj)
+        candidates = []
+        for wall in walls:
+            point = pos[:2] + rot @ np.asarray(wall.pos[:2])
+            radial = (point - pos[:2]) / max(float(np.linalg.norm(point - pos[:2])), 1e-9)
+            outer = point + radial * _FINGER_REACH
+            clearance = min((np.linalg.norm(outer - c) - r for c, r in others), default=np.inf)
+            reach = float(np.linalg.norm(point - base))
+            candidates.append((clearance < _RIM_CLEARANCE, reach, -clearance, point, radial))
+        if all(blocked for blocked, *_ in candidates):
+            candidates.sort(key=lambda c: c[2])  # the clearest
+        else:
+            candidates.sort(key=lambda c: (c[0], c[1]))  # clear ones, nearest the robot first
+        _, _, _, point, radial = candidates[0]
+        # The fingers open along the hand's y axis, (-sin yaw, cos yaw): along the radius.
+        yaw = float(np.arctan2(-radial[0], radial[1]))
+        yaw = (yaw + np.pi / 2) % np.pi - np.pi / 2  # the gripper is symmetric
+        wall = walls[0]
+        bottom, height = wall.pos[2] - wall.size[2], 2 * wall.size[2]
+        grasp_z = pos[2] + bottom + _RIM_GRASP_FRACTION * height
+        return point, yaw, float(grasp_z), float(pos[2] + spec.top_above_origin())
+
+    def _contents_top(self, bowl: str, obj: str, pos: np.ndarray, floor: float) -> float:
+        """The highest of `floor` and the tops of the objects lying in `bowl` (at `pos`), m."""
+        world = self.world()
+        surface = floor
+        for other in self.locator.names():
+            if other in (obj, bowl) or self.env.scene.object_kind(other) in (
+                None,
+                "bowl",
+                "drawer",
+            ):
+                continue
+            opos = self.locator.pose(other)[0]
+            if np.linalg.norm(opos[:2] - pos[:2]) < 0.06:
+                surface = max(surface, float(opos[2]) + world.half_height(other))
+        return surface
 
     def _place_target(self, target: str | list[float], obj: str) -> tuple[np.ndarray, float, str]:
         """(target xy, surface height, kind) for a place target.
@@ -532,20 +630,19 @@ class SkillLibrary:
             if target == obj:
                 raise SkillError(f"cannot place {obj!r} on itself")
             pos = self.locator.pose(target)[0]
+            if self._rim_grasped(obj):
+                if not self._rim_grasped(target):
+                    kind = self.env.scene.object(obj).kind
+                    raise SkillError(
+                        f"a {kind} can be set on another {kind} or on the table (a named spot "
+                        f"or [x, y]), not on the {target}; nothing was moved"
+                    )
+                # On the lower bowl's rim, or on what sticks out of it.
+                rim = pos[2] + spec.top_above_origin()
+                return pos[:2], self._contents_top(target, obj, pos, rim), "stack"
             if spec.kind == "bowl":
                 # Land on whatever already lies in the bowl rather than through it.
-                surface = pos[2] + 0.008
-                for other in self.locator.names():
-                    if other in (obj, target) or self.env.scene.object_kind(other) in (
-                        None,
-                        "bowl",
-                        "drawer",
-                    ):
-                        continue
-                    opos = self.locator.pose(other)[0]
-                    if np.linalg.norm(opos[:2] - pos[:2]) < 0.06:
-                        surface = max(surface, float(opos[2]) + world.half_height(other))
-                return pos[:2], surface, "bowl"
+                return pos[:2], self._contents_top(target, obj, pos, pos[2] + 0.008), "bowl"
             return pos[:2], pos[2] + world.half_height(target), "object"
         try:
             name = canonical_location(target)
@@ -557,6 +654,17 @@ class SkillLibrary:
             ) from exc
         return location_xy(name), 0.0, "location"
 
+    def _extent(self, obj: str) -> tuple[float, float]:
+        """How far `obj` reaches below and above its body origin, m.
+
+        A block or a cylinder has its origin at its centre (half its height each way); a
+        rim-grasped bowl has it on its base's underside (`sim_envs.objects.make_bowl`).
+        """
+        if self._rim_grasped(obj):
+            return 0.0, self.env.scene.object(obj).top_above_origin()
+        half_h = self.world().half_height(obj)
+        return half_h, half_h
+
     @skill(_PLACE)
     def place(self, obj: str, target: str | list[float], **overrides: float) -> SkillResult:
         """Places the held `obj` in or on `target` (bowl, object, drawer or named location)."""
@@ -567,20 +675,27 @@ class SkillLibrary:
         def body() -> tuple[bool, str]:
             if self.arm.holding() != obj:
                 return False, f"not holding {obj!r}; pick it first"
-            world = self.world()
-            half_h = world.half_height(obj)
+            below, above = self._extent(obj)
             grasp_dz = self._grasp_dz.get(obj, 0.0)
             goal = xy + np.array([p.offset_x, p.offset_y])
             carry_z = self._safe_z(
-                max(self.arm.ee_pose().pos[2], surface + p.approach_height + 2 * half_h)
+                max(self.arm.ee_pose().pos[2], surface + p.approach_height + (below + above))
             )
-            # The held object turns with the hand: place_yaw turns it before it is set down.
+            # The held object turns with the hand: place_yaw turns it before it is set down,
+            # and one held off-centre (a bowl by its rim) swings round the hand as it turns.
             yaw = self.arm.ee_pose().yaw + p.place_yaw
-            self.arm.move_to(Pose([goal[0], goal[1], carry_z], yaw), speed=p.speed)
-            release_z = self._safe_z(surface + p.release_height + half_h + grasp_dz)
-            self.arm.move_to(Pose([goal[0], goal[1], release_z], yaw), speed=p.descend_speed)
+            turn = np.array(
+                [
+                    [np.cos(p.place_yaw), -np.sin(p.place_yaw)],
+                    [np.sin(p.place_yaw), np.cos(p.place_yaw)],
+                ]
+            )
+            hand = goal + turn @ self._in_hand.get(obj, np.zeros(2))
+            self.arm.move_to(Pose([hand[0], hand[1], carry_z], yaw), speed=p.speed)
+            release_z = self._safe_z(surface + p.release_height + below + grasp_dz)
+            self.arm.move_to(Pose([hand[0], hand[1], release_z], yaw), speed=p.descend_speed)
             self.arm.release()
-            released = np.array([goal[0], goal[1], surface + half_h])
+            released = np.array([goal[0], goal[1], surface + below])
             self.arm.move_by([0, 0, p.approach_height], speed=p.speed)
             self.arm.wait(0.3)
             self.locator.placed(obj, released)
@@ -594,7 +709,7 @@ class SkillLibrary:
         world = self.world()
         if kind in ("bowl", "drawer"):
             ok, why = _in(world, obj, target)
-        elif kind == "object":
+        elif kind in ("object", "stack"):
             ok, why = _on(world, obj, target)
         elif kind == "position":
             d = float(
@@ -612,7 +727,7 @@ class SkillLibrary:
         self, obj: str, target: str | list[float], **overrides: float
     ) -> SkillResult:
         """Picks `obj` and places it in or on `target` (Code as Policies' primitive)."""
-        self.check_object(obj, kinds=(*kind_names(graspable=True), "other"))
+        self.check_object(obj, kinds=(*kind_names(pickable=True), "other"))
         self._place_target(target, obj)  # validate before moving
         picked = self.pick(obj)
         if not picked.success:

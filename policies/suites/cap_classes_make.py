@@ -3,9 +3,9 @@
 Code as Policies' instruction classes beyond the tabletop suite's families, in the wording of
 its demo where it has one: targets "in between" two things, shapes (circle, triangle,
 square), one block per corner, bowls of non-matching colours, moves of every block relative to
-where it starts, pointing the gripper at an object. Questions ("how many blocks are there?")
-are answered with `say()` and have no predicate on the world, so they are tested in
-tests/policies, not scored here.
+where it starts, pointing the gripper at an object, a bowl stacked on another. Questions ("how
+many blocks are there?") are answered with `say()` and have no predicate on the world, so they
+are tested in tests/policies, not scored here.
 
 Predicates are written from the layout and the geometry the instruction asks for, never from
 a planner: `between` is the midpoint of the two named things as laid out; a shape is checked
@@ -13,7 +13,10 @@ on the final centres (`sim_envs.predicates._shape`); "different corners" is `at`
 block at the corner nearest to it when those corners are all different (a seed is kept only
 then, so "different corners" has one clear answer); "non-matching" is `in` some bowl and not
 its own colour's: `apart` (each in a bowl, all different) and `not_in` per block; pointing
-is `pointing_at` (the gripper's tip over the object, judged where the arm stays).
+is `pointing_at` (the gripper's tip over the object, judged where the arm stays); a bowl on
+a bowl is `on(upper, lower)` (`sim_envs.predicates._on_container`: centres within 3 cm, the
+upper base above the lower), on a layout where nothing stands within reach of the lower bowl's
+rim, so resting on the rim is the one answer.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import yaml
 
 from corrigible.policies.suites.cap_make import Objects, _objects, _xy, build_episodes
 from corrigible.sim_envs.locations import location_xy
+from corrigible.sim_envs.objects import BOWL_RADIUS
 from corrigible.sim_envs.scene_spec import SceneSpec
 
 _OUT = Path(__file__).with_name("cap_classes.yaml")
@@ -70,6 +74,25 @@ def _corners_each(scene: SceneSpec) -> str | None:
     if len(set(nearest.values())) != len(blocks):
         return None
     return " and ".join(f"at({b}, {c})" for b, c in nearest.items())
+
+
+def _bowl_on_empty(upper: str, lower: str) -> Callable[[SceneSpec], str | None]:
+    """`on(upper, lower)`, on a layout where nothing else lies in or beside the lower bowl.
+
+    With the lower bowl empty and nothing within a bowl's width of its rim, the upper bowl can
+    only rest on that rim, so the predicate has one clear answer.
+    """
+
+    def expect(scene: SceneSpec) -> str | None:
+        centre = _xy(scene, lower)
+        for o in scene.objects:
+            if o.name in (upper, lower) or o.fixed:
+                continue
+            if float(np.linalg.norm(_xy(scene, o.name) - centre)) < 2 * BOWL_RADIUS + 0.03:
+                return None
+        return f"on({upper}, {lower})"
+
+    return expect
 
 
 def _not_own_bowl(scene: SceneSpec) -> str | None:
@@ -154,6 +177,27 @@ ENTRIES: list[tuple[str, str, str | list[str], Objects, Callable[[SceneSpec], st
         _objects(["orange", "cyan"], ["pink", "gray"]),
         _fixed("pointing_at(pink bowl)"),
     ),
+    (
+        "bowl-on-bowl",
+        "stack_bowls",
+        "put the blue bowl on the red bowl",
+        _objects(["green", "yellow"], ["blue", "red"]),
+        _bowl_on_empty("blue bowl", "red bowl"),
+    ),
+    (
+        "bowl-on-top-of-bowl",
+        "stack_bowls",
+        "stack the green bowl on top of the yellow bowl",
+        _objects(["red", "blue"], ["green", "yellow", "pink"]),
+        _bowl_on_empty("green bowl", "yellow bowl"),
+    ),
+    (
+        "bowl-in-bowl",
+        "stack_bowls",
+        "place the red bowl in the blue bowl",
+        _objects(["orange"], ["red", "blue"]),
+        _bowl_on_empty("red bowl", "blue bowl"),
+    ),
 ]
 
 
@@ -164,8 +208,8 @@ def build() -> dict:
         "version": 1,
         "description": (
             "Code as Policies' instruction classes beyond the tabletop families: in between, "
-            "shapes, one block per corner, non-matching bowls, pointing; predicates written "
-            "from each layout (policies/suites/cap_classes_make.py)."
+            "shapes, one block per corner, non-matching bowls, pointing, a bowl on a bowl; "
+            "predicates written from each layout (policies/suites/cap_classes_make.py)."
         ),
         "episodes": build_episodes(ENTRIES, _FIRST_SEED),
     }
