@@ -1305,13 +1305,15 @@ class GrammarPlanner(Planner):
         cross_range = (
             np.arange(0.42, 0.631, 0.01) if not vertical else np.arange(-0.20, 0.221, 0.01)
         )
-        # A line said to be on a side keeps to that third of the table across it.
+        # A line said to be on a side keeps to that third of the table across it, out to the
+        # corners' margin inside the workspace (`locations.WORKSPACE_XY`): a bowl standing on
+        # that side can leave no clear slot nearer the middle (a block set on its rim slides).
         cross_range = (
             {
-                "left": np.arange(0.10, 0.221, 0.01),
-                "right": np.arange(-0.20, -0.079, 0.01),
-                "top": np.arange(0.56, 0.631, 0.01),
-                "bottom": np.arange(0.42, 0.481, 0.01),
+                "left": np.arange(0.10, 0.251, 0.01),
+                "right": np.arange(-0.23, -0.079, 0.01),
+                "top": np.arange(0.56, 0.651, 0.01),
+                "bottom": np.arange(0.40, 0.481, 0.01),
             }.get(side or "", cross_range)
             if (side in ("left", "right")) == vertical
             else cross_range
