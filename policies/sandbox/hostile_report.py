@@ -59,7 +59,11 @@ SUITE_LIMITS = SandboxLimits(
 
 _HEADER_LINES = 10  # the headers sit in a program's first lines
 _WALL_SLACK_S = 1.0  # s past wall_time_s (start-up excluded) a run may take to be stopped
-_SLOW_SKILL_MAX_S = 0.5  # s one call of the fake `slow_skill` sleeps at most
+# s one call of the fake `slow_skill` sleeps at most. Not a divisor of wall_time_s (3 s): with
+# 0.5 s the sixth call ended right at the deadline, and on a loaded machine the deadline now and
+# then fell between two calls, not inside one (the program is still stopped; its message then
+# names no call). With 0.7 s the deadline lands 0.2 s into the fifth call.
+_SLOW_SKILL_MAX_S = 0.7
 
 _OBJECTS = {
     "red block": [0.1, -0.5, 0.02],
@@ -154,7 +158,7 @@ def fake_api() -> dict[str, Callable[..., Any]]:
         raise SkillError(f"could not grasp {name!r}: gripper closed on nothing")
 
     def slow_skill(seconds: Any) -> str:
-        """A skill that takes time in the parent (at most half a second per call)."""
+        """A skill that takes time in the parent (at most `_SLOW_SKILL_MAX_S` per call)."""
         time.sleep(min(max(float(seconds), 0.0), _SLOW_SKILL_MAX_S))
         return "done"
 

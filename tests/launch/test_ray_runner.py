@@ -30,8 +30,15 @@ ray = pytest.importorskip("ray")
 
 
 def _comparable(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows without wall-clock time, the one field two runs of an episode may differ in."""
-    return [{k: v for k, v in r.items() if k != "wall_s"} for r in rows]
+    """Rows without wall-clock times (the episode's and each plan's), the only fields two runs
+    of an episode may differ in."""
+    return [
+        {
+            **{k: v for k, v in r.items() if k not in ("wall_s", "plans")},
+            "plans": [{k: v for k, v in p.items() if k != "plan_s"} for p in r.get("plans", [])],
+        }
+        for r in rows
+    ]
 
 
 # -- options (no Ray needed) ----------------------------------------------------------------------
