@@ -198,9 +198,11 @@ class Transcriber(abc.ABC):
         for heard in dict.fromkeys(raws):
             if normaliser is not None and first_s is None:
                 repaired = normaliser(heard)
-                readings.append((repaired.text, heard, repaired.repairs))
+                reading = (repaired.text, heard, repaired.repairs)
             else:
-                readings.append((heard, heard, ()))
+                reading = (heard, heard, ())
+            if all(reading[0] != r[0] for r in readings):  # two raws may repair alike
+                readings.append(reading)
         chosen = 0
         if understands is not None and first_s is None:
             chosen = next((i for i, r in enumerate(readings) if understands(r[0])), 0)
@@ -209,7 +211,7 @@ class Transcriber(abc.ABC):
             text=text,
             raw_text=raw,
             repairs=repairs,
-            alternatives=tuple(dict.fromkeys(r[0] for r in readings)),
+            alternatives=tuple(r[0] for r in readings),
             chosen=chosen,
             segments=segments,
             latency_s=time.perf_counter() - t0,

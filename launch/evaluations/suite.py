@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from corrigible.launch.distributed import Job, RunnerConfig, RunReport, Worker, run_jobs
 from corrigible.policies.suites.schema import SuiteEpisode
 from corrigible.session import Session, SessionConfig
@@ -179,7 +181,7 @@ def summarise_planning(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for engine in sorted({r["engine"] for r in rows}):
         plans = [p for r in rows if r["engine"] == engine for p in r.get("plans") or []]
-        times = sorted(float(p.get("plan_s") or 0.0) for p in plans)
+        times = [float(p.get("plan_s") or 0.0) for p in plans]
         errors = [p.get("plan_error_type") for p in plans]
         invalid = sum(e is not None and e not in REFUSALS for e in errors)
         by_llm = sum(str(p.get("planner") or "").startswith("llm") for p in plans)
@@ -192,20 +194,13 @@ def summarise_planning(rows: list[dict[str, Any]]) -> dict[str, Any]:
             "error_types": {e: errors.count(e) for e in sorted({e for e in errors if e})},
             "llm_calls": sum(int(p.get("llm_calls") or 0) for p in plans),
             "fgen_calls": sum(max(0, int(p.get("llm_calls") or 0) - 1) for p in plans),
-            "plan_s_p50": round(_percentile(times, 50), 3) if times else None,
-            "plan_s_p95": round(_percentile(times, 95), 3) if times else None,
+            "plan_s_p50": round(float(np.percentile(times, 50)), 3) if times else None,
+            "plan_s_p95": round(float(np.percentile(times, 95)), 3) if times else None,
             "episode_wall_s": round(
                 sum(float(r.get("wall_s") or 0) for r in rows if r["engine"] == engine), 1
             ),
         }
     return out
-
-
-def _percentile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated percentile of an ascending list (numpy's default method)."""
-    import numpy as np
-
-    return float(np.percentile(sorted_values, q))
 
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
