@@ -193,16 +193,16 @@ class Transcriber(abc.ABC):
         raw = " ".join(s.text for s in segments if s.text).strip()
         # Several readings (`SpeechConfig.hypotheses`), best decoder score first; one otherwise.
         raws = [r[0] for r in extra.get("readings", ()) if r[0]] or ([raw] if raw else [])
-        readings: list[tuple[str, str, tuple[Repair, ...]]] = []  # (text, raw, repairs)
+        # repaired text -> (raw, repairs); the first (best scored) raw wins when two repair alike
+        by_text: dict[str, tuple[str, tuple[Repair, ...]]] = {}
         normaliser = TranscriptNormaliser(vocabulary) if self.config.normalise else None
-        for heard in dict.fromkeys(raws):
+        for heard in dict.fromkeys(raws):  # the same raw reading is repaired once
             if normaliser is not None and first_s is None:
                 repaired = normaliser(heard)
-                reading = (repaired.text, heard, repaired.repairs)
+                by_text.setdefault(repaired.text, (heard, repaired.repairs))
             else:
-                reading = (heard, heard, ())
-            if all(reading[0] != r[0] for r in readings):  # two raws may repair alike
-                readings.append(reading)
+                by_text.setdefault(heard, (heard, ()))
+        readings = [(text, heard, repairs) for text, (heard, repairs) in by_text.items()]
         chosen = 0
         if understands is not None and first_s is None:
             chosen = next((i for i, r in enumerate(readings) if understands(r[0])), 0)
